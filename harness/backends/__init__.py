@@ -1,0 +1,1 @@
+"""Backends: the reference model, the native C, and the binding layer over both."""

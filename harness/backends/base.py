@@ -1,0 +1,160 @@
+"""The one small interface every core backend implements.
+
+A *core backend* is a factory for allocators that behave like the C
+``gpu_buddy_*`` API (the core layer).  Offsets are raw (no base offset),
+flags are the C bit values, and failures are errno names, never exceptions
+other than :class:`BuddyError` and :class:`BackendCrash`.
+
+Allocations are named by integer handles: ``alloc`` returns a handle and the
+blocks of the list it filled, in list order; ``free``/``trim`` take the
+handle.  That keeps the native worker protocol free of pointers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+# C flag bits (include/linux/gpu_buddy.h).
+RANGE = 1 << 0
+TOPDOWN = 1 << 1
+CONTIGUOUS = 1 << 2
+CLEAR = 1 << 3
+CLEARED = 1 << 4
+TRIM_DISABLE = 1 << 5
+
+FLAG_BITS = {
+    "range": RANGE,
+    "topdown": TOPDOWN,
+    "contiguous": CONTIGUOUS,
+    "clear": CLEAR,
+    "trim_disable": TRIM_DISABLE,
+}
+
+ERRNOS = ("EINVAL", "ENOSPC", "ENOMEM")
+
+# Features a case may require (SPEC_FORMAT.md `requires`).
+FEATURES = frozenset(
+    {"contiguous", "clear", "trim_disable", "offset_aligned", "trim", "reset_clear"}
+)
+
+
+@dataclass(frozen=True)
+class Block:
+    """One returned block, as the layer's API reports it."""
+
+    offset: int
+    order: int
+    size: int
+
+
+class BuddyError(Exception):
+    """The allocator refused an operation with an errno (EINVAL, ENOSPC, ...)."""
+
+    def __init__(self, errno: str, detail: str = "") -> None:
+        super().__init__(f"{errno}{': ' + detail if detail else ''}")
+        self.errno = errno
+
+
+class BackendCrash(Exception):
+    """The backend itself died (segfault, abort, BUG_ON, timeout).
+
+    The message is what the backend said; ``kind`` is e.g. ``signal``,
+    ``bug``, ``timeout``.
+    """
+
+    def __init__(self, message: str, kind: str = "crash") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class BackendUnavailable(Exception):
+    """The backend cannot be used here; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend (kernel version) has."""
+
+    version: str
+    features: frozenset[str] = FEATURES
+    # API family: "gpu_buddy" (6.12+) or "drm_buddy" (6.1).
+    api: str = "gpu_buddy"
+
+    def missing(self, required: frozenset[str] | set[str]) -> list[str]:
+        return sorted(set(required) - self.features)
+
+
+@runtime_checkable
+class Allocator(Protocol):
+    """One live ``struct gpu_buddy``."""
+
+    @property
+    def size(self) -> int: ...
+    @property
+    def chunk_size(self) -> int: ...
+    @property
+    def avail(self) -> int: ...
+    @property
+    def clear_avail(self) -> int: ...
+
+    def alloc(
+        self, start: int, end: int, size: int, min_block_size: int, flags: int
+    ) -> tuple[int, list[Block]]:
+        """gpu_buddy_alloc_blocks; returns (handle, blocks) or raises BuddyError."""
+        ...
+
+    def free(self, handle: int, cleared: bool = False) -> None:
+        """gpu_buddy_free_list of the handle's list (flags CLEARED if cleared)."""
+        ...
+
+    def trim(self, handle: int, new_size: int, start: int | None = None) -> list[Block]:
+        """gpu_buddy_block_trim on the handle's single-block list; returns the new list."""
+        ...
+
+    def reset_clear(self, is_clear: bool) -> None: ...
+
+    def fini(self) -> list[str]:
+        """gpu_buddy_fini; returns the warnings it raised (leaks), empty if clean."""
+        ...
+
+    def warnings(self) -> list[str]:
+        """WARN_ONs raised since the last call (and clears them)."""
+        ...
+
+
+class CoreBackend(Protocol):
+    """A factory of allocators plus what it can do."""
+
+    name: str
+    capabilities: Capabilities
+
+    def create(self, size: int, chunk_size: int) -> Allocator:
+        """gpu_buddy_init; raises BuddyError on refusal."""
+        ...
+
+    def close(self) -> None:
+        """Release processes or libraries the backend holds."""
+        ...
+
+
+@dataclass
+class Op:
+    """One operation of a batch (used by the fuzzer and the native batch mode).
+
+    ``verb`` is one of alloc, free, trim, reset_clear, counters.  ``handle``
+    indexes the allocations made earlier in the same batch (alloc results are
+    numbered from 0 in order, failed allocs included so numbering is stable).
+    """
+
+    verb: str
+    args: dict = field(default_factory=dict)
+
+
+@dataclass
+class OpResult:
+    ok: bool
+    errno: str | None = None
+    blocks: list[Block] = field(default_factory=list)
+    avail: int = 0
+    clear_avail: int = 0

@@ -1,0 +1,32 @@
+"""Backend names understood everywhere: reference, native, native@VERSION, native@PATH."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from harness.backends.base import BackendUnavailable, CoreBackend
+
+
+def resolve(
+    name: str,
+    *,
+    kernel_src: str | None = None,
+    sanitize: bool = False,
+    timeout: float = 10.0,
+    log: Callable[[str], None] = print,
+) -> CoreBackend:
+    """Open the backend ``name``; raises BackendUnavailable with what to do."""
+    if name == "reference":
+        from harness.backends.reference import ReferenceBackend
+
+        return ReferenceBackend()
+    if name == "native" or name.startswith("native@"):
+        try:
+            from harness.backends.native import open_backend
+        except ImportError as e:  # pragma: no cover - only while the package is incomplete
+            raise BackendUnavailable(f"{name}: the native backend cannot be loaded ({e})")
+        return open_backend(name, kernel_src=kernel_src, sanitize=sanitize, timeout=timeout,
+                            log=log)
+    raise BackendUnavailable(
+        f"unknown backend '{name}' (use reference, native, native@VERSION or native@PATH)"
+    )

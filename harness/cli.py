@@ -1,0 +1,136 @@
+"""``buddy-harness``: run, check, generate, diff, fuzz, kernel, bench.
+
+Exit codes: 0 every outcome as expected, 1 some outcome not as expected,
+2 a spec or usage error (one ``FILE:LINE:COL: message`` line each), 130
+interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from pathlib import Path
+
+from harness.backends.base import BackendUnavailable
+from harness.spec.position import SpecError
+
+USAGE_ERROR = 2
+
+
+class UsageError(Exception):
+    """A mistake on the command line; the message says what to do."""
+
+
+def add_backend_options(p: argparse.ArgumentParser, *, default_help: str) -> None:
+    p.add_argument("--backend", action="append", default=[], metavar="NAME",
+                   help=f"reference, native, native@VERSION or native@PATH; repeatable "
+                        f"({default_help})")
+    p.add_argument("--kernel-src", metavar="PATH", default=None,
+                   help="kernel tree for the plain 'native' backend "
+                        "(default: $BUDDY_HARNESS_KERNEL_SRC)")
+    p.add_argument("--native-sanitize", action="store_true",
+                   help="build the native backend with ASan + UBSan")
+    p.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="per-operation limit for the native worker (default 10)")
+
+
+def add_specs_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--specs", action="append", default=[], metavar="DIR",
+                   help="directory (or file) of YAML cases; repeatable; replaces the default specs/")
+
+
+def specs_dirs(ns: argparse.Namespace) -> list[Path]:
+    dirs = [Path(d) for d in ns.specs] or [Path("specs")]
+    for d in dirs:
+        if not d.exists():
+            hint = " (run from the project root, or pass --specs DIR)" if not ns.specs else ""
+            raise UsageError(f"{d}: no such directory{hint}")
+    return dirs
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="buddy-harness",
+        description="Conformance harness for the Linux kernel's GPU buddy allocator.",
+    )
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+
+    p = sub.add_parser("run", help="run spec cases on backends through the engine")
+    add_specs_option(p)
+    add_backend_options(p, default_help="default: reference, plus native when a kernel tree "
+                                        "is configured")
+    p.add_argument("-k", dest="keyword", default=None, metavar="TEXT",
+                   help="only cases whose id, title or params contain TEXT")
+    p.add_argument("--json", metavar="FILE", default=None, help="write results as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="list only unexpected outcomes")
+    p.set_defaults(module="harness.commands.run")
+
+    p = sub.add_parser("check", help="validate spec files (schema and semantics)")
+    p.add_argument("paths", nargs="+", metavar="FILE", help="spec files or directories")
+    p.set_defaults(module="harness.commands.check")
+
+    p = sub.add_parser("generate", help="render specs into generated/ pytest modules")
+    p.add_argument("--specs", default="specs", metavar="DIR")
+    p.add_argument("--out", default="generated", metavar="DIR")
+    p.add_argument("--check", action="store_true",
+                   help="fail (exit 1) if generated/ is not what the specs render to")
+    p.set_defaults(module="harness.commands.generate")
+
+    for verb, module, text in (
+        ("diff", "harness.divergence.diff_cli", "compare backends on the corpus: a matrix"),
+        ("fuzz", "harness.divergence.fuzz_cli", "differential fuzzing between two backends"),
+        ("bench", "harness.bench", "benchmark a backend"),
+    ):
+        p = sub.add_parser(verb, help=text)
+        _lazy_arguments(p, module)
+        p.set_defaults(module=module)
+
+    p = sub.add_parser("kernel", help="kernel sources for the native backend")
+    ksub = p.add_subparsers(dest="kernel_verb", metavar="fetch|list")
+    kf = ksub.add_parser("fetch", help="fetch Debian's linux-source-VERSION into the cache")
+    kf.add_argument("version", help="e.g. 7.2, 6.12, 6.1")
+    ksub.add_parser("list", help="list cached kernel trees")
+    p.set_defaults(module="harness.commands.kernel")
+    return parser
+
+
+def _lazy_arguments(p: argparse.ArgumentParser, module: str) -> None:
+    try:
+        importlib.import_module(module).add_arguments(p)
+    except ImportError as e:  # a verb whose module is missing says so when used
+        p.set_defaults(import_error=str(e))
+
+
+def default_backends(ns: argparse.Namespace) -> list[str]:
+    if ns.backend:
+        return ns.backend
+    names = ["reference"]
+    if ns.kernel_src or os.environ.get("BUDDY_HARNESS_KERNEL_SRC"):
+        names.append("native")
+    return names
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    if not getattr(ns, "module", None):
+        parser.print_help()
+        return USAGE_ERROR
+    if getattr(ns, "import_error", None):
+        print(f"buddy-harness {ns.verb}: not available ({ns.import_error})", file=sys.stderr)
+        return USAGE_ERROR
+    try:
+        return importlib.import_module(ns.module).run(ns)
+    except (UsageError, BackendUnavailable) as e:
+        print(f"buddy-harness {ns.verb}: {e}", file=sys.stderr)
+        return USAGE_ERROR
+    except SpecError as e:
+        print(e, file=sys.stderr)
+        return USAGE_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1

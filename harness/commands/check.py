@@ -1,0 +1,25 @@
+"""``buddy-harness check FILE...``: validate spec files without running them."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from harness.cli import USAGE_ERROR, UsageError
+from harness.spec.loader import load_paths
+
+
+def run(ns: argparse.Namespace) -> int:
+    for p in ns.paths:
+        if not Path(p).exists():
+            raise UsageError(f"{p}: no such file or directory")
+    result = load_paths(ns.paths)
+    for err in result.errors:
+        print(err, file=sys.stderr)
+    if result.errors:
+        print(f"{len(result.errors)} error(s) in {len(result.files)} file(s)", file=sys.stderr)
+        return USAGE_ERROR
+    items = sum(len(c.combinations()) for c in result.cases)
+    print(f"{len(result.files)} file(s), {len(result.cases)} case(s), {items} item(s): ok")
+    return 0

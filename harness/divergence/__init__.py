@@ -1,0 +1,1 @@
+"""Divergence between backends: trace comparison, the corpus matrix, differential fuzzing."""

@@ -1,0 +1,104 @@
+"""One allocator under test, seen through the layer a case speaks to.
+
+The engine talks to a :class:`Session`; the core session calls the C-shaped
+backend directly, the binding session goes through the Rust contract
+(:mod:`harness.backends.binding`).  Both report raw offsets for the invariants
+and layer offsets for expectations.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.backends.base import FLAG_BITS, Allocator, Block, CoreBackend, CLEARED
+from harness.backends.binding import GpuBuddy
+
+
+class Session:
+    base: int = 0  # added to raw offsets by the layer's API
+    mm_size: int  # the C allocator's (rounded) size, for the invariants
+
+    def alloc(self, *, mode: str | None, start: int, end: int, size: int, min_block_size: int,
+              flags: tuple[str, ...]) -> tuple[Any, list[Block]]:
+        raise NotImplementedError
+
+    def free(self, token: Any, cleared: bool) -> None:
+        raise NotImplementedError
+
+    def trim(self, token: Any, size: int, start: int | None) -> list[Block]:
+        raise NotImplementedError
+
+    def reset_clear(self, is_clear: bool) -> None:
+        raise NotImplementedError
+
+    def counters(self) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def warnings(self) -> list[str]:
+        raise NotImplementedError
+
+    def close(self) -> list[str]:
+        raise NotImplementedError
+
+
+class CoreSession(Session):
+    def __init__(self, backend: CoreBackend, size: int, chunk_size: int) -> None:
+        self.mm: Allocator = backend.create(size, chunk_size)
+        self.mm_size = self.mm.size
+
+    def alloc(self, *, mode, start, end, size, min_block_size, flags):
+        bits = 0
+        for f in flags:
+            bits |= FLAG_BITS[f]
+        return self.mm.alloc(start, end, size, min_block_size, bits)
+
+    def free(self, token, cleared):
+        self.mm.free(token, cleared)
+
+    def trim(self, token, size, start):
+        return self.mm.trim(token, size, start)
+
+    def reset_clear(self, is_clear):
+        self.mm.reset_clear(is_clear)
+
+    def counters(self):
+        return self.mm.avail, self.mm.clear_avail
+
+    def warnings(self):
+        return self.mm.warnings()
+
+    def close(self):
+        return self.mm.fini()
+
+
+class BindingSession(Session):
+    def __init__(self, backend: CoreBackend, base_offset: int, size: int, chunk_size: int) -> None:
+        self.gb = GpuBuddy(backend, base_offset, size, chunk_size)
+        self.base = base_offset
+        self.mm_size = self.gb.core.size
+
+    def alloc(self, *, mode, start, end, size, min_block_size, flags):
+        m: tuple = ("range", start, end) if mode == "range" else (mode or "simple",)
+        blocks = self.gb.alloc_blocks(m, size, min_block_size, set(flags))
+        return blocks, blocks.blocks()
+
+    def free(self, token, cleared):
+        token.drop()
+
+    def trim(self, token, size, start):  # core-only verb; the loader refuses it here
+        raise AssertionError("trim on the binding layer")
+
+    def reset_clear(self, is_clear):  # core-only verb
+        raise AssertionError("reset_clear on the binding layer")
+
+    def counters(self):
+        return self.gb.avail(), self.gb.core.clear_avail
+
+    def warnings(self):
+        return self.gb.core.warnings()
+
+    def close(self):
+        return self.gb.close()
+
+
+__all__ = ["Session", "CoreSession", "BindingSession", "CLEARED"]

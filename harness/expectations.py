@@ -1,0 +1,97 @@
+"""Per-backend known divergences: ``specs/expectations/<backend>.yaml``.
+
+Each file maps a case id, or ``id[param-id]``, to the reason it is known to
+fail on that backend.  A listed case runs as a strict expected failure: if it
+passes, the run says so (``xpass``) and counts it against the run, so the
+file stays true.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from harness.spec.position import Pos, SpecError
+
+EXPECTATIONS_DIR = "expectations"
+
+
+@dataclass
+class Expectations:
+    backend: str
+    entries: dict[str, str] = field(default_factory=dict)  # key -> reason
+    where: dict[str, Pos] = field(default_factory=dict)
+
+    def reason(self, case_id: str, params: str) -> str | None:
+        """The listed reason for this (case, params), the exact param entry first."""
+        if params and f"{case_id}[{params}]" in self.entries:
+            return self.entries[f"{case_id}[{params}]"]
+        return self.entries.get(case_id)
+
+    def stale(self, known: set[tuple[str, str]]) -> list[str]:
+        """Entries naming no loaded case or params combination: ``FILE:LINE: message``."""
+        ids = {cid for cid, _ in known}
+        out = []
+        for key in self.entries:
+            cid, _, rest = key.partition("[")
+            if cid not in ids or (rest and (cid, rest[:-1]) not in known):
+                out.append(f"{self.where[key]}: '{key}' names no loaded case "
+                           f"(remove it from the {self.backend} expectations)")
+        return out
+
+
+def file_for(specs_root: Path, backend: str) -> Path:
+    return specs_root / EXPECTATIONS_DIR / f"{backend}.yaml"
+
+
+def load(specs_roots: list[Path], backend: str) -> Expectations:
+    """Merge the expectation files of ``backend`` found under each specs root."""
+    exp = Expectations(backend)
+    for root in specs_roots:
+        path = file_for(Path(root), backend)
+        if path.is_file():
+            _load_file(path, exp)
+    return exp
+
+
+def _load_file(path: Path, exp: Expectations) -> None:
+    try:
+        node = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise SpecError(Pos(str(path), line, col), f"invalid YAML: {getattr(e, 'problem', e)}")
+    except UnicodeDecodeError as e:
+        raise SpecError(Pos(str(path), 1, 1), f"not UTF-8 text ({e.reason})")
+    if node is None:
+        return
+    if not isinstance(node, yaml.MappingNode):
+        raise SpecError(_pos(path, node), "an expectations file maps case ids to reasons",
+                        "write `case.id: why it fails on this backend`")
+    for key, value in node.value:
+        if not isinstance(key, yaml.ScalarNode) or key.tag != "tag:yaml.org,2002:str":
+            raise SpecError(_pos(path, key), "expected a case id as key")
+        if not isinstance(value, yaml.ScalarNode) or not value.value.strip():
+            raise SpecError(_pos(path, value), f"'{key.value}' needs a one-line reason")
+        if key.value in exp.entries:
+            raise SpecError(_pos(path, key), f"'{key.value}' is listed twice "
+                            f"(first at {exp.where[key.value]})")
+        exp.entries[key.value] = value.value.strip()
+        exp.where[key.value] = _pos(path, key)
+
+
+def _pos(path: Path, node: yaml.Node) -> Pos:
+    return Pos(str(path), node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def apply(status: str, reason: str | None, message: str) -> tuple[str, str]:
+    """Turn a raw outcome into its final form given the listed reason, if any."""
+    if reason is None:
+        return status, message
+    if status in ("fail", "crash"):
+        return "xfail", f"{reason} ({status}: {message})"
+    if status == "pass":
+        return "xpass", f"listed as failing ({reason}) but passed: remove the entry"
+    return status, message

@@ -1,0 +1,248 @@
+"""pytest wiring: backend options, the ``harness_backend`` fixture, running spec cases.
+
+Generated modules call :func:`run_spec_case`; ``--specs DIR`` collects YAML
+files directly instead of the generated modules.  Either way the case goes
+through the engine, and the backend's expectations file turns listed cases
+into strict expected failures (a listed case that passes fails the run).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from harness import expectations
+from harness.backends.base import BackendUnavailable, CoreBackend
+from harness.backends.registry import resolve
+from harness.divergence.compare import first_difference
+from harness.engine import run_case
+from harness.spec.loader import load_file
+from harness.spec.model import SOURCE_KINDS, Case
+from harness.spec.position import SpecError
+
+DEFAULT_SPECS = "specs"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("buddy-harness")
+    g.addoption("--backend", action="append", default=[], metavar="NAME",
+                help="backend to run specs on (repeatable): reference, native, "
+                     "native@VERSION, native@PATH; default reference")
+    g.addoption("--kernel-src", metavar="PATH", default=None,
+                help="kernel tree for the plain 'native' backend")
+    g.addoption("--kernel-version", metavar="VERSION", default=None,
+                help="shorthand for --backend native@VERSION")
+    g.addoption("--native-sanitize", action="store_true",
+                help="build the native backend with ASan + UBSan")
+    g.addoption("--specs", action="append", default=[], metavar="DIR",
+                help="run the YAML cases under DIR instead of the generated modules")
+    g.addoption("--diff", metavar="A,B", default=None,
+                help="run each case on two backends and fail on the first differing step")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "spec_case(id): a generated spec case")
+    for kind in SOURCE_KINDS:
+        config.addinivalue_line("markers", f"{kind.replace('-', '_')}: cases from {kind} sources")
+    for d in config.getoption("specs"):
+        if not Path(d).is_dir():
+            raise pytest.UsageError(f"--specs {d}: no such directory")
+        config.args.append(str(Path(d)))
+
+
+def backend_names(config: pytest.Config) -> list[str]:
+    names = list(config.getoption("backend"))
+    if config.getoption("kernel_version"):
+        names.append(f"native@{config.getoption('kernel_version')}")
+    return names or ["reference"]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "harness_backend" in metafunc.fixturenames:
+        diff = metafunc.config.getoption("diff")
+        names = [diff] if diff else backend_names(metafunc.config)
+        metafunc.parametrize("harness_backend", names, indirect=True, ids=names)
+
+
+@dataclass
+class DiffPair:
+    a: CoreBackend
+    b: CoreBackend
+
+
+class _Backends:
+    """Backends opened once per pytest process (per xdist worker)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.open: dict[str, CoreBackend | BackendUnavailable] = {}
+
+    def get(self, name: str) -> CoreBackend:
+        if name not in self.open:
+            try:
+                self.open[name] = resolve(
+                    name, kernel_src=self.config.getoption("kernel_src"),
+                    sanitize=self.config.getoption("native_sanitize"))
+            except BackendUnavailable as e:
+                self.open[name] = e
+        got = self.open[name]
+        if isinstance(got, BackendUnavailable):
+            pytest.fail(f"backend {name}: {got}", pytrace=False)
+        return got
+
+    def close(self) -> None:
+        for b in self.open.values():
+            if not isinstance(b, BackendUnavailable):
+                b.close()
+
+
+@pytest.fixture(scope="session")
+def _harness_backends(request: pytest.FixtureRequest) -> _Backends:
+    return _session_backends(request.config)
+
+
+@pytest.fixture
+def harness_backend(request: pytest.FixtureRequest, _harness_backends: _Backends):
+    name: str = request.param
+    if request.config.getoption("diff"):
+        a, _, b = name.partition(",")
+        return DiffPair(_harness_backends.get(a), _harness_backends.get(b))
+    return _harness_backends.get(name)
+
+
+@functools.lru_cache(maxsize=None)
+def _cases(path: str) -> dict[str, Case]:
+    return {c.id: c for c in load_file(path)}
+
+
+@functools.lru_cache(maxsize=None)
+def _expectations(roots: tuple[str, ...], backend: str) -> expectations.Expectations:
+    return expectations.load([Path(r) for r in roots], backend)
+
+
+def run_spec_case(spec: str, case_id: str, params: str, backend, *,
+                  specs_root: str | None = None) -> None:
+    """Run one spec case through the engine and turn its outcome into a pytest verdict."""
+    path = Path(spec)
+    if not path.is_absolute():
+        path = _rootdir() / path
+    try:
+        case = _cases(str(path))[case_id]
+        exp_roots = (specs_root or str(_rootdir() / DEFAULT_SPECS),)
+    except SpecError as e:
+        pytest.fail(str(e), pytrace=False)
+    except KeyError:
+        pytest.fail(f"{spec} has no case '{case_id}': run `buddy-harness generate`",
+                    pytrace=False)
+    ps = next((p for p in case.combinations() if p.id == params), None)
+    if ps is None:
+        pytest.fail(f"{case_id} has no params '{params}': run `buddy-harness generate`",
+                    pytrace=False)
+    if isinstance(backend, DiffPair):
+        return _run_diff(case, ps, backend)
+    out = run_case(case, ps, backend)
+    reason = _expectations(exp_roots, backend.name).reason(case.id, ps.id)
+    status, message = expectations.apply(out.status, reason, out.message)
+    if status == "skip":
+        pytest.skip(message)
+    if status == "xfail":
+        pytest.xfail(message)
+    if status == "xpass":
+        pytest.fail(f"XPASS(strict): {message}", pytrace=False)
+    if status != "pass":
+        pytest.fail(f"{status}: {message}", pytrace=False)
+
+
+def _run_diff(case: Case, ps, pair: DiffPair) -> None:
+    ta = run_case(case, ps, pair.a, keep_going=True)
+    tb = run_case(case, ps, pair.b, keep_going=True)
+    diff = first_difference(ta, tb)
+    if diff is not None:
+        pytest.fail(diff.describe(), pytrace=False)
+
+
+_ROOT: list[Path] = []
+
+
+def _rootdir() -> Path:
+    return _ROOT[0] if _ROOT else Path.cwd()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _ROOT[:] = [Path(session.config.rootpath)]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("specs"):
+        return
+    # --specs replaces the default corpus: drop the generated modules' items.
+    kept = [i for i in items if not i.get_closest_marker("spec_case")]
+    config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+    items[:] = kept
+
+
+def pytest_collect_file(parent: pytest.Collector, file_path: Path):
+    roots = [Path(d).resolve() for d in parent.config.getoption("specs")]
+    if file_path.suffix not in (".yaml", ".yml") or not roots:
+        return None
+    resolved = file_path.resolve()
+    for root in roots:
+        if root in resolved.parents and expectations.EXPECTATIONS_DIR not in \
+                resolved.relative_to(root).parts[:-1]:
+            return SpecFile.from_parent(parent, path=file_path, specs_root=str(root))
+    return None
+
+
+class SpecFile(pytest.File):
+    def __init__(self, *, specs_root: str, **kw) -> None:
+        super().__init__(**kw)
+        self.specs_root = specs_root
+
+    def collect(self):
+        try:
+            cases = _cases(str(self.path))
+        except SpecError as e:
+            raise self.CollectError(str(e)) from None
+        diff = self.config.getoption("diff")
+        names = [diff] if diff else backend_names(self.config)
+        for case in cases.values():
+            for ps in case.combinations():
+                for name in names:
+                    pid = f"[{ps.id}-{name}]" if ps.id else f"[{name}]"
+                    item = SpecItem.from_parent(self, name=case.id + pid, case=case,
+                                                params=ps.id, backend=name)
+                    item.add_marker(case.source.kind.replace("-", "_"))
+                    yield item
+
+
+class SpecItem(pytest.Item):
+    def __init__(self, *, case: Case, params: str, backend: str, **kw) -> None:
+        super().__init__(**kw)
+        self.case, self.params, self.backend = case, params, backend
+
+    def runtest(self) -> None:
+        backends = _session_backends(self.config)
+        if self.config.getoption("diff"):
+            a, _, b = self.backend.partition(",")
+            backend = DiffPair(backends.get(a), backends.get(b))
+        else:
+            backend = backends.get(self.backend)
+        run_spec_case(str(self.path), self.case.id, self.params, backend,
+                      specs_root=self.parent.specs_root)
+
+    def repr_failure(self, excinfo):
+        return str(excinfo.value)
+
+    def reportinfo(self):
+        return self.path, self.case.pos.line - 1, self.name
+
+
+def _session_backends(config: pytest.Config) -> _Backends:
+    b = getattr(config, "_buddy_backends", None)
+    if b is None:
+        b = config._buddy_backends = _Backends(config)  # type: ignore[attr-defined]
+        config.add_cleanup(b.close)
+    return b

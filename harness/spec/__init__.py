@@ -1,0 +1,1 @@
+"""Spec files: YAML with positions, expressions, schema and semantic checks."""
