@@ -38,7 +38,8 @@ def add_backend_options(p: argparse.ArgumentParser, *, default_help: str) -> Non
 
 def add_specs_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--specs", action="append", default=[], metavar="DIR",
-                   help="directory (or file) of YAML cases; repeatable; replaces the default specs/")
+                   help="directory (or file) of YAML cases; repeatable; replaces the default "
+                        "specs/")
 
 
 def specs_dirs(ns: argparse.Namespace) -> list[Path]:

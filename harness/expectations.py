@@ -62,9 +62,10 @@ def _load_file(path: Path, exp: Expectations) -> None:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise SpecError(Pos(str(path), line, col), f"invalid YAML: {getattr(e, 'problem', e)}")
+        problem = getattr(e, "problem", e)
+        raise SpecError(Pos(str(path), line, col), f"invalid YAML: {problem}") from None
     except UnicodeDecodeError as e:
-        raise SpecError(Pos(str(path), 1, 1), f"not UTF-8 text ({e.reason})")
+        raise SpecError(Pos(str(path), 1, 1), f"not UTF-8 text ({e.reason})") from None
     if node is None:
         return
     if not isinstance(node, yaml.MappingNode):

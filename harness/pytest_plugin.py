@@ -113,12 +113,12 @@ def harness_backend(request: pytest.FixtureRequest, _harness_backends: _Backends
     return _harness_backends.get(name)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cases(path: str) -> dict[str, Case]:
     return {c.id: c for c in load_file(path)}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _expectations(roots: tuple[str, ...], backend: str) -> expectations.Expectations:
     return expectations.load([Path(r) for r in roots], backend)
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 from harness import expectations
 from harness.backends.base import CoreBackend
@@ -32,7 +32,7 @@ class Backends:
 
     @classmethod
     def open(cls, names: list[str], *, kernel_src: str | None, sanitize: bool,
-             timeout: float, log: Callable[[str], None]) -> "Backends":
+             timeout: float, log: Callable[[str], None]) -> Backends:
         self = cls()
         try:
             for name in names:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from harness.backends.base import BackendUnavailable, CoreBackend
 
@@ -24,7 +24,8 @@ def resolve(
         try:
             from harness.backends.native import open_backend
         except ImportError as e:  # pragma: no cover - only while the package is incomplete
-            raise BackendUnavailable(f"{name}: the native backend cannot be loaded ({e})")
+            raise BackendUnavailable(
+                f"{name}: the native backend cannot be loaded ({e})") from None
         return open_backend(name, kernel_src=kernel_src, sanitize=sanitize, timeout=timeout,
                             log=log)
     raise BackendUnavailable(

@@ -33,7 +33,6 @@ from harness.spec.model import (
 )
 from harness.spec.position import SpecError
 
-
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 

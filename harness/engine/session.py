@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.backends.base import FLAG_BITS, Allocator, Block, CoreBackend, CLEARED
+from harness.backends.base import CLEARED, FLAG_BITS, Allocator, Block, CoreBackend
 from harness.backends.binding import GpuBuddy
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from harness.spec.expr import Expr
 from harness.spec.position import Pos
@@ -94,7 +94,7 @@ class Check:
 @dataclass
 class Repeat:
     pos: Pos
-    steps: list["Step"]
+    steps: list[Step]
     var: str = "i"
     count: Expr | None = None
     until: str | None = None  # errno that ends the loop
@@ -102,7 +102,7 @@ class Repeat:
     expect: Expect | None = None
 
 
-Step = Union[Alloc, Free, Trim, ResetClear, Check, Repeat]
+Step = Alloc | Free | Trim | ResetClear | Check | Repeat
 
 
 def verb_of(step: Step) -> str:
