@@ -45,10 +45,10 @@ def test_passing_case_passes_for_every_params(tmp_path):
 @pytest.mark.parametrize(
     "bad, message",
     [
-        ("blocks: [{offset: 0, size: 16M}]", "block 0: expected offset 0, got 0x3f000000"),
+        ("blocks: [{offset: 0, size: 16M}]", "block 0: expected offset 0, got 1008M"),
         ("count: 2", "expected 2 block(s), got 1"),
         ("total: 8M", "expected total 8M, got 16M"),
-        ("avail: 1G", "expected avail 1G, got 0x3f000000"),
+        ("avail: 1G", "expected avail 1G, got 1008M"),
         ("avail_delta: -8M", "expected avail_delta -8M, got -16M"),
         ("error: ENOSPC", "expected error ENOSPC, got success"),
         ("within: [0, 512M]", "is not within [0, 512M)"),
@@ -174,7 +174,8 @@ def test_missing_features_skip_with_reason(tmp_path):
         source: {kind: extra, ref: test}
         requires: [clear]
         buddy: {base_offset: 0, size: 16M, chunk_size: 4K}
-        steps: []
+        steps:
+          - alloc: {size: 4K, flags: [clear]}
     """)
     (out,) = run_all(case, Old())
     assert out.status == "skip" and "lacks clear" in out.message

@@ -21,7 +21,7 @@ def test_render_is_byte_stable_and_readable(tmp_path):
     assert first.files == again.files and not first.errors
     text = first.files[out / "test_review__good.py"]
     assert "def test_c_good(harness_backend, params):" in text
-    assert 'pytest.param("chunk=4K", id="chunk=4K")' in text
+    assert "pytest.param('chunk=4K', id='chunk=4K')" in text
     assert "#   - alloc:" in text  # the steps are visible above the test
     assert "@pytest.mark.extra" in text
     compile(text, "x.py", "exec")

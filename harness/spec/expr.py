@@ -47,6 +47,11 @@ _WORD = re.compile(r"[0-9A-Za-z_]*")
 _PRECEDENCE = {"<<": 1, ">>": 1, "+": 2, "-": 2, "*": 3, "//": 3, "%": 3}
 
 
+def _one_line(text: str, limit: int = 80) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
 def is_builtin_name(name: str) -> bool:
     """Names that are constants, never free: ``U64_MAX`` and ``SZ_*``."""
     return name == "U64_MAX" or name.startswith("SZ_")
@@ -74,7 +79,7 @@ class _Tok:
 class Expr:
     """One expression as written in a spec; parsed at construction, evaluated on demand."""
 
-    __slots__ = ("text", "pos", "_exact", "_code", "_names")
+    __slots__ = ("text", "pos", "_exact", "_code", "_names", "shown")
 
     def __init__(self, text: str, pos: Pos, *, exact: bool = True) -> None:
         """``exact``: ``pos`` is the column of ``text[0]`` and the text sits on one line
@@ -82,6 +87,7 @@ class Expr:
         self.text = text
         self.pos = pos
         self._exact = exact
+        self.shown = _one_line(text)  # for messages, which are always one line
         self._code: list[tuple] = []
         self._names: set[str] = set()
         _Parser(self).parse()
@@ -119,7 +125,7 @@ class Expr:
                 continue
             if kind == "name":
                 if op[1] not in env:
-                    raise self.error(op[2], f"unknown name '{op[1]}' in expression '{self.text}'")
+                    raise self.error(op[2], f"unknown name '{op[1]}' in expression '{self.shown}'")
                 value = env[op[1]]
             elif kind == "neg":
                 value = -stack.pop()
@@ -143,19 +149,19 @@ class Expr:
         if sym in ("//", "%"):
             if b == 0:
                 what = "division" if sym == "//" else "modulo"
-                raise self.error(off, f"{what} by zero in expression '{self.text}'")
+                raise self.error(off, f"{what} by zero in expression '{self.shown}'")
             return a // b if sym == "//" else a % b
         if not 0 <= b < 64:
             raise self.error(off, f"shift count {b} is out of range 0..63 in expression "
-                                  f"'{self.text}'")
+                                  f"'{self.shown}'")
         return a << b if sym == "<<" else a >> b
 
     def _range_error(self, value: int, op: tuple, signed: bool) -> SpecError:
         off = op[2]
         if value < 0 and not signed:
-            return self.error(off, f"expression '{self.text}' goes negative ({value}); "
+            return self.error(off, f"expression '{self.shown}' goes negative ({value}); "
                                    "values are u64", "only avail_delta may be negative")
-        return self.error(off, f"expression '{self.text}' leaves the u64 range "
+        return self.error(off, f"expression '{self.shown}' leaves the u64 range "
                                f"({'-' if value < 0 else ''}{abs(value):#x})",
                           "values must lie in [0, 2**64)")
 
@@ -177,6 +183,7 @@ class _Parser:
     def __init__(self, expr: Expr) -> None:
         self.e = expr
         self.text = expr.text
+        self.shown = expr.shown
         self.toks = self._tokenize()
         self.i = 0
         self.depth = 0
@@ -193,7 +200,7 @@ class _Parser:
         i = 0
         while i < len(s):
             c = s[i]
-            if c in " \t":
+            if c in " \t\r\n":
                 i += 1
             elif c.isascii() and c.isdigit():
                 tok = self._number(i)
@@ -225,7 +232,7 @@ class _Parser:
                 i += 1
             else:
                 shown = c if c.isprintable() else f"U+{ord(c):04X}"
-                raise self.fail(i, f"unexpected character '{shown}' in expression '{s}'",
+                raise self.fail(i, f"unexpected character '{shown}' in expression '{self.shown}'",
                                 "operators are + - * // % << >> ( )")
         toks.append(_Tok("end", "", len(s)))
         return toks
@@ -286,9 +293,9 @@ class _Parser:
         tok = self.toks[self.i]
         if tok.kind != "end":
             if tok.kind == "rpar":
-                raise self.fail(tok.off, f"unmatched ')' in expression '{self.text}'")
+                raise self.fail(tok.off, f"unmatched ')' in expression '{self.shown}'")
             raise self.fail(tok.off, f"expected an operator before '{tok.text}' in "
-                                     f"expression '{self.text}'")
+                                     f"expression '{self.shown}'")
 
     def _expr(self, min_prec: int) -> None:
         self._unary()
@@ -330,12 +337,12 @@ class _Parser:
             self._expr(0)
             close = self.toks[self.i]
             if close.kind != "rpar":
-                raise self.fail(tok.off, f"'(' is never closed in expression '{self.text}'")
+                raise self.fail(tok.off, f"'(' is never closed in expression '{self.shown}'")
             self.i += 1
             self.depth -= 1
         elif tok.kind == "end":
-            raise self.fail(tok.off, f"expression '{self.text}' ends early",
+            raise self.fail(tok.off, f"expression '{self.shown}' ends early",
                             "an operator needs a value after it")
         else:
             raise self.fail(tok.off, f"expected a number, name or '(' but found '{tok.text}' "
-                                     f"in expression '{self.text}'")
+                                     f"in expression '{self.shown}'")

@@ -175,6 +175,21 @@ def _unique_ids(loaded: list[_Loaded], seen: dict[str, _Loaded],
 
 
 def _load_one(path: Path) -> tuple[list[_Loaded], list[SpecError]]:
+    loaded, errors = _load_one_raw(path)
+    return loaded, [_one_line(e) for e in errors]
+
+
+def _printable(text: str) -> str:
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _one_line(e: SpecError) -> SpecError:
+    """Messages quote what the file says; a newline or control character in it is escaped."""
+    message, hint = _printable(e.message), _printable(e.hint) if e.hint else e.hint
+    return e if (message, hint) == (e.message, e.hint) else SpecError(e.pos, message, hint)
+
+
+def _load_one_raw(path: Path) -> tuple[list[_Loaded], list[SpecError]]:
     file = str(path)
     try:
         data = path.read_bytes()
@@ -344,10 +359,11 @@ def _choice(node: YNode, what: str, options: Iterable[str]) -> str:
 def expr_of(node: YNode, what: str) -> Expr:
     """An expression from a scalar node: a plain int is its decimal text."""
     if node.kind == "scalar" and node.value is not None and not isinstance(node.value, bool):
-        pos = node.text_pos or node.pos
         if isinstance(node.value, int):
             text = str(node.value)
-            return Expr(text, pos, exact=text == node.text)
+            return Expr(text, node.pos, exact=text == node.text)
+        # inexact (escapes, several lines): errors point at the scalar itself
+        pos = node.text_pos if node.exact and node.text_pos else node.pos
         return Expr(node.value, pos, exact=node.exact)
     raise SpecError(node.pos, f"{what} must be a number or an expression, got "
                               f"{node.describe()}", "e.g. 16M or 1G - 4K")

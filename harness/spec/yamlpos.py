@@ -137,7 +137,7 @@ def decode(data: bytes, file: str) -> str:
         line = data.count(b"\n", 0, e.start) + 1
         col = len(data[line_start:e.start].decode("utf-8", "replace")) + 1
         raise SpecError(Pos(file, line, col),
-                        f"invalid UTF-8 byte 0x{data[e.start]:02x} at byte offset {e.start}",
+                        f"invalid UTF-8 byte 0x{data[e.start]:02x}",
                         "save the file as UTF-8") from None
     return text.removeprefix("\ufeff")
 

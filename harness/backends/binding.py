@@ -1,0 +1,122 @@
+"""The Rust binding's contract (``rust/kernel/gpu/buddy.rs``, Linux 7.2) over any core backend.
+
+What the binding adds to the C, and what this layer therefore does itself:
+
+* ``chunk_size`` and ``min_block_size`` are ``Alignment`` values: a power of
+  two or nothing.  A value that is not one cannot be constructed in Rust; here
+  it is refused with EINVAL before the C is called.
+* ``GpuBuddyAllocMode``: ``Simple`` (flags 0, start = end = 0), ``TopDown``
+  (TOPDOWN, 0, 0) or ``Range(start..end)`` (RANGE, start and end passed raw).
+  An empty or inverted range is EINVAL before the C is called.
+* Modifier flags ``contiguous``, ``clear``, ``trim_disable`` map to their C bits.
+* Offsets reported by an allocation include ``base_offset``; ``size()``
+  returns the size the user asked for (not the C's rounded one).
+* Dropping an allocation frees its list with flags 0 (the blocks become dirty).
+* One mutex serializes every operation on the allocator, as the Rust
+  ``Mutex<()>`` does; ``locking=False`` exists only to prove the thread test
+  can detect its absence.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Any
+
+from harness.backends.base import (
+    CLEAR,
+    CONTIGUOUS,
+    RANGE,
+    TOPDOWN,
+    TRIM_DISABLE,
+    Allocator,
+    Block,
+    BuddyError,
+    CoreBackend,
+)
+
+U64_MAX = (1 << 64) - 1
+MODES = {"simple": 0, "topdown": TOPDOWN, "range": RANGE}
+MODIFIERS = {"contiguous": CONTIGUOUS, "clear": CLEAR, "trim_disable": TRIM_DISABLE}
+
+
+def _alignment(value: int, what: str) -> int:
+    if value <= 0 or value & (value - 1) or value > U64_MAX:
+        raise BuddyError("EINVAL", f"{what} {value:#x} is not a valid Alignment")
+    return value
+
+
+def _u64(value: int, what: str) -> int:
+    if not 0 <= value <= U64_MAX:
+        raise OverflowError(f"{what} {value} does not fit in a u64")
+    return value
+
+
+class GpuBuddy:
+    """``GpuBuddy::new(GpuBuddyParams { base_offset, size, chunk_size })``."""
+
+    def __init__(self, backend: CoreBackend, base_offset: int, size: int, chunk_size: int,
+                 *, locking: bool = True) -> None:
+        self._base = _u64(base_offset, "base_offset")
+        self._size = _u64(size, "size")
+        self._chunk = _alignment(chunk_size, "chunk_size")
+        self.core: Allocator = backend.create(size, chunk_size)
+        self._lock: Any = threading.Lock() if locking else contextlib.nullcontext()
+
+    def base_offset(self) -> int:
+        return self._base
+
+    def size(self) -> int:
+        return self._size
+
+    def chunk_size(self) -> int:
+        return self._chunk
+
+    def avail(self) -> int:
+        with self._lock:
+            return self.core.avail
+
+    def alloc_blocks(self, mode: tuple, size: int, min_block_size: int,
+                     flags: set[str] | frozenset[str] = frozenset()) -> AllocatedBlocks:
+        """``mode`` is ``("simple",)``, ``("topdown",)`` or ``("range", start, end)``."""
+        kind = mode[0]
+        start, end = (_u64(mode[1], "start"), _u64(mode[2], "end")) if kind == "range" else (0, 0)
+        bits = MODES[kind]
+        for f in flags:
+            bits |= MODIFIERS[f]
+        _u64(size, "size")
+        mbs = _alignment(min_block_size, "min_block_size")
+        if kind == "range" and start >= end:
+            raise BuddyError("EINVAL", f"empty range {start:#x}..{end:#x}")
+        with self._lock:
+            handle, blocks = self.core.alloc(start, end, size, mbs, bits)
+        return AllocatedBlocks(self, handle, blocks)
+
+    def _free(self, handle: int) -> None:
+        with self._lock:
+            self.core.free(handle, False)
+
+    def close(self) -> list[str]:
+        """Drop the allocator (``gpu_buddy_fini``); returns its warnings."""
+        with self._lock:
+            return self.core.fini()
+
+
+class AllocatedBlocks:
+    """The blocks of one allocation; freed by :meth:`drop` (Rust's ``Drop``)."""
+
+    def __init__(self, owner: GpuBuddy, handle: int, blocks: list[Block]) -> None:
+        self._owner = owner
+        self._handle: int | None = handle
+        self._blocks = [Block(b.offset + owner.base_offset(), b.order, b.size) for b in blocks]
+
+    def blocks(self) -> list[Block]:
+        return list(self._blocks)
+
+    def is_empty(self) -> bool:
+        return not self._blocks
+
+    def drop(self) -> None:
+        if self._handle is not None:
+            handle, self._handle = self._handle, None
+            self._owner._free(handle)
