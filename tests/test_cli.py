@@ -115,3 +115,27 @@ def test_no_verb_and_missing_specs_dir(tmp_path):
     assert harness().returncode == 2
     r = harness("run", cwd=tmp_path)
     assert r.returncode == 2 and "specs: no such directory" in r.stderr
+
+
+def test_every_malformed_file_is_one_line_and_exit_2_from_run_and_check(tmp_path, monkeypatch,
+                                                                       capsys):
+    """The whole malformed corpus next to a good file, through both verbs in one go."""
+    from harness.cli import main
+    from tests.test_loader import MALFORMED, MALFORMED_FILES, _expected
+
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    for name in MALFORMED_FILES:
+        (specs / name).write_bytes((MALFORMED / name).read_bytes())
+    write_spec(specs, "zz-good.yaml", GOOD)
+    monkeypatch.chdir(specs)
+    want = {f"{name}:{_expected(specs / name)}" for name in MALFORMED_FILES}
+    for argv in (["check", "."], ["run", "--specs", "."]):
+        assert main(argv) == 2
+        out, err = capsys.readouterr()
+        lines = [line.removeprefix("./") for line in err.splitlines()]
+        assert "Traceback" not in err
+        # Cross-file errors (a duplicate id) name the later file; every file has its line.
+        assert want <= set(lines), sorted(want - set(lines))[:3]
+        if argv[0] == "run":
+            assert "c.good  chunk=8K" in out and " 0 failed" in out  # the good file still ran
