@@ -97,3 +97,44 @@ def test_kernel_doc_reset_clear_true_marks_all_free_clear(harness_backend, param
 )
 def test_kernel_doc_reset_clear_merges_mixed_state(harness_backend, params):
     run_spec_case(SPEC, 'kernel-doc.reset-clear-merges-mixed-state', params, harness_backend)
+
+
+# reset_clear(true) marks every free block clear when one free tree holds many blocks
+# source: kernel-doc, drivers/gpu/buddy.c, gpu_buddy_reset_clear
+#
+#   id: kernel-doc.reset-clear-every-block-of-a-fragmented-tree
+#   title: reset_clear(true) marks every free block clear when one free tree holds many blocks
+#   source: {kind: kernel-doc, ref: 'drivers/gpu/buddy.c, gpu_buddy_reset_clear', quote: Reset the
+#       clear state based on @is_clear value for each block in the freetree.}
+#   layer: core
+#   requires: [clear, reset_clear]
+#   params:
+#     holes: [3, 4, 6, 8, 10]
+#   buddy: {size: 256K, chunk_size: 4K}
+#   steps:
+#   - repeat:
+#       count: holes
+#       as: i
+#       steps:
+#       - alloc:
+#           as: p{i}
+#           flags: [range]
+#           start: 8K * i
+#           end: 8K * i + 4K
+#           size: 4K
+#   - reset_clear: true
+#     expect: {avail: 256K - 4K * holes, clear_avail: 256K - 4K * holes}
+@pytest.mark.spec_case('kernel-doc.reset-clear-every-block-of-a-fragmented-tree')
+@pytest.mark.kernel_doc
+@pytest.mark.parametrize(
+    "params",
+    [
+        pytest.param('holes=3', id='holes=3'),
+        pytest.param('holes=4', id='holes=4'),
+        pytest.param('holes=6', id='holes=6'),
+        pytest.param('holes=8', id='holes=8'),
+        pytest.param('holes=10', id='holes=10'),
+    ],
+)
+def test_kernel_doc_reset_clear_every_block_of_a_fragmented_tree(harness_backend, params):
+    run_spec_case(SPEC, 'kernel-doc.reset-clear-every-block-of-a-fragmented-tree', params, harness_backend)

@@ -260,7 +260,7 @@ def check_invariants(mm: BuddyModel) -> None:
     free_total = clear_total = 0
     for tree in (CLEAR_TREE, DIRTY_TREE):
         for order, t in enumerate(mm.trees[tree]):
-            for node in t.blocks():
+            for node in t:
                 assert node.state == FREE and node.order == order
                 assert node.clear == (tree == CLEAR_TREE)
                 free_total += mm.chunk_size << order

@@ -47,6 +47,7 @@ class _Failure:
     path: str
     line: int
     message: str
+    state: str  # the allocator's counters when the check failed
 
 
 @dataclass
@@ -74,7 +75,10 @@ class _Run:
     # -- failures -----------------------------------------------------------
     def fail(self, path: str, line: int, message: str) -> None:
         if self.failure is None:
-            self.failure = _Failure(path, line, message)
+            avail, clear = session_counters(self.session)
+            self.failure = _Failure(path, line, message,
+                                    f"[state: avail={fmt(avail)}, clear_avail={fmt(clear)}, "
+                                    f"live blocks={len(self.live.starts)}]")
         if not self.keep_going:
             raise _Stop
 
@@ -363,9 +367,7 @@ def _run(case: Case, backend: CoreBackend, env: dict[str, int], keep_going: bool
         f = run.failure
         where = f"step {f.path} (line {f.line})" if f.line else f"step {f.path}"
         out.status = "fail"
-        avail, clear = session_counters(session)
-        out.message = (f"{where}: {f.message} [state: avail={fmt(avail)}, "
-                       f"clear_avail={fmt(clear)}, live blocks={len(run.live.starts)}]")
+        out.message = f"{where}: {f.message} {f.state}"
     return out
 
 

@@ -31,7 +31,7 @@ from harness.backends.base import (
     Block,
     BuddyError,
 )
-from harness.backends.reference.freetree import FreeTree
+from harness.backends.reference.freetree import FreeTree, RBNode
 
 U64 = (1 << 64) - 1
 UINT = (1 << 32) - 1
@@ -40,11 +40,11 @@ CLEAR_TREE, DIRTY_TREE = 0, 1
 ALLOCATED, FREE, SPLIT = 1, 2, 3
 
 
-class _Node:
-    __slots__ = ("offset", "order", "parent", "left", "right", "state", "clear")
+class _Node(RBNode):
+    __slots__ = ("order", "parent", "left", "right", "state", "clear")
 
     def __init__(self, parent: _Node | None, order: int, offset: int) -> None:
-        self.offset = offset
+        super().__init__(offset)
         self.order = order
         self.parent = parent
         self.left: _Node | None = None
@@ -108,7 +108,7 @@ class BuddyModel:
         self.avail_bytes = size
         self.clear_bytes = 0
         self.max_order = ilog2(size) - self._chunk_shift
-        self.trees: list[list[FreeTree[_Node]]] = [
+        self.trees: list[list[FreeTree]] = [
             [FreeTree() for _ in range(self.max_order + 1)] for _ in (CLEAR_TREE, DIRTY_TREE)
         ]
         self.roots: list[_Node] = []
@@ -168,12 +168,17 @@ class BuddyModel:
         src, dst = (DIRTY_TREE, CLEAR_TREE) if is_clear else (CLEAR_TREE, DIRTY_TREE)
         for order in range(self.max_order + 1):
             tree = self.trees[src][order]
-            for node in tree.blocks():
-                tree.remove(node.offset)
+            # The C walks the source tree in post-order while erasing from it;
+            # erasing rebalances, so the walk can miss blocks.  Same walk here.
+            node = tree.first_postorder()
+            while node is not None:
+                following = tree.next_postorder(node)
+                tree.remove(node)
                 node.clear = is_clear
                 delta = self._chunk << node.order
                 self.clear_bytes += delta if is_clear else -delta
-                self.trees[dst][order].insert(node.offset, node)
+                self.trees[dst][order].insert(node)
+                node = following
 
     def fini(self) -> list[str]:
         self._merge_all_roots()
@@ -199,10 +204,10 @@ class BuddyModel:
         return self._chunk << node.order
 
     def _insert(self, node: _Node, tree: int) -> None:
-        self.trees[tree][node.order].insert(node.offset, node)
+        self.trees[tree][node.order].insert(node)
 
     def _remove(self, node: _Node) -> None:
-        self.trees[CLEAR_TREE if node.clear else DIRTY_TREE][node.order].remove(node.offset)
+        self.trees[CLEAR_TREE if node.clear else DIRTY_TREE][node.order].remove(node)
 
     def _mark_free(self, node: _Node) -> None:
         node.state = FREE
