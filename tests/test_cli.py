@@ -139,3 +139,11 @@ def test_every_malformed_file_is_one_line_and_exit_2_from_run_and_check(tmp_path
         assert want <= set(lines), sorted(want - set(lines))[:3]
         if argv[0] == "run":
             assert "c.good  chunk=8K" in out and " 0 failed" in out  # the good file still ran
+
+
+def test_readme_example_case_runs_and_passes(tmp_path):
+    text = (ROOT / "README.md").read_text()
+    case = text.split("```yaml\nid: ", 1)[1].split("```", 1)[0]
+    (tmp_path / "example.yaml").write_text("id: " + case)
+    r = harness("run", "--specs", str(tmp_path))
+    assert r.returncode == 0 and "4 passed, 0 failed" in r.stdout, r.stdout + r.stderr
