@@ -162,6 +162,40 @@ def test_extra_core_inverted_range_is_enospc(harness_backend, params):
     run_spec_case(SPEC, 'extra.core-inverted-range-is-enospc', params, harness_backend)
 
 
+# On the C API an empty RANGE window (start == end, not the whole-space 0..0) holds no block, so the request fails with ENOSPC and nothing is taken
+# source: extra, drivers/gpu/buddy.c, __alloc_range_bias
+#
+#   id: extra.core-empty-range-is-enospc
+#   title: On the C API an empty RANGE window (start == end, not the whole-space 0..0) holds no block,
+#     so the request fails with ENOSPC and nothing is taken
+#   source: {kind: extra, ref: 'drivers/gpu/buddy.c, __alloc_range_bias', quote: alloc_range_bias()
+#       called on range limitations}
+#   layer: core
+#   params:
+#     at: [4K, 16M, 1G - 4K]
+#   buddy: {size: 1G, chunk_size: 4K}
+#   steps:
+#   - alloc:
+#       start: at
+#       end: at
+#       size: 4K
+#       min_block_size: 4K
+#       flags: [range]
+#     expect: {error: ENOSPC, avail: 1G, clear_avail: 0}
+@pytest.mark.spec_case('extra.core-empty-range-is-enospc')
+@pytest.mark.extra
+@pytest.mark.parametrize(
+    "params",
+    [
+        pytest.param('at=4K', id='at=4K'),
+        pytest.param('at=16M', id='at=16M'),
+        pytest.param('at=1G - 4K', id='at=1G - 4K'),
+    ],
+)
+def test_extra_core_empty_range_is_enospc(harness_backend, params):
+    run_spec_case(SPEC, 'extra.core-empty-range-is-enospc', params, harness_backend)
+
+
 # Through the binding nothing is ever freed as cleared, so Clear requests are served from dirty memory
 # source: extra, rust/kernel/gpu/buddy.rs, GpuBuddyAllocFlag::Clear and AllocatedBlocks drop
 #

@@ -67,6 +67,108 @@ def test_kernel_doc_alloc_blocks_min_block_size_aligns(harness_backend, params):
     run_spec_case(SPEC, 'kernel-doc.alloc-blocks-min-block-size-aligns', params, harness_backend)
 
 
+# A size that is not a multiple of min_block_size is placed as if rounded up to one (every block aligned), then trimmed back to the size asked
+# source: kernel-doc, drivers/gpu/buddy.c, gpu_buddy_alloc_blocks
+#
+#   id: kernel-doc.alloc-blocks-size-rounded-up-to-min-block-size
+#   title: A size that is not a multiple of min_block_size is placed as if rounded up to one (every
+#     block aligned), then trimmed back to the size asked
+#   source: {kind: kernel-doc, ref: 'drivers/gpu/buddy.c, gpu_buddy_alloc_blocks', quote: '@min_block_size:
+#       alignment of the allocation'}
+#   layer: core
+#   params:
+#     min: [8K, 64K, 2M]
+#   buddy: {size: 1G, chunk_size: 4K}
+#   steps:
+#   - alloc: {as: a, size: min + 4K, min_block_size: min}
+#     expect:
+#       total: min + 4K
+#       each: {aligned: min}
+#       avail: 1G - min - 4K
+@pytest.mark.spec_case('kernel-doc.alloc-blocks-size-rounded-up-to-min-block-size')
+@pytest.mark.kernel_doc
+@pytest.mark.parametrize(
+    "params",
+    [
+        pytest.param('min=8K', id='min=8K'),
+        pytest.param('min=64K', id='min=64K'),
+        pytest.param('min=2M', id='min=2M'),
+    ],
+)
+def test_kernel_doc_alloc_blocks_size_rounded_up_to_min_block_size(harness_backend, params):
+    run_spec_case(SPEC, 'kernel-doc.alloc-blocks-size-rounded-up-to-min-block-size', params, harness_backend)
+
+
+# With TRIM_DISABLE a size that is not a multiple of min_block_size keeps the whole rounded-up allocation
+# source: kernel-doc, include/linux/gpu_buddy.h, GPU_BUDDY_TRIM_DISABLE
+#
+#   id: kernel-doc.alloc-blocks-size-rounded-up-kept-with-trim-disable
+#   title: With TRIM_DISABLE a size that is not a multiple of min_block_size keeps the whole rounded-up
+#     allocation
+#   source: {kind: kernel-doc, ref: 'include/linux/gpu_buddy.h, GPU_BUDDY_TRIM_DISABLE', quote: 'This
+#       flag disables trimming, keeping the full power-of-two block size.'}
+#   layer: core
+#   requires: [trim_disable]
+#   params:
+#     min: [8K, 64K, 2M]
+#   buddy: {size: 1G, chunk_size: 4K}
+#   steps:
+#   - alloc:
+#       as: b
+#       size: min + 4K
+#       min_block_size: min
+#       flags: [trim_disable]
+#     expect:
+#       total: 2 * min
+#       each: {aligned: min}
+#       avail: 1G - 2 * min
+@pytest.mark.spec_case('kernel-doc.alloc-blocks-size-rounded-up-kept-with-trim-disable')
+@pytest.mark.kernel_doc
+@pytest.mark.parametrize(
+    "params",
+    [
+        pytest.param('min=8K', id='min=8K'),
+        pytest.param('min=64K', id='min=64K'),
+        pytest.param('min=2M', id='min=2M'),
+    ],
+)
+def test_kernel_doc_alloc_blocks_size_rounded_up_kept_with_trim_disable(harness_backend, params):
+    run_spec_case(SPEC, 'kernel-doc.alloc-blocks-size-rounded-up-kept-with-trim-disable', params, harness_backend)
+
+
+# An exact range (start + size == end) whose edges are not aligned to min_block_size is EINVAL
+# source: kernel-doc, drivers/gpu/buddy.c, gpu_buddy_alloc_blocks
+#
+#   id: kernel-doc.alloc-blocks-exact-range-honours-min-block-size
+#   title: An exact range (start + size == end) whose edges are not aligned to min_block_size is EINVAL
+#   source: {kind: kernel-doc, ref: 'drivers/gpu/buddy.c, gpu_buddy_alloc_blocks', quote: '@min_block_size:
+#       alignment of the allocation'}
+#   layer: core
+#   params:
+#     min: [8K, 64K, 2M]
+#   buddy: {size: 1G, chunk_size: 4K}
+#   steps:
+#   - alloc: {start: 4K, end: 4K + min, size: min, min_block_size: min}
+#     expect: {error: EINVAL, avail: 1G}
+#   - alloc: {as: a, start: min, end: 2 * min, size: min, min_block_size: min}
+#     expect:
+#       blocks:
+#       - {offset: min, size: min}
+#       avail: 1G - min
+@pytest.mark.spec_case('kernel-doc.alloc-blocks-exact-range-honours-min-block-size')
+@pytest.mark.kernel_doc
+@pytest.mark.parametrize(
+    "params",
+    [
+        pytest.param('min=8K', id='min=8K'),
+        pytest.param('min=64K', id='min=64K'),
+        pytest.param('min=2M', id='min=2M'),
+    ],
+)
+def test_kernel_doc_alloc_blocks_exact_range_honours_min_block_size(harness_backend, params):
+    run_spec_case(SPEC, 'kernel-doc.alloc-blocks-exact-range-honours-min-block-size', params, harness_backend)
+
+
 # Any size is served as power-of-two blocks of chunk_size << order adding up to it
 # source: kernel-doc, drivers/gpu/buddy.c, gpu_buddy_alloc_blocks
 #

@@ -60,8 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run spec cases on backends through the engine")
     add_specs_option(p)
-    add_backend_options(p, default_help="default: reference, plus native when a kernel tree "
-                                        "is configured")
+    add_backend_options(p, default_help="default: reference, plus native for --kernel-src "
+                                        "and native@VERSION for every cached kernel")
     p.add_argument("-k", dest="keyword", default=None, metavar="TEXT",
                    help="only cases whose id, title or params contain TEXT")
     p.add_argument("--json", metavar="FILE", default=None, help="write results as JSON")
@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("bench", "harness.bench", "benchmark a backend"),
     ):
         p = sub.add_parser(verb, help=text)
-        _lazy_arguments(p, module)
+        importlib.import_module(module).add_arguments(p)
         p.set_defaults(module=module)
 
     p = sub.add_parser("kernel", help="kernel sources for the native backend")
@@ -97,30 +97,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _lazy_arguments(p: argparse.ArgumentParser, module: str) -> None:
-    try:
-        importlib.import_module(module).add_arguments(p)
-    except ImportError as e:  # a verb whose module is missing says so when used
-        p.set_defaults(import_error=str(e))
-
-
 def default_backends(ns: argparse.Namespace) -> list[str]:
     if ns.backend:
         return ns.backend
     names = ["reference"]
     if ns.kernel_src or os.environ.get("BUDDY_HARNESS_KERNEL_SRC"):
         names.append("native")
+    from harness.backends.native import kernels  # no compiler or apt needed to list the cache
+
+    names += [f"native@{c.version}" for c in kernels.cached()]
     return names
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except KeyboardInterrupt:
+        return 130
     ns = parser.parse_args(argv)
     if not getattr(ns, "module", None):
         parser.print_help()
-        return USAGE_ERROR
-    if getattr(ns, "import_error", None):
-        print(f"buddy-harness {ns.verb}: not available ({ns.import_error})", file=sys.stderr)
         return USAGE_ERROR
     try:
         return importlib.import_module(ns.module).run(ns)

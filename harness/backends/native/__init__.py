@@ -1,0 +1,94 @@
+"""The native backend: the kernel's own buddy allocator C, built in user space.
+
+Names: ``native`` (the tree in ``--kernel-src`` or ``$BUDDY_HARNESS_KERNEL_SRC``),
+``native@VERSION`` (Debian's ``linux-source-VERSION``, fetched into the cache on
+first use) and ``native@PATH`` (a kernel tree on disk).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from harness.backends.base import BackendUnavailable
+from harness.backends.native import build as _build
+from harness.backends.native import kernels
+from harness.backends.native.backend import NativeAllocator, NativeBackend
+from harness.backends.native.inprocess import InprocessBackend
+from harness.backends.native.tree import KernelTree, inspect
+
+ENV_SRC = "BUDDY_HARNESS_KERNEL_SRC"
+_VERSION = re.compile(r"^\d+\.\d+$")
+
+__all__ = ["open_backend", "open_inprocess", "resolve_tree", "NativeBackend", "NativeAllocator",
+           "InprocessBackend", "ENV_SRC"]
+
+
+def resolve_tree(name: str, kernel_src: str | None = None,
+                 log: Callable[[str], None] = print) -> KernelTree:
+    """The kernel tree a backend name designates, fetching a version on first use."""
+    if name == "native":
+        src = kernel_src or os.environ.get(ENV_SRC)
+        if not src:
+            raise BackendUnavailable(
+                "'native' needs a kernel tree: pass --kernel-src PATH or set "
+                f"{ENV_SRC}, or name a version (--backend native@7.2 fetches Debian's "
+                "linux-source-7.2 on first use)")
+        return inspect(Path(src).expanduser())
+    if not name.startswith("native@") or len(name) == len("native@"):
+        raise BackendUnavailable(f"unknown backend '{name}' (use native, native@VERSION or "
+                                 "native@PATH)")
+    what = name.partition("@")[2]
+    if _VERSION.match(what):
+        return inspect(ensure_version(what, log))
+    path = Path(what).expanduser()
+    if not path.exists():
+        raise BackendUnavailable(f"{name}: {path} does not exist (give a kernel tree "
+                                 "directory, or a version like native@7.2)")
+    return inspect(path)
+
+
+def ensure_version(version: str, log: Callable[[str], None] = print) -> Path:
+    """The cached tree of ``version``, fetched now if it is not there yet."""
+    found = kernels.locate(version)
+    if found:
+        return found
+    lock_dir = kernels.kernels_dir()
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    # Parallel test workers may all want the same version: one fetches, the rest wait.
+    with open(lock_dir / f".lock-{version}", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        found = kernels.locate(version)
+        if found:
+            return found
+        log(f"kernel {version} is not cached yet: fetching linux-source-{version} "
+            "(once; `buddy-harness kernel fetch` does it ahead of time)")
+        try:
+            return kernels.fetch(version, log)
+        except kernels.FetchError as e:
+            raise BackendUnavailable(f"native@{version}: {e}") from None
+
+
+def _built(tree: KernelTree, sanitize: bool, log: Callable[[str], None]) -> _build.Build:
+    b = _build.build(tree, sanitize=sanitize)
+    if not b.cached:
+        log(f"built the {tree.api} allocator of Linux {tree.version}"
+            f"{' with ASan + UBSan' if sanitize else ''} in {b.seconds:.1f} s -> {b.dir}")
+    return b
+
+
+def open_backend(name: str, *, kernel_src: str | None = None, sanitize: bool = False,
+                 timeout: float = 10.0, log: Callable[[str], None] = print) -> NativeBackend:
+    """Open ``name`` (native, native@VERSION, native@PATH); BackendUnavailable says what to do."""
+    tree = resolve_tree(name, kernel_src, log)
+    return NativeBackend(name, tree, _built(tree, sanitize, log), timeout=timeout)
+
+
+def open_inprocess(name: str, *, kernel_src: str | None = None,
+                   log: Callable[[str], None] = print) -> InprocessBackend:
+    """The same allocator loaded into this process (ctypes; calls release the GIL)."""
+    tree = resolve_tree(name, kernel_src, log)
+    return InprocessBackend(name, tree, _built(tree, False, log))

@@ -1,0 +1,233 @@
+"""The native core backend: allocators living in a worker process running the kernel's C.
+
+Counters come back with every reply, so reading ``avail`` or ``clear_avail``
+costs no round trip; warnings are fetched only when the worker says some are
+pending.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+from harness.backends.base import (
+    CLEARED,
+    BackendCrash,
+    Block,
+    BuddyError,
+    Capabilities,
+    Op,
+    OpResult,
+)
+from harness.backends.native.build import Build
+from harness.backends.native.tree import KernelTree
+from harness.backends.native.worker import Worker
+
+ERRNO = {12: "ENOMEM", 22: "EINVAL", 28: "ENOSPC", 95: "EOPNOTSUPP"}
+
+
+def errno_name(status: int) -> str:
+    return ERRNO.get(-status, f"errno {-status}")
+
+
+class NativeBackend:
+    """``native@...``: one worker process at a time, restarted lazily after a crash."""
+
+    def __init__(self, name: str, tree: KernelTree, build: Build, *, timeout: float) -> None:
+        self.name = name
+        self.tree = tree
+        self.build = build
+        self.timeout = timeout
+        self.capabilities = Capabilities(tree.version, tree.features, tree.api)
+        self._worker: Worker | None = None
+        self._finalizer = weakref.finalize(self, _close_worker, [None])
+
+    def worker(self) -> Worker:
+        w = self._worker
+        if w is None or w.dead is not None:
+            if w is not None:
+                w.close()
+            w = Worker(str(self.build.worker), timeout=self.timeout,
+                       sanitize=self.build.sanitize)
+            self._worker = w
+            self._finalizer.detach()
+            self._finalizer = weakref.finalize(self, _close_worker, [w])
+        return w
+
+    def create(self, size: int, chunk_size: int) -> NativeAllocator:
+        w = self.worker()
+        reply = w.request(f"i {_u64(size)} {_u64(chunk_size)}")[0].split()
+        status = int(reply[0])
+        if status:
+            raise BuddyError(errno_name(status))
+        return NativeAllocator(self, w, int(reply[1]), int(reply[2]), chunk_size)
+
+    def close(self) -> str:
+        """Stop the worker; returns what it wrote on stderr (sanitizer reports land there)."""
+        w, self._worker = self._worker, None
+        self._finalizer.detach()
+        return w.close() if w is not None else ""
+
+    # Test-only entries (csrc's bh_test_*): prove crash and timeout handling.
+    def _spin(self) -> None:
+        self.worker().request("S")
+
+
+def _close_worker(box: list[Worker | None]) -> None:
+    if box[0] is not None:
+        box[0].close()
+
+
+def _u64(v: int) -> int:
+    if not 0 <= v < 1 << 64:
+        raise BuddyError("EINVAL", f"{v} does not fit in a u64")
+    return v
+
+
+class NativeAllocator:
+    """One ``struct gpu_buddy`` (or ``drm_buddy``) in the worker."""
+
+    def __init__(self, backend: NativeBackend, worker: Worker, mm: int, size: int,
+                 chunk_size: int) -> None:
+        self._backend = backend
+        self._w = worker
+        self._mm = mm
+        self._size = size
+        self._chunk = chunk_size
+        self._avail = size
+        self._clear = 0
+        self._pending = 0
+        self._next_handle = 0
+        self._closed = False
+
+    # -- counters -----------------------------------------------------------
+    @property
+    def size(self) -> int:
+        return self._size
+
+    @property
+    def chunk_size(self) -> int:
+        return self._chunk
+
+    @property
+    def avail(self) -> int:
+        return self._avail
+
+    @property
+    def clear_avail(self) -> int:
+        return self._clear
+
+    # -- operations ---------------------------------------------------------
+    def _state(self, fields: list[str]) -> int:
+        status = int(fields[0])
+        self._avail, self._clear, self._pending = int(fields[1]), int(fields[2]), int(fields[3])
+        return status
+
+    def _blocks(self, fields: list[str], at: int) -> list[Block]:
+        n = int(fields[at])
+        c = self._chunk
+        return [Block(int(fields[at + 1 + 2 * i]), int(fields[at + 2 + 2 * i]),
+                      c << int(fields[at + 2 + 2 * i])) for i in range(n)]
+
+    def _call(self, line: str) -> list[str]:
+        if self._closed:
+            raise BackendCrash("the allocator was already torn down", "closed")
+        return self._w.request(line)[0].split()
+
+    def alloc(self, start: int, end: int, size: int, min_block_size: int,
+              flags: int) -> tuple[int, list[Block]]:
+        f = self._call(f"a {self._mm} {_u64(start)} {_u64(end)} {_u64(size)} "
+                       f"{_u64(min_block_size)} {_u64(flags)}")
+        handle = self._next_handle
+        self._next_handle += 1
+        status = self._state(f)
+        if status:
+            raise BuddyError(errno_name(status))
+        return handle, self._blocks(f, 4)
+
+    def free(self, handle: int, cleared: bool = False) -> None:
+        self._state(self._call(f"f {self._mm} {handle} {CLEARED if cleared else 0}"))
+
+    def trim(self, handle: int, new_size: int, start: int | None = None) -> list[Block]:
+        if start is not None and not self._backend.tree.trim_start:
+            raise BuddyError("EINVAL", f"{self._backend.tree.api}_block_trim takes no start")
+        has = 0 if start is None else 1
+        f = self._call(f"t {self._mm} {handle} {_u64(new_size)} {has} {_u64(start or 0)}")
+        status = self._state(f)
+        if status:
+            raise BuddyError(errno_name(status))
+        return self._blocks(f, 4)
+
+    def reset_clear(self, is_clear: bool) -> None:
+        status = self._state(self._call(f"r {self._mm} {int(is_clear)}"))
+        if status:
+            raise BuddyError(errno_name(status), "this kernel has no reset_clear")
+
+    def warnings(self) -> list[str]:
+        if not self._pending:
+            return []
+        out = self._w.warnings()
+        self._pending = 0
+        return out
+
+    def fini(self) -> list[str]:
+        if self._closed:
+            return []
+        self._state(self._call(f"z {self._mm}"))
+        out = self.warnings()
+        self._closed = True
+        return out
+
+    # -- batches ------------------------------------------------------------
+    def run_batch(self, ops: list[Op]) -> list[OpResult]:
+        """The whole sequence in one round trip (handles numbered as in batch.py)."""
+        first = self._next_handle
+        lines = []
+        handles: list[int | None] = []
+        for op in ops:
+            a = op.args
+            if op.verb == "alloc":
+                handles.append(first + len(handles))
+                lines.append(f"a {self._mm} {_u64(a['start'])} {_u64(a['end'])} "
+                             f"{_u64(a['size'])} {_u64(a['min_block_size'])} {_u64(a['flags'])}")
+            elif op.verb == "free":
+                h = _index(handles, a["handle"])
+                lines.append(f"f {self._mm} {-1 if h is None else h} "
+                             f"{CLEARED if a.get('cleared') else 0}")
+                if h is not None:
+                    handles[a["handle"]] = None
+            elif op.verb == "trim":
+                h = _index(handles, a["handle"])
+                start = a.get("start")
+                if start is not None and not self._backend.tree.trim_start:
+                    raise BuddyError("EINVAL", f"{self._backend.tree.api}_block_trim takes "
+                                     "no start")
+                lines.append(f"t {self._mm} {-1 if h is None else h} {_u64(a['size'])} "
+                             f"{0 if start is None else 1} {_u64(start or 0)}")
+            elif op.verb == "reset_clear":
+                lines.append(f"r {self._mm} {int(a['is_clear'])}")
+            elif op.verb == "counters":
+                lines.append(f"c {self._mm}")
+            else:
+                raise ValueError(f"unknown batch verb {op.verb}")
+        if self._closed:
+            raise BackendCrash("the allocator was already torn down", "closed")
+        replies = self._w.pipeline(lines)
+        self._next_handle = first + len(handles)
+        out = []
+        for op, (line,) in zip(ops, replies):
+            f = line.split()
+            status = self._state(f)
+            r = OpResult(ok=status == 0, errno=errno_name(status) if status else None,
+                         avail=self._avail, clear_avail=self._clear)
+            if op.verb == "alloc" and status == 0 or op.verb == "trim":
+                r.blocks = self._blocks(f, 4) if len(f) > 4 else []
+            out.append(r)
+        return out
+
+    # Test-only: free the handle's first block twice, which the allocator's BUG_ON catches.
+    def _double_free(self, handle: int) -> None:
+        self._state(self._call(f"X {self._mm} {handle}"))
+
+
+def _index(handles: list[int | None], i: int) -> int | None:
+    return handles[i] if 0 <= i < len(handles) else None

@@ -1,0 +1,144 @@
+"""Build a kernel tree's buddy allocator into a shared library and a worker executable.
+
+The tree's own C file is compiled with the tree's ``tools/include`` and
+``tools/lib/rbtree.c`` plus the harness's shim headers (``csrc/``).  Builds
+are cached under ``$XDG_CACHE_HOME/buddy-harness/build/<key>/``; the key hashes
+the kernel version, every input file, the shim and the compiler flags, so a
+changed source or flag is a new build and an unchanged one costs nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.backends.base import BackendUnavailable
+from harness.backends.native.kernels import cache_root
+from harness.backends.native.tree import KernelTree
+
+CSRC = Path(__file__).with_name("csrc")
+# As the kernel builds: no strict aliasing or overflow assumptions, keep null checks.
+KERNEL_LIKE = ["-fno-strict-aliasing", "-fno-strict-overflow", "-fno-delete-null-pointer-checks"]
+BASE_FLAGS = ["-std=gnu11", "-g", "-fPIC", "-w", *KERNEL_LIKE]
+OPT = ["-O2"]
+SANITIZE = ["-O1", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+            "-fno-omit-frame-pointer"]
+LIB = "libbuddy.so"
+WORKER = "buddy-worker"
+
+
+class BuildError(BackendUnavailable):
+    """The allocator did not compile; the message carries the compiler's first error."""
+
+
+@dataclass(frozen=True)
+class Build:
+    dir: Path
+    library: Path
+    worker: Path
+    sanitize: bool
+    seconds: float  # 0 when it came from the cache
+    cached: bool
+
+
+def compiler() -> str:
+    cc = os.environ.get("CC") or "gcc"
+    if shutil.which(cc) is None:
+        raise BuildError(f"the native backend needs a C compiler: '{cc}' not found "
+                         "(install gcc, or set CC)")
+    return cc
+
+
+def flags(tree: KernelTree, sanitize: bool) -> list[str]:
+    api = ["-DBH_API_DRM"] if tree.api == "drm_buddy" else []
+    return [*BASE_FLAGS, *(SANITIZE if sanitize else OPT), *api]
+
+
+def build(tree: KernelTree, *, sanitize: bool = False) -> Build:
+    """The cached build of ``tree``, compiling it first if needed."""
+    cc = compiler()
+    fl = flags(tree, sanitize)
+    key = _key(tree, cc, fl)
+    out = cache_root() / "build" / f"{tree.version}-{'asan-' if sanitize else ''}{key[:16]}"
+    if (out / LIB).is_file() and (out / WORKER).is_file():
+        return Build(out, out / LIB, out / WORKER, sanitize, 0.0, True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=out.parent))
+    try:
+        _compile(tree, cc, fl, tmp, sanitize)
+        try:
+            tmp.rename(out)
+        except OSError:  # another process finished the same build first
+            if not (out / WORKER).is_file():
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return Build(out, out / LIB, out / WORKER, sanitize, time.monotonic() - t0, False)
+
+
+def _key(tree: KernelTree, cc: str, fl: list[str]) -> str:
+    h = hashlib.sha256()
+    h.update(f"{tree.version}\0{tree.api}\0{' '.join(fl)}\0".encode())
+    h.update(_compiler_id(cc).encode())
+    inputs = [tree.source, tree.header, tree.root / "tools/lib/rbtree.c"]
+    inputs += sorted(p for p in (tree.root / "tools/include").rglob("*.h") if p.is_file())
+    inputs += sorted(p for p in CSRC.rglob("*") if p.is_file())
+    for p in inputs:
+        h.update(str(p.relative_to(CSRC if p.is_relative_to(CSRC) else tree.root)).encode())
+        h.update(b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _compiler_id(cc: str) -> str:
+    try:
+        return subprocess.run([cc, "--version"], capture_output=True, text=True,
+                              timeout=30).stdout.split("\n")[0]
+    except (OSError, subprocess.TimeoutExpired):
+        return cc
+
+
+def _compile(tree: KernelTree, cc: str, fl: list[str], out: Path, sanitize: bool) -> None:
+    # Only the allocator's own header goes on the include path: the kernel's whole
+    # include/ would shadow the C library's headers.
+    hdr = out / "include" / tree.header.relative_to(tree.root / "include")
+    hdr.parent.mkdir(parents=True)
+    shutil.copyfile(tree.header, hdr)
+    inc = ["-include", str(CSRC / "include/bh_prelude.h"), f"-I{CSRC / 'include'}",
+           f"-I{out / 'include'}", f"-I{tree.root / 'tools/include'}", f"-I{CSRC}",
+           # Warnings and BUG reports name files as the kernel tree does.
+           f"-fmacro-prefix-map={tree.root}/=", f"-fmacro-prefix-map={CSRC}/=csrc/"]
+    units = {"allocator.o": tree.source, "rbtree.o": tree.root / "tools/lib/rbtree.c",
+             "wrapper.o": CSRC / "wrapper.c", "worker_main.o": CSRC / "worker_main.c"}
+    procs = {obj: subprocess.Popen([cc, *fl, *inc, "-c", str(src), "-o", str(out / obj)],
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for obj, src in units.items()}
+    for obj, p in procs.items():
+        text, _ = p.communicate()
+        if p.returncode != 0:
+            raise BuildError(f"building {units[obj]} failed: {_first_error(text)}")
+    san = [f for f in fl if f.startswith("-fsanitize")]
+    objs = [str(out / o) for o in ("allocator.o", "rbtree.o", "wrapper.o")]
+    for cmd in ([cc, "-shared", *san, "-o", str(out / LIB), *objs],
+                [cc, *san, "-o", str(out / WORKER), str(out / "worker_main.o"), *objs]):
+        p2 = subprocess.run(cmd, capture_output=True, text=True)
+        if p2.returncode != 0:
+            raise BuildError(f"linking {Path(cmd[-len(objs) - 1]).name} failed: "
+                             f"{_first_error(p2.stdout + p2.stderr)}")
+    for o in units:
+        (out / o).unlink()
+
+
+def _first_error(text: str) -> str:
+    for line in text.splitlines():
+        if " error" in line or line.startswith("error") or "undefined reference" in line:
+            return line.strip()
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    return lines[0].strip() if lines else "(no compiler output)"

@@ -1,0 +1,61 @@
+/* Slab caches over calloc/free; live objects are counted so leaks show. */
+#ifndef BH_SLAB_H
+#define BH_SLAB_H
+#include <stdlib.h>
+#include <linux/types.h>
+
+#ifndef GFP_KERNEL
+#define GFP_KERNEL 0
+#endif
+
+struct kmem_cache {
+	size_t object_size;
+};
+
+extern long bh_live_objects;
+
+static inline void *kmalloc_array(size_t n, size_t size, int gfp)
+{
+	(void)gfp;
+	return calloc(n, size);
+}
+
+static inline void kfree(const void *p)
+{
+	free((void *)p);
+}
+
+static inline struct kmem_cache *bh_cache_create(size_t size)
+{
+	struct kmem_cache *c = malloc(sizeof(*c));
+
+	if (c)
+		c->object_size = size;
+	return c;
+}
+
+#define KMEM_CACHE(type, flags) bh_cache_create(sizeof(struct type))
+
+static inline void *kmem_cache_zalloc(struct kmem_cache *c, int gfp)
+{
+	void *p = calloc(1, c->object_size);
+
+	(void)gfp;
+	if (p)
+		__atomic_add_fetch(&bh_live_objects, 1, __ATOMIC_RELAXED);
+	return p;
+}
+
+static inline void kmem_cache_free(struct kmem_cache *c, void *p)
+{
+	(void)c;
+	if (p)
+		__atomic_sub_fetch(&bh_live_objects, 1, __ATOMIC_RELAXED);
+	free(p);
+}
+
+static inline void kmem_cache_destroy(struct kmem_cache *c)
+{
+	free(c);
+}
+#endif

@@ -1,0 +1,228 @@
+/*
+ * The worker process: one request per input line, one reply per request.
+ * Replies are flushed whenever the input is drained, so a batch written in
+ * one go costs one round trip.
+ *
+ * Requests (decimal numbers):
+ *   i SIZE CHUNK                    create; reply "0 MM SIZE" or "ERR"
+ *   a MM START END SIZE MIN FLAGS   alloc; handle = the allocator's next number,
+ *                                   failed allocations included
+ *   f MM H FLAGS                    free the handle's list (no-op if gone)
+ *   t MM H NEWSIZE HASSTART START   trim the handle's list
+ *   r MM ISCLEAR                    reset_clear
+ *   c MM                            counters only
+ *   z MM                            fini
+ *   w                               warnings: "N" then N text lines
+ *   X MM H | S                      test-only: double free, spin
+ * Reply to a, f, t, r, c, z: "STATUS AVAIL CLEAR NWARN [N OFF ORDER ...]" where
+ * STATUS is 0 or a negative errno; blocks follow for a (on success) and t.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bh_api.h"
+
+struct slot {
+	struct bh_mm *mm;
+	struct bh_list **lists;
+	long n_lists, cap;
+};
+
+static struct slot *slots;
+static long n_slots;
+
+static struct slot *slot_of(uint64_t id)
+{
+	if (id >= (uint64_t)n_slots || !slots[id].mm) {
+		fprintf(stderr, "protocol: no allocator %" PRIu64 "\n", id);
+		exit(3);
+	}
+	return &slots[id];
+}
+
+static struct bh_list **list_of(struct slot *s, uint64_t h)
+{
+	return h < (uint64_t)s->n_lists ? &s->lists[h] : NULL;
+}
+
+static uint64_t *offs;
+static unsigned int *ords;
+static long blk_cap;
+
+static void put_blocks(struct bh_list *l)
+{
+	long n = l ? bh_blocks(l, offs, ords, blk_cap) : 0;
+
+	if (n > blk_cap) {
+		blk_cap = n;
+		offs = realloc(offs, sizeof(*offs) * (size_t)n);
+		ords = realloc(ords, sizeof(*ords) * (size_t)n);
+		if (!offs || !ords)
+			abort();
+		bh_blocks(l, offs, ords, blk_cap);
+	}
+	printf(" %ld", n);
+	for (long i = 0; i < n; i++)
+		printf(" %" PRIu64 " %u", offs[i], ords[i]);
+}
+
+static void put_state(int status, struct bh_mm *mm)
+{
+	printf("%d %" PRIu64 " %" PRIu64 " %d", status, bh_avail(mm), bh_clear_avail(mm),
+	       bh_warn_pending());
+}
+
+static void handle(char *line)
+{
+	uint64_t v[6] = {0};
+	char verb = line[0];
+	char *p = line + 1;
+	int n = 0;
+	int err = 0;
+	struct slot *s;
+	struct bh_list **lp;
+
+	while (n < 6) {
+		char *end;
+		uint64_t x = strtoull(p, &end, 10);
+
+		if (end == p)
+			break;
+		v[n++] = x;
+		p = end;
+	}
+	switch (verb) {
+	case 'i': {
+		struct bh_mm *mm = bh_init(v[0], v[1], &err);
+
+		if (!mm) {
+			printf("%d\n", err);
+			return;
+		}
+		slots = realloc(slots, sizeof(*slots) * (size_t)(n_slots + 1));
+		memset(&slots[n_slots], 0, sizeof(*slots));
+		slots[n_slots].mm = mm;
+		printf("0 %ld %" PRIu64 "\n", n_slots++, bh_size(mm));
+		return;
+	}
+	case 'a': {
+		struct bh_list *l;
+
+		s = slot_of(v[0]);
+		l = bh_alloc(s->mm, v[1], v[2], v[3], v[4], (unsigned long)v[5], &err);
+		if (s->n_lists == s->cap) {
+			s->cap = s->cap ? 2 * s->cap : 64;
+			s->lists = realloc(s->lists, sizeof(*s->lists) * (size_t)s->cap);
+		}
+		s->lists[s->n_lists++] = l;
+		put_state(err, s->mm);
+		if (l)
+			put_blocks(l);
+		break;
+	}
+	case 'f':
+		s = slot_of(v[0]);
+		lp = list_of(s, v[1]);
+		if (lp && *lp) {
+			bh_free(s->mm, *lp, (unsigned int)v[2]);
+			*lp = NULL;
+		}
+		put_state(0, s->mm);
+		break;
+	case 't':
+		s = slot_of(v[0]);
+		lp = list_of(s, v[1]);
+		if (lp && *lp)
+			err = bh_trim(s->mm, *lp, v[2], v[3] ? &v[4] : NULL);
+		put_state(err, s->mm);
+		put_blocks(lp && !err ? *lp : NULL);
+		break;
+	case 'r':
+		s = slot_of(v[0]);
+		err = bh_reset_clear(s->mm, (int)v[1]);
+		put_state(err, s->mm);
+		break;
+	case 'c':
+		s = slot_of(v[0]);
+		put_state(0, s->mm);
+		break;
+	case 'z': {
+		uint64_t avail, clear;
+
+		s = slot_of(v[0]);
+		avail = bh_avail(s->mm);
+		clear = bh_clear_avail(s->mm);
+		/* Lists still held are abandoned with the allocator, as a leaking driver would. */
+		for (long i = 0; i < s->n_lists; i++)
+			free(s->lists[i]);
+		free(s->lists);
+		bh_fini(s->mm);
+		memset(s, 0, sizeof(*s));
+		printf("0 %" PRIu64 " %" PRIu64 " %d", avail, clear, bh_warn_pending());
+		break;
+	}
+	case 'w': {
+		int k = bh_warn_pending();
+
+		printf("%d\n", k);
+		for (int i = 0; i < k; i++)
+			printf("%s\n", bh_warn_text(i));
+		bh_warn_clear();
+		return;
+	}
+	case 'X':
+		s = slot_of(v[0]);
+		lp = list_of(s, v[1]);
+		if (lp && *lp)
+			bh_test_double_free(s->mm, *lp);
+		put_state(0, s->mm);
+		break;
+	case 'S':
+		bh_test_spin();
+		break;
+	default:
+		fprintf(stderr, "protocol: unknown request '%c'\n", verb);
+		exit(3);
+	}
+	putchar('\n');
+}
+
+int main(void)
+{
+	size_t cap = 1 << 16, len = 0;
+	char *buf = malloc(cap);
+
+	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
+	for (;;) {
+		ssize_t got;
+		size_t start = 0;
+
+		if (len == cap) {
+			cap *= 2;
+			buf = realloc(buf, cap);
+		}
+		got = read(0, buf + len, cap - len);
+		if (got <= 0)
+			break;
+		len += (size_t)got;
+		for (size_t i = 0; i < len; i++) {
+			if (buf[i] != '\n')
+				continue;
+			buf[i] = '\0';
+			if (buf[start] == 'q')
+				goto out;
+			handle(buf + start);
+			start = i + 1;
+		}
+		memmove(buf, buf + start, len - start);
+		len -= start;
+		fflush(stdout);
+	}
+out:
+	fflush(stdout);
+	return 0;
+}

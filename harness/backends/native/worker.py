@@ -1,0 +1,190 @@
+"""The worker process that runs the kernel's C, and the line protocol to it.
+
+One request per line, one reply line per request (``csrc/worker_main.c``
+documents the verbs).  The worker flushes its replies whenever its input is
+drained, so writing a whole batch before reading costs one round trip.
+
+A worker that dies (signal, ``BUG_ON``, sanitizer report) or stops answering
+within the timeout is reaped, and the request raises :class:`BackendCrash`
+carrying what it said on the way down.  Its stderr goes to a temporary file,
+never a pipe, so a chatty crash cannot block it.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import tempfile
+from collections.abc import Sequence
+
+from harness.backends.base import BackendCrash
+
+# Sanitizer runs: leaks are expected when a case tears down with blocks still held
+# (the allocator's fini leaks them by design), and a report must stop the worker.
+SANITIZER_ENV = {
+    "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1:halt_on_error=1:print_summary=1",
+    "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
+}
+
+
+class Worker:
+    """One live worker process."""
+
+    def __init__(self, executable: str, *, timeout: float, sanitize: bool = False) -> None:
+        self.timeout = timeout
+        self._stderr = tempfile.TemporaryFile()
+        env = dict(os.environ)
+        if sanitize:
+            # The caller's own options come after ours, so they win (sanitizers read
+            # left to right): ASAN_OPTIONS=detect_leaks=1 turns LeakSanitizer back on.
+            for k, v in SANITIZER_ENV.items():
+                env[k] = f"{v}:{env[k]}" if env.get(k) else v
+        self.proc = subprocess.Popen(
+            [executable], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
+            env=env, start_new_session=True)  # Ctrl-C is the parent's to handle
+        self._buf = b""
+        self.dead: str | None = None
+
+    # -- requests -----------------------------------------------------------
+    def request(self, line: str) -> list[str]:
+        return self.pipeline([line])[0]
+
+    def pipeline(self, lines: Sequence[str], extra: Sequence[int] = ()) -> list[list[str]]:
+        """Send every line, then read one reply each (``extra[i]`` more lines for line i)."""
+        if self.dead is not None:
+            raise BackendCrash(f"the worker died earlier ({self.dead})", "dead")
+        data = ("\n".join(lines) + "\n").encode()
+        try:
+            self._send(data)
+        except BrokenPipeError:
+            self._died("while sending a request")
+        out = []
+        for i in range(len(lines)):
+            reply = [self._readline(lines[i])]
+            for _ in range(extra[i] if i < len(extra) else 0):
+                reply.append(self._readline(lines[i]))
+            out.append(reply)
+        return out
+
+    def warnings(self) -> list[str]:
+        """The warnings raised since the last call (the worker forgets them)."""
+        n = int(self.request("w")[0])
+        return [self._readline("w") for _ in range(n)]
+
+    def _send(self, data: bytes) -> None:
+        # Interleave writing with draining replies: a large batch could otherwise fill
+        # both pipes and deadlock.
+        fd_in = self.proc.stdin.fileno()  # type: ignore[union-attr]
+        fd_out = self.proc.stdout.fileno()  # type: ignore[union-attr]
+        view = memoryview(data)
+        while view:
+            r, w, _ = select.select([fd_out], [fd_in], [], self.timeout)
+            if not r and not w:
+                self._timed_out("while sending a request")
+            if r:
+                chunk = os.read(fd_out, 1 << 20)
+                if not chunk:
+                    self._died("while sending a request")
+                self._buf += chunk
+            if w:
+                n = os.write(fd_in, view[: 1 << 16])
+                view = view[n:]
+
+    def _readline(self, request: str) -> str:
+        fd = self.proc.stdout.fileno()  # type: ignore[union-attr]
+        while True:
+            nl = self._buf.find(b"\n")
+            if nl >= 0:
+                line, self._buf = self._buf[:nl], self._buf[nl + 1:]
+                return line.decode()
+            r, _, _ = select.select([fd], [], [], self.timeout)
+            if not r:
+                self._timed_out(f"on '{_verb(request)}'")
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                self._died(f"on '{_verb(request)}'")
+            self._buf += chunk
+
+    # -- failure ------------------------------------------------------------
+    def _timed_out(self, where: str) -> None:
+        self.kill()
+        self.dead = f"timeout after {self.timeout:g} s {where}"
+        raise BackendCrash(f"timeout: no answer after {self.timeout:g} s {where}", "timeout")
+
+    def _died(self, where: str) -> None:
+        try:
+            code = self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            code = self.proc.returncode
+        text = self.stderr_text()
+        kind, message = describe_death(code, text)
+        self.dead = message
+        raise BackendCrash(f"{message} ({where})", kind)
+
+    def stderr_text(self) -> str:
+        try:
+            self._stderr.seek(0)
+            return self._stderr.read()[-20000:].decode(errors="replace")
+        except (OSError, ValueError):
+            return ""
+
+    # -- teardown -----------------------------------------------------------
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait()
+        self._close_pipes()
+
+    def close(self) -> str:
+        """Ask the worker to quit (kill it if it does not); returns its stderr text."""
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.write(b"q\n")  # type: ignore[union-attr]
+                self.proc.stdin.flush()  # type: ignore[union-attr]
+                self.proc.wait(timeout=min(self.timeout, 5))
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        self.kill()
+        text = self.stderr_text()
+        self._stderr.close()
+        return text
+
+    def _close_pipes(self) -> None:
+        for f in (self.proc.stdin, self.proc.stdout):
+            try:
+                if f is not None:
+                    f.close()
+            except OSError:
+                pass
+
+
+def _verb(request: str) -> str:
+    names = {"i": "init", "a": "alloc", "f": "free", "t": "trim", "r": "reset_clear",
+             "c": "counters", "z": "fini", "w": "warnings", "X": "double free", "S": "spin"}
+    return names.get(request[:1], request[:1])
+
+
+def describe_death(code: int | None, stderr: str) -> tuple[str, str]:
+    """(kind, message) for a worker that exited with ``code`` after printing ``stderr``."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    bug = next((ln for ln in lines if ln.startswith("BUG_ON(")), None)
+    san = next((ln for ln in lines if ln.startswith("SUMMARY:")
+                or "runtime error:" in ln or ln.startswith("==") and "ERROR:" in ln), None)
+    if bug:
+        return "bug", bug
+    if san:
+        return "sanitizer", san.lstrip("=0123456789").strip()
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return "signal", f"worker killed by {name}"
+    last = lines[-1] if lines else "no message"
+    return "exit", f"worker exited with status {code}: {last}"

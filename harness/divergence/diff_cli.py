@@ -1,0 +1,73 @@
+"""``buddy-harness diff``: every case on every backend, the matrix and where they disagree.
+
+Exit 0 when backends agree or disagree only where expectations account for it,
+1 when some row's disagreement comes with an unexpected cell (fail, xpass,
+crash, error), 2 on usage or spec errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from harness import expectations
+from harness.cli import USAGE_ERROR, UsageError, add_backend_options, add_specs_option, specs_dirs
+from harness.divergence import matrix, report
+from harness.runner import Backends, select, specs_roots
+from harness.spec.loader import load_paths
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_specs_option(p)
+    add_backend_options(p, default_help="at least two")
+    p.add_argument("-k", dest="keyword", default=None, metavar="TEXT",
+                   help="only cases whose id, title or params contain TEXT")
+    p.add_argument("--markdown", metavar="FILE", default=None,
+                   help="write the report as Markdown (for a review)")
+    p.add_argument("--json", metavar="FILE", default=None, help="write the matrix as JSON")
+    p.add_argument("--html", metavar="FILE", default=None,
+                   help="write the matrix as one self-contained HTML page")
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run(ns: argparse.Namespace) -> int:
+    names = list(dict.fromkeys(ns.backend))
+    if len(names) < 2:
+        raise UsageError("needs at least two different backends: --backend A --backend B")
+    dirs = specs_dirs(ns)
+    loaded = load_paths(dirs)
+    for err in loaded.errors:
+        print(err, file=sys.stderr)
+    todo = list(select(loaded.cases, ns.keyword))
+    if not todo:
+        raise UsageError("no case selected" + (f" by -k {ns.keyword}" if ns.keyword else ""))
+    backends = Backends.open(names, kernel_src=ns.kernel_src, sanitize=ns.native_sanitize,
+                             timeout=ns.timeout, log=_log)
+    start = time.monotonic()
+    tty = sys.stderr.isatty()
+
+    def progress(i: int, n: int) -> None:
+        if tty and (i % 20 == 0 or i == n):
+            print(f"\rdiff: {i}/{n} rows", end="" if i < n else "\n", file=sys.stderr,
+                  flush=True)
+
+    try:
+        exps = {name: expectations.load(specs_roots(dirs), b.name)
+                for name, b in backends.opened.items()}
+        m = matrix.build(todo, backends.opened, exps, progress)
+    finally:
+        backends.close()
+    m.seconds = time.monotonic() - start
+    sys.stdout.write(report.terminal(m))
+    for path, render in ((ns.markdown, report.markdown), (ns.json, report.to_json),
+                         (ns.html, report.to_html)):
+        if path:
+            Path(path).write_text(render(m), encoding="utf-8")
+    if loaded.errors:
+        return USAGE_ERROR
+    return 1 if m.unexpected else 0

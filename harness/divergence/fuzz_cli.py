@@ -1,0 +1,112 @@
+"""``buddy-harness fuzz``: differential fuzzing of two backends; a divergence becomes a case.
+
+Exit 0 when no divergence was found, 1 when one was (its shrunk case written
+to --emit DIR or printed), 2 on usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from harness.backends import registry
+from harness.backends.base import CoreBackend
+from harness.cli import UsageError, add_backend_options
+from harness.engine import run_case
+from harness.spec.loader import load_file
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_backend_options(p, default_help="exactly two")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--seconds", type=float, default=None, metavar="N",
+                        help="search for N seconds (default 10 when --examples is not given)")
+    budget.add_argument("--examples", type=int, default=None, metavar="N",
+                        help="search N random programs")
+    p.add_argument("--seed", type=int, default=None, metavar="N",
+                   help="seed of the search (printed when chosen at random)")
+    p.add_argument("--emit", metavar="DIR", default=None,
+                   help="write the shrunk divergent case into DIR (default: print it)")
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run(ns: argparse.Namespace) -> int:
+    from harness.divergence import fuzz  # hypothesis loads only when fuzzing
+
+    if len(ns.backend) != 2:
+        raise UsageError("needs exactly two backends: --backend A --backend B")
+    if ns.examples is not None and ns.examples < 1 or ns.seconds is not None and ns.seconds <= 0:
+        raise UsageError("the budget must be positive")
+    names = (ns.backend[0], ns.backend[1])
+    seconds = ns.seconds if ns.seconds is not None or ns.examples is not None else 10.0
+    seed = ns.seed if ns.seed is not None else fuzz.new_seed()
+    opened: list[CoreBackend] = []
+    try:
+        for name in names:  # opened separately, so a backend can be fuzzed against itself
+            opened.append(registry.resolve(name, kernel_src=ns.kernel_src,
+                                           sanitize=ns.native_sanitize, timeout=ns.timeout,
+                                           log=_log))
+        return _fuzz(ns, names, opened[0], opened[1], seed, seconds)
+    finally:
+        for b in opened:
+            b.close()
+
+
+def _fuzz(ns: argparse.Namespace, names: tuple[str, str], a: CoreBackend, b: CoreBackend,
+          seed: int, seconds: float | None) -> int:
+    from harness.divergence import emit, fuzz
+
+    features = fuzz.common_features(a, b)
+    budget = f"{ns.examples} examples" if ns.examples is not None else f"{seconds:g}s"
+    _log(f"fuzz: {names[0]} vs {names[1]}, seed {seed}, {budget}, features: "
+         f"{', '.join(sorted(features)) or 'none'}")
+    tty = sys.stderr.isatty()
+    last = [0.0]
+
+    def progress(stats: fuzz.Stats) -> None:
+        now = time.monotonic()
+        if now - last[0] >= (0.5 if tty else 5.0):
+            last[0] = now
+            print(("\r" if tty else "") + stats.line(), end="" if tty else "\n",
+                  file=sys.stderr, flush=True)
+
+    finding, stats = fuzz.search(a, b, names, seed=seed, examples=ns.examples,
+                                 seconds=None if ns.examples is not None else seconds,
+                                 progress=progress)
+    if tty:
+        print("", file=sys.stderr)
+    _log(stats.line())
+    if finding is None:
+        print(f"no divergence between {names[0]} and {names[1]} in {stats.examples} examples "
+              f"(seed {seed})")
+        return 0
+    print(f"DIVERGENCE: {finding.divergence.describe(names)}")
+    print(f"shrunk to {len(finding.program.ops)} operations in {finding.shrink_seconds:.1f}s "
+          f"(seed {seed})")
+    text = emit.to_yaml(finding, names, seed=seed)
+    if ns.emit:
+        out = Path(ns.emit)
+        out.mkdir(parents=True, exist_ok=True)
+        case_id = emit.case_dict(finding, names, seed=seed)["id"]
+        path = out / f"{case_id.removeprefix('regression.')}.yaml"
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path}: {_reproduces(path, names, a, b)}")
+        print(f"replay: buddy-harness run --specs {out} --backend {names[0]} "
+              f"--backend {names[1]}")
+    else:
+        sys.stdout.write(text)
+    return 1
+
+
+def _reproduces(path: Path, names: tuple[str, str], a: CoreBackend, b: CoreBackend) -> str:
+    """Run the emitted case on both backends: it should pass on one and not on the other."""
+    (case,) = load_file(path)
+    ps = case.combinations()[0]
+    got = [run_case(case, ps, backend).status for backend in (a, b)]
+    verdict = "reproduces" if got.count("pass") == 1 else "does NOT reproduce"
+    return f"{verdict} ({names[0]}: {got[0]}, {names[1]}: {got[1]})"
