@@ -49,3 +49,52 @@ SPEC = 'specs/extra/offset-aligned.yaml'
 )
 def test_extra_offset_aligned_placement_from_top(harness_backend, params):
     run_spec_case(SPEC, 'extra.offset-aligned-placement-from-top', params, harness_backend)
+
+
+# Without size rounding, an allocation smaller than min_block_size fits an aligned hole of its own size when no whole min_block_size block is free
+# source: extra, drivers/gpu/buddy.c, gpu_buddy_offset_aligned_allocation
+#
+#   id: extra.offset-aligned-needs-only-an-aligned-hole
+#   title: Without size rounding, an allocation smaller than min_block_size fits an aligned hole of
+#     its own size when no whole min_block_size block is free
+#   source: {kind: extra, ref: 'drivers/gpu/buddy.c, gpu_buddy_offset_aligned_allocation', quote: Allocate
+#       from an offset-aligned region without size rounding}
+#   layer: core
+#   params:
+#     sz: [4K, 8K]
+#   buddy: {size: 512K, chunk_size: 4K}
+#   steps:
+#   - alloc:
+#       as: low
+#       start: 8K
+#       end: 12K
+#       size: 4K
+#       flags: [range]
+#   - alloc:
+#       as: high
+#       start: 264K
+#       end: 268K
+#       size: 4K
+#       flags: [range]
+#   - alloc: {as: a, size: sz, min_block_size: 256K}
+#     expect:
+#       blocks:
+#       - {offset: 256K, size: sz}
+#       avail: 504K - sz
+#   - alloc: {as: b, size: sz, min_block_size: 256K}
+#     expect:
+#       blocks:
+#       - {offset: 0, size: sz}
+#   - alloc: {size: sz, min_block_size: 256K}
+#     expect: {error: ENOSPC, avail: 504K - 2 * sz}
+@pytest.mark.spec_case('extra.offset-aligned-needs-only-an-aligned-hole')
+@pytest.mark.extra
+@pytest.mark.parametrize(
+    "params",
+    [
+        pytest.param('sz=4K', id='sz=4K'),
+        pytest.param('sz=8K', id='sz=8K'),
+    ],
+)
+def test_extra_offset_aligned_needs_only_an_aligned_hole(harness_backend, params):
+    run_spec_case(SPEC, 'extra.offset-aligned-needs-only-an-aligned-hole', params, harness_backend)

@@ -1,8 +1,10 @@
 """``buddy-harness bench``: speed and memory figures of a backend (printed, never asserted).
 
 Figures, all from one seeded run so their ratios are comparable:
+* start-up: opening the backend (a cached build for native) and creating a space;
 * alloc+free pairs per second on a 1 GiB / 4 KiB space under a random mix
-  (sizes 4 KiB..4 MiB, powers of two and not, every mode and flag);
+  (sizes 4 KiB..4 MiB, powers of two and not, every mode and flag), one
+  operation per call and in batches (one round trip each on native);
 * cost per alloc+free pair with 10^3 and with 10^5 live blocks, and their ratio;
 * memory per live block (reference backend: traced Python allocations);
 * time and memory to create a 2^63-byte space and make one 4 KiB allocation.
@@ -25,7 +27,9 @@ from harness.backends.base import (
     Allocator,
     BuddyError,
     CoreBackend,
+    Op,
 )
+from harness.backends.batch import run_batch
 from harness.backends.registry import resolve
 
 K, M, G = 1 << 10, 1 << 20, 1 << 30
@@ -77,6 +81,28 @@ def churn(mm: Allocator, rng: random.Random, pairs: int,
     return time.perf_counter() - t0, failed
 
 
+def batch_churn(mm: Allocator, rng: random.Random, pairs: int, per_batch: int = 2500) -> float:
+    """The mixed workload as batches of ops: each alloc, then a free of a random live one."""
+    secs = 0.0
+    for _ in range(0, pairs, per_batch):
+        ops: list[Op] = []
+        live: list[int] = []
+        for i in range(per_batch):
+            start, end, size, mbs, flags = random_request(rng)
+            ops.append(Op("alloc", {"start": start, "end": end, "size": size,
+                                    "min_block_size": mbs, "flags": flags}))
+            live.append(i)
+            if len(live) > 1000 or i == per_batch - 1:
+                j = rng.randrange(len(live))
+                live[j], live[-1] = live[-1], live[j]
+                ops.append(Op("free", {"handle": live.pop(), "cleared": False}))
+        ops += [Op("free", {"handle": h, "cleared": False}) for h in live]
+        t0 = time.perf_counter()
+        run_batch(mm, ops)
+        secs += time.perf_counter() - t0
+    return secs
+
+
 def fill(mm: Allocator, rng: random.Random, n: int) -> list[int]:
     """Make ``n`` live single-chunk allocations scattered over the space."""
     live: list[int] = []
@@ -116,6 +142,13 @@ def measure(backend: CoreBackend, seed: int, pairs: int,
         mm.free(h)
     mm.fini()
 
+    mm = backend.create(SPACE, CHUNK)
+    secs = batch_churn(mm, rng, pairs)
+    fig["batch_pairs_per_s"] = pairs / secs
+    say(f"same mix in batches of 2500 allocs: {fig['batch_pairs_per_s']:,.0f} pairs/s "
+        f"({fig['batch_pairs_per_s'] / fig['pairs_per_s']:.1f}x one op per call)")
+    mm.fini()
+
     per_op = {}
     for n in (1000, 100_000):
         mm = backend.create(SPACE, CHUNK)
@@ -153,9 +186,12 @@ def measure(backend: CoreBackend, seed: int, pairs: int,
 
 
 def run(ns: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
     backend = resolve(ns.backend, kernel_src=ns.kernel_src, log=print)
     try:
-        print(f"backend {backend.name} ({backend.capabilities.version}), seed {ns.seed}")
+        backend.create(SPACE, CHUNK).fini()
+        print(f"backend {backend.name} ({backend.capabilities.version}), seed {ns.seed}: "
+              f"opened and first space created in {(time.perf_counter() - t0) * 1e3:.0f} ms")
         measure(backend, ns.seed, ns.pairs, print)
     finally:
         backend.close()

@@ -76,7 +76,10 @@ def test_ctrl_c_prints_what_finished_and_leaves_no_worker(tmp_path: Path,
         proc = subprocess.Popen(
             [sys.executable, "-m", "harness", "run", "--backend", name, "--specs",
              str(tmp_path)], cwd=pytestconfig.rootpath, env=env, stdout=subprocess.PIPE,
-            stderr=err, start_new_session=True)  # its own group, as a terminal would
+            stderr=err, start_new_session=True,  # its own group, as a terminal would
+            # A run started in the background (nohup, CI runners) may inherit SIGINT
+            # ignored; a terminal's foreground job has the default.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         lines: list[str] = []
         reader = threading.Thread(
             target=lambda: lines.extend(ln.decode() for ln in proc.stdout))  # type: ignore

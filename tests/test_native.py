@@ -291,3 +291,28 @@ def test_versions_are_recorded_for_fetched_trees():
         assert t.version.startswith(want + ".") or t.version == want
         assert t.package.startswith(t.version)
         assert Path(t.root, "buddy-harness.json").is_file()
+
+
+def test_failed_download_is_one_line(monkeypatch, tmp_path, capsys):
+    """An archive that cannot be reached: one line naming the step that failed, exit 1."""
+    import shutil
+
+    from harness.backends.native import kernels
+    from harness.cli import main
+
+    if shutil.which("apt-get") is None:
+        pytest.skip("no apt-get here")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(kernels, "archive_source", lambda: ("http://127.0.0.1:9/debian", ""))
+    assert main(["kernel", "fetch", "7.2"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("buddy-harness kernel: ") and "failed" in err[-1], err
+    assert not any("Traceback" in ln for ln in err)
+    assert kernels.cached() == []  # nothing half-made is left in the cache
+
+
+def test_a_version_that_is_not_one_is_refused(capsys):
+    from harness.cli import main
+
+    assert main(["kernel", "fetch", "latest"]) == 1
+    assert "give a kernel version like 7.2" in capsys.readouterr().err

@@ -153,7 +153,8 @@ def _op(draw, chunk: int, pages: int, features: frozenset[str], verbs: list[str]
         size = _bytes(draw, chunk, pages)
         mbs = (chunk << draw(st.integers(0, 6)) if draw(st.integers(0, 15)) < 15 else
                draw(st.sampled_from([chunk // 2, 3 * chunk, chunk + 4096])))
-        # Before 7.2 a size below min_block_size is EINVAL (the offset-aligned cases).
+        # Before 7.2 a size below min_block_size needs a whole min_block_size block
+        # (extra.offset-aligned-needs-only-an-aligned-hole records the difference).
         if "offset_aligned" not in features and size < mbs:
             size = mbs
         if ROUND_UP not in features and mbs >= chunk and mbs & (mbs - 1) == 0:
