@@ -244,6 +244,29 @@ def test_review_u64_allocation_of_2_pow_32_pages(harness_backend, params):
     run_spec_case(SPEC, 'review.u64-allocation-of-2-pow-32-pages', params, harness_backend)
 
 
+# A Simple request of 16 TiB + 8K (2^32 + 2 pages of 4K) is served as a 16 TiB block and an 8K block
+# source: review, review of v12.1 rust/kernel/gpu/buddy.rs, GpuBuddy::alloc_blocks size parameter
+#
+#   id: review.u64-allocation-just-above-2-pow-32-pages
+#   title: A Simple request of 16 TiB + 8K (2^32 + 2 pages of 4K) is served as a 16 TiB block and
+#     an 8K block
+#   source: {kind: review, ref: 'review of v12.1 rust/kernel/gpu/buddy.rs, GpuBuddy::alloc_blocks
+#       size parameter', quote: buffers larger than 4GB *are* a reality nowadays}
+#   layer: binding
+#   buddy: {base_offset: 0, size: 32T, chunk_size: 4K}
+#   steps:
+#   - alloc: {as: s, mode: simple, size: 16T + 8K}
+#     expect:
+#       blocks:
+#       - {offset: 16T, size: 16T}
+#       - {offset: 16T - 8K, size: 8K}
+#       avail: 16T - 8K
+@pytest.mark.spec_case('review.u64-allocation-just-above-2-pow-32-pages')
+@pytest.mark.review
+def test_review_u64_allocation_just_above_2_pow_32_pages(harness_backend):
+    run_spec_case(SPEC, 'review.u64-allocation-just-above-2-pow-32-pages', "", harness_backend)
+
+
 # A Simple request of 8 TiB (2^31 pages of 4K) is one block at the top
 # source: review, review of v12.1 rust/kernel/gpu/buddy.rs, GpuBuddy::alloc_blocks size parameter
 #

@@ -15,8 +15,14 @@ def run_batch(mm: Allocator, ops: list[Op]) -> list[OpResult]:
     own = getattr(mm, "run_batch", None)
     if own is not None:
         return own(ops)
-    handles: list[int | None] = []
     out: list[OpResult] = []
+    run_one_by_one(mm, ops, out)
+    return out
+
+
+def run_one_by_one(mm: Allocator, ops: list[Op], out: list[OpResult]) -> None:
+    """The one-op loop, appending to ``out`` as it goes so a crash keeps what ran."""
+    handles: list[int | None] = []
     for op in ops:
         r = OpResult(ok=True)
         a = op.args
@@ -43,7 +49,6 @@ def run_batch(mm: Allocator, ops: list[Op]) -> list[OpResult]:
             r.ok, r.errno = False, e.errno
         r.avail, r.clear_avail = mm.avail, mm.clear_avail
         out.append(r)
-    return out
 
 
 def _handle(handles: list[int | None], index: int) -> int | None:

@@ -35,6 +35,9 @@ from harness.backends.reference.freetree import FreeTree, RBNode
 
 U64 = (1 << 64) - 1
 UINT = (1 << 32) - 1
+# More blocks than any request takes unless the page count wrapped (see _alloc_blocks);
+# the model stops there, as the native worker's timeout stops the C.
+RUNAWAY_BLOCKS = 1 << 18
 MAX_ORDER = 63 - 12
 CLEAR_TREE, DIRTY_TREE = 0, 1
 ALLOCATED, FREE, SPLIT = 1, 2, 3
@@ -608,6 +611,13 @@ class BuddyModel:
             pages = (pages - (1 << order)) & U64
             if not pages:
                 break
+            if len(taken) > RUNAWAY_BLOCKS:
+                # Above 2^32 pages the truncated fls() makes the C take one small block
+                # per turn, up to 2^32 turns: it spins until the worker's timeout.
+                self._free_list(taken)
+                raise BackendCrash(f"timeout: a {size:#x}-byte request was still taking "
+                                   f"{self._bytes(got):#x}-byte blocks after "
+                                   f"{RUNAWAY_BLOCKS} of them", "timeout")
 
         if not flags & TRIM_DISABLE and original_size != size:
             if len(taken) == 1:
