@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from tests.helpers import write_spec
@@ -33,9 +35,25 @@ steps:
 """
 
 
-def harness(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
+# `run` without --backend adds every cached kernel: these tests see an empty cache.
+EMPTY_CACHE = tempfile.mkdtemp(prefix="buddy-harness-test-cache-")
+
+
+def harness(*args: str, cwd: Path = ROOT, cache: str = EMPTY_CACHE) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "BUDDY_HARNESS_KERNEL_SRC"}
+    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd, timeout=300,
+                          capture_output=True, text=True, env=dict(env, XDG_CACHE_HOME=cache))
+
+
+def test_run_without_backend_adds_every_cached_kernel(tmp_path):
+    write_spec(tmp_path / "specs", "good.yaml", GOOD)
+    tree = tmp_path / "cache" / "buddy-harness" / "kernels" / "9.9"
+    tree.mkdir(parents=True)
+    (tree / "buddy-harness.json").write_text('{"package": "9.9.1-1"}')
+    r = harness("run", "--specs", str(tmp_path / "specs"), cache=str(tmp_path / "cache"))
+    # The fake tree has no allocator: the run names it and says what is wrong.
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "kernels/9.9: this kernel tree has no buddy allocator" in r.stderr
 
 
 def test_run_passes_and_writes_json(tmp_path):

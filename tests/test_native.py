@@ -174,6 +174,20 @@ def test_a_signal_is_a_crash(backend):
     assert backend.create(64 * M, 4 * K).avail == 64 * M
 
 
+def test_a_runaway_request_is_out_of_memory_on_both_sides(backend):
+    # 16T + 8K in 4K pages is 2^32 + 2: fls() sees 2, the order is pinned at 1 and the
+    # loop would take 2^31 blocks; the slab budget stops it within a second.
+    from harness.backends.reference import ReferenceBackend
+
+    for b in (backend, ReferenceBackend()):
+        mm = b.create(32 * (1 << 40), 4 * K)
+        with pytest.raises(BackendCrash) as e:
+            mm.alloc(0, 0, 16 * (1 << 40) + 8 * K, 4 * K, 0)
+        assert e.value.kind == "oom", (b, e.value)
+        assert "slab budget" in str(e.value)
+    assert backend.create(64 * M, 4 * K).avail == 64 * M
+
+
 def test_timeout_replaces_the_worker():
     b = _open(NAMES[0], timeout=0.5)
     try:

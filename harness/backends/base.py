@@ -56,11 +56,16 @@ class BuddyError(Exception):
         self.errno = errno
 
 
+# Live block structures an allocator may hold at once before the harness calls it out of
+# memory (kind ``oom``): the native worker enforces it in its slab, the reference predicts it.
+SLAB_BUDGET = 1 << 22
+
+
 class BackendCrash(Exception):
-    """The backend itself died (segfault, abort, BUG_ON, timeout).
+    """The backend itself died (segfault, abort, BUG_ON, out of memory, timeout).
 
     The message is what the backend said; ``kind`` is e.g. ``signal``,
-    ``bug``, ``timeout``.
+    ``bug``, ``oom``, ``timeout``.
     """
 
     def __init__(self, message: str, kind: str = "crash") -> None:

@@ -58,9 +58,9 @@ def first_difference(a: Outcome, b: Outcome) -> Difference | None:
             what = next(k for k in va if va[k] != vb[k]) if va != vb else "step"
             return diff(sa.path, sa.line, what, va[what] if va != vb else sa.path,
                         vb[what] if va != vb else sb.path)
-    if ta.crash or tb.crash:
-        if ta.crash != tb.crash:
-            return diff("crash", 0, "crash", ta.crash or "no crash", tb.crash or "no crash")
+    # Each backend words its crash its own way; they agree when they die the same way.
+    if ta.crash_kind != tb.crash_kind:
+        return diff("crash", 0, "crash", ta.crash or "no crash", tb.crash or "no crash")
     if len(ta.steps) != len(tb.steps):
         n = min(len(ta.steps), len(tb.steps))
         return diff(f"{n + 1}", 0, "number of steps run", str(len(ta.steps)), str(len(tb.steps)))

@@ -318,7 +318,7 @@ def run_case(
     try:
         return _run(case, backend, env, keep_going, out)
     except BackendCrash as e:
-        trace.crash = str(e)
+        trace.crash, trace.crash_kind = str(e), e.kind
         out.status = "crash"
         out.message = f"{e.kind}: {e}" if e.kind not in str(e) else str(e)
         return out

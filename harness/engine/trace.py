@@ -41,7 +41,8 @@ class Trace:
     backend: str
     steps: list[StepTrace] = field(default_factory=list)
     create_errno: str | None = None
-    crash: str | None = None  # set when the backend died
+    crash: str | None = None  # set when the backend died: its own words
+    crash_kind: str | None = None  # bug, oom, signal, ...: what backends are compared on
     warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:

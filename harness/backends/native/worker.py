@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 from collections.abc import Sequence
 
-from harness.backends.base import BackendCrash
+from harness.backends.base import SLAB_BUDGET, BackendCrash
 
 # Sanitizer runs: leaks are expected when a case tears down with blocks still held
 # (the allocator's fini leaks them by design), and a report must stop the worker.
@@ -35,7 +35,7 @@ class Worker:
     def __init__(self, executable: str, *, timeout: float, sanitize: bool = False) -> None:
         self.timeout = timeout
         self._stderr = tempfile.TemporaryFile()
-        env = dict(os.environ)
+        env = dict(os.environ, BH_SLAB_BUDGET=str(SLAB_BUDGET))
         if sanitize:
             # The caller's own options come after ours, so they win (sanitizers read
             # left to right): ASAN_OPTIONS=detect_leaks=1 turns LeakSanitizer back on.
@@ -174,10 +174,13 @@ def describe_death(code: int | None, stderr: str) -> tuple[str, str]:
     """(kind, message) for a worker that exited with ``code`` after printing ``stderr``."""
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
     bug = next((ln for ln in lines if ln.startswith("BUG_ON(")), None)
+    oom = next((ln for ln in lines if ln.startswith("OOM: ")), None)
     san = next((ln for ln in lines if ln.startswith("SUMMARY:")
                 or "runtime error:" in ln or ln.startswith("==") and "ERROR:" in ln), None)
     if bug:
         return "bug", bug
+    if oom:
+        return "oom", oom[len("OOM: "):]
     if san:
         return "sanitizer", san.lstrip("=0123456789").strip()
     if code is not None and code < 0:

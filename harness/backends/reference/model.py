@@ -25,6 +25,7 @@ from harness.backends.base import (
     CLEAR,
     CONTIGUOUS,
     RANGE,
+    SLAB_BUDGET,
     TOPDOWN,
     TRIM_DISABLE,
     BackendCrash,
@@ -35,9 +36,6 @@ from harness.backends.reference.freetree import FreeTree, RBNode
 
 U64 = (1 << 64) - 1
 UINT = (1 << 32) - 1
-# More blocks than any request takes unless the page count wrapped (see _alloc_blocks);
-# the model stops there, as the native worker's timeout stops the C.
-RUNAWAY_BLOCKS = 1 << 18
 MAX_ORDER = 63 - 12
 CLEAR_TREE, DIRTY_TREE = 0, 1
 ALLOCATED, FREE, SPLIT = 1, 2, 3
@@ -70,6 +68,25 @@ def fls32(x: int) -> int:
 def order_of(pages: int) -> int:
     """``fls(pages) - 1`` as the C's unsigned int (0 pages gives UINT_MAX)."""
     return (fls32(pages) - 1) & UINT
+
+
+def loop_turns(pages: int, order: int) -> tuple[int, int]:
+    """(blocks, smallest order) of the C's allocation loop for ``pages`` if every block
+    is found at the order the loop asks for.
+
+    Each turn sets ``order = min(order, fls(pages) - 1)`` and takes ``2^order`` pages,
+    with fls() seeing only the low 32 bits.  Below 2^32 pages the order follows the
+    count's top bit (a few turns); above it, the low bits can pin the order down, and
+    each further 2^32 pages then take ``2^(32 - order)`` turns.
+    """
+    turns, high, low = 0, pages >> 32, pages & UINT
+    while low:
+        order = min(order, ilog2(low))
+        turns += low >> order
+        low &= (1 << order) - 1
+    if high and order < 32:
+        turns += high << (32 - order)
+    return turns, order
 
 
 def is_pow2(x: int) -> bool:
@@ -580,6 +597,13 @@ class BuddyModel:
                 return self._try_harder(original_size, original_min, out)
             return "EINVAL"
 
+        turns, pinned = loop_turns(pages, order)
+        if turns > SLAB_BUDGET and self.avail_bytes >> (self._chunk_shift + pinned) > SLAB_BUDGET:
+            # Each turn leaves one more live block, and there is room for them: the C
+            # exhausts memory before it finishes (or fails with ENOSPC).
+            raise BackendCrash(f"oom: a {size:#x}-byte request would take {turns} blocks, "
+                               f"more than the {SLAB_BUDGET} block structures of the "
+                               "slab budget", "oom")
         taken: list[_Node] = []
         while True:
             order = min(order, order_of(pages))
@@ -611,13 +635,6 @@ class BuddyModel:
             pages = (pages - (1 << order)) & U64
             if not pages:
                 break
-            if len(taken) > RUNAWAY_BLOCKS:
-                # Above 2^32 pages the truncated fls() makes the C take one small block
-                # per turn, up to 2^32 turns: it spins until the worker's timeout.
-                self._free_list(taken)
-                raise BackendCrash(f"timeout: a {size:#x}-byte request was still taking "
-                                   f"{self._bytes(got):#x}-byte blocks after "
-                                   f"{RUNAWAY_BLOCKS} of them", "timeout")
 
         if not flags & TRIM_DISABLE and original_size != size:
             if len(taken) == 1:

@@ -21,6 +21,8 @@ typedef struct gpu_buddy_block bh_block;
 #include "bh_api.h"
 
 long bh_live_objects;
+/* Block structures allowed alive at once; the worker takes it from $BH_SLAB_BUDGET. */
+long bh_slab_budget = 1L << 22;
 
 struct bh_mm {
 	bh_impl impl;
@@ -51,6 +53,18 @@ void bh_bug(const char *cond, const char *file, int line, const char *func)
 			 func);
 
 	/* write(2) directly: stdio buffers are not to be trusted on the way down. */
+	if (n > 0 && write(2, msg, (size_t)n) < 0)
+		n = 0;
+	abort();
+}
+
+void bh_out_of_memory(void)
+{
+	char msg[256];
+	int n = snprintf(msg, sizeof(msg), "\nOOM: the allocator asked for more than %ld live "
+			 "block structures (the slab budget); a kernel would run out of memory\n",
+			 bh_slab_budget);
+
 	if (n > 0 && write(2, msg, (size_t)n) < 0)
 		n = 0;
 	abort();
@@ -88,8 +102,13 @@ static void bh_once(void)
 {
 	static int done;
 
-	if (!__atomic_exchange_n(&done, 1, __ATOMIC_ACQ_REL))
+	if (!__atomic_exchange_n(&done, 1, __ATOMIC_ACQ_REL)) {
+		const char *budget = getenv("BH_SLAB_BUDGET");
+
+		if (budget && atol(budget) > 0)
+			bh_slab_budget = atol(budget);
 		bh_module_init();
+	}
 }
 
 /* -- the allocator -------------------------------------------------------- */

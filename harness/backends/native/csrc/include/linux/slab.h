@@ -1,4 +1,7 @@
-/* Slab caches over calloc/free; live objects are counted so leaks show. */
+/*
+ * Slab caches over calloc/free; live objects are counted so leaks show, and
+ * capped (bh_slab_budget) so a runaway loop stops with a report, not the OOM killer.
+ */
 #ifndef BH_SLAB_H
 #define BH_SLAB_H
 #include <stdlib.h>
@@ -13,6 +16,8 @@ struct kmem_cache {
 };
 
 extern long bh_live_objects;
+extern long bh_slab_budget;
+void bh_out_of_memory(void) __attribute__((noreturn));
 
 static inline void *kmalloc_array(size_t n, size_t size, int gfp)
 {
@@ -38,9 +43,13 @@ static inline struct kmem_cache *bh_cache_create(size_t size)
 
 static inline void *kmem_cache_zalloc(struct kmem_cache *c, int gfp)
 {
-	void *p = calloc(1, c->object_size);
+	void *p;
 
 	(void)gfp;
+	/* A runaway request would otherwise take the whole machine's memory. */
+	if (__atomic_load_n(&bh_live_objects, __ATOMIC_RELAXED) >= bh_slab_budget)
+		bh_out_of_memory();
+	p = calloc(1, c->object_size);
 	if (p)
 		__atomic_add_fetch(&bh_live_objects, 1, __ATOMIC_RELAXED);
 	return p;
