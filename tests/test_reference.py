@@ -24,7 +24,7 @@ from harness.backends.base import (
 )
 from harness.backends.binding import GpuBuddy
 from harness.backends.reference import BuddyModel, ReferenceBackend
-from harness.backends.reference.model import CLEAR_TREE, DIRTY_TREE, FREE
+from harness.backends.reference.model import CLEAR_TREE, DIRTY_TREE, FREE, loop_turns, order_of
 
 K, M, G = 1 << 10, 1 << 20, 1 << 30
 
@@ -334,3 +334,39 @@ def test_binding_serializes_threads():
     assert gb.avail() == 256 * M
     check_invariants(gb.core)  # type: ignore[arg-type]
     assert gb.close() == []
+
+
+# -- the allocation loop's arithmetic (fls() sees 32 bits) ------------------------
+
+def _turns_one_by_one(pages: int, limit: int = 50_000) -> tuple[int, int] | None:
+    """The C loop itself, turn by turn, when every block is found; None past ``limit``."""
+    order, turns = order_of(pages), 0
+    while pages:
+        order = min(order, order_of(pages))
+        pages -= 1 << order
+        turns += 1
+        if turns > limit:
+            return None
+    return turns, order
+
+
+# Above 2^32 pages, counts whose low bits keep the order high enough to walk.
+_HIGH_PAGES = st.builds(lambda high, o, rest: (high << 32) | (1 << o) | (rest << 20),
+                        st.integers(1, 8), st.integers(20, 31), st.integers(0, (1 << 11) - 1))
+
+
+@given(st.one_of(st.integers(1, 1 << 45), _HIGH_PAGES))
+def test_loop_turns_counts_what_the_loop_does(pages):
+    if order_of(pages) > 63:
+        return  # the order wrapped: EINVAL before the loop
+    walked = _turns_one_by_one(pages)
+    if walked is not None:
+        assert loop_turns(pages, order_of(pages)) == walked
+
+
+def test_loop_turns_above_2_pow_32_pages():
+    assert loop_turns(0b1011, order_of(0b1011)) == (3, 0)
+    assert loop_turns(1 << 31, 31) == (1, 31)
+    assert loop_turns((1 << 33) + (1 << 31), 31) == (5, 31)  # fls() sees 2^31: 2^31 a turn
+    # 2^32 + 2 pages: fls() sees 2, the order is pinned at 1 for 2^31 + 1 turns.
+    assert loop_turns((1 << 32) + 2, 1) == ((1 << 31) + 1, 1)
