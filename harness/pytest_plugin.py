@@ -142,10 +142,9 @@ def run_spec_case(spec: str, case_id: str, params: str, backend, *,
         pytest.fail(f"{case_id} has no params '{params}': run `buddy-harness generate`",
                     pytrace=False)
     if isinstance(backend, DiffPair):
-        return _run_diff(case, ps, backend)
+        return _run_diff(case, ps, backend, exp_roots)
     out = run_case(case, ps, backend)
-    reason = _expectations(exp_roots, backend.name).reason(case.id, ps.id)
-    status, message = expectations.apply(out.status, reason, out.message)
+    status, message = _verdict(out, exp_roots)
     if status == "skip":
         pytest.skip(message)
     if status == "xfail":
@@ -156,12 +155,27 @@ def run_spec_case(spec: str, case_id: str, params: str, backend, *,
         pytest.fail(f"{status}: {message}", pytrace=False)
 
 
-def _run_diff(case: Case, ps, pair: DiffPair) -> None:
-    ta = run_case(case, ps, pair.a, keep_going=True)
-    tb = run_case(case, ps, pair.b, keep_going=True)
-    diff = first_difference(ta, tb)
-    if diff is not None:
-        pytest.fail(diff.describe(), pytrace=False)
+def _verdict(out, exp_roots: tuple[str, ...]) -> tuple[str, str]:
+    reason = _expectations(exp_roots, out.backend).reason(out.case_id, out.params)
+    return expectations.apply(out.status, reason, out.message)
+
+
+def _run_diff(case: Case, ps, pair: DiffPair, exp_roots: tuple[str, ...]) -> None:
+    """As `buddy-harness diff` judges a row: a backend that cannot run the case skips it,
+    and a difference both expectation files account for is an expected failure."""
+    outs = [run_case(case, ps, b, keep_going=True) for b in (pair.a, pair.b)]
+    verdicts = [_verdict(o, exp_roots) for o in outs]
+    for status, message in verdicts:
+        if status == "skip":
+            pytest.skip(message)
+    diff = first_difference(*outs)
+    if diff is None:
+        return
+    if all(status in ("pass", "xfail") for status, _ in verdicts):
+        pytest.xfail(f"{diff.describe()} (recorded: "
+                     + "; ".join(f"{o.backend}: {m}" for o, (st, m) in zip(outs, verdicts)
+                                 if st == "xfail") + ")")
+    pytest.fail(diff.describe(), pytrace=False)
 
 
 _ROOT: list[Path] = []

@@ -100,6 +100,21 @@ def test_pytest_diff_passes_for_agreeing_backends():
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def test_pytest_diff_skips_what_a_side_lacks_and_expects_recorded_differences():
+    from harness.backends.native import testing
+
+    if "native@6.1" not in testing.available_trees():
+        pytest.skip("native@6.1 is not cached")
+    # 6.1 lacks CONTIGUOUS (skips) and refuses sizes that are not a multiple of
+    # min_block_size (a difference specs/expectations/native@6.1.yaml records).
+    r = _pytest("generated/test_rustdoc__module_examples.py",
+                "generated/test_kernel_doc__alloc_blocks.py", "-rsx", "--diff",
+                "reference,native@6.1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "native@6.1 (kernel 6.1" in r.stdout and "lacks contiguous" in r.stdout
+    assert "size-rounded-up-to-min-block-size" in r.stdout and "(recorded: native@6.1:" in r.stdout
+
+
 @pytest.mark.parametrize("version", ["7.2", "6.12", "6.1"])
 def test_reference_and_native_disagree_only_where_expected(version, tmp_path, capsys):
     from harness.backends.native import testing
