@@ -188,6 +188,30 @@ def test_a_runaway_request_is_out_of_memory_on_both_sides(backend):
     assert backend.create(64 * M, 4 * K).avail == 64 * M
 
 
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("window", [0, 17 << 40])
+def test_a_runaway_range_request_times_out_on_both_sides(name, window):
+    # The same request through the RANGE walk, which passes every block taken so far on
+    # each turn: the C crawls and the worker's timeout ends it, as the model predicts.
+    # A window too small for the blocks ends in ENOSPC instead (the C's range walk runs
+    # out of free blocks), which the model emulates.
+    from harness.backends.reference import ReferenceBackend
+
+    native = _open(name, timeout=1.0)
+    try:
+        for b in (native, ReferenceBackend()):
+            mm = b.create(32 * (1 << 40), 4 * K)
+            with pytest.raises(BackendCrash) as e:
+                mm.alloc(0, window, 16 * (1 << 40) + 8 * K, 4 * K, RANGE)
+            assert e.value.kind == "timeout", (b, e.value)
+            small = b.create(32 * (1 << 40), 4 * K)
+            with pytest.raises(BuddyError) as e2:
+                small.alloc(0, 16 * M, 16 * (1 << 40) + 8 * K, 4 * K, RANGE)
+            assert e2.value.errno == "ENOSPC" and small.avail == 32 * (1 << 40)
+    finally:
+        native.close()
+
+
 def test_timeout_replaces_the_worker():
     b = _open(NAMES[0], timeout=0.5)
     try:

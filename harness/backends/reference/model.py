@@ -598,9 +598,16 @@ class BuddyModel:
             return "EINVAL"
 
         turns, pinned = loop_turns(pages, order)
-        if turns > SLAB_BUDGET and self.avail_bytes >> (self._chunk_shift + pinned) > SLAB_BUDGET:
+        room = min(self.avail_bytes, end - start) if flags & RANGE and end else self.avail_bytes
+        if turns > SLAB_BUDGET and room >> (self._chunk_shift + pinned) > SLAB_BUDGET:
             # Each turn leaves one more live block, and there is room for them: the C
-            # exhausts memory before it finishes (or fails with ENOSPC).
+            # exhausts memory before it finishes (or fails with ENOSPC).  A RANGE walk
+            # starts from the roots every turn and passes every block taken so far, so
+            # there the C runs for hours first: a timeout, as the worker reports it.
+            if flags & RANGE:
+                raise BackendCrash(f"timeout: a {size:#x}-byte RANGE request would take "
+                                   f"{turns} blocks, each by a walk past all those before "
+                                   "it", "timeout")
             raise BackendCrash(f"oom: a {size:#x}-byte request would take {turns} blocks, "
                                f"more than the {SLAB_BUDGET} block structures of the "
                                "slab budget", "oom")
