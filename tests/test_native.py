@@ -25,6 +25,7 @@ from harness.backends.base import (
     Op,
 )
 from harness.backends.native.testing import available_trees, why_unavailable
+from harness.backends.reference import ReferenceBackend
 
 SKIP = why_unavailable()
 pytestmark = pytest.mark.skipif(SKIP is not None, reason=SKIP or "")
@@ -177,8 +178,6 @@ def test_a_signal_is_a_crash(backend):
 def test_a_runaway_request_is_out_of_memory_on_both_sides(backend):
     # 16T + 8K in 4K pages is 2^32 + 2: fls() sees 2, the order is pinned at 1 and the
     # loop would take 2^31 blocks; the slab budget stops it within a second.
-    from harness.backends.reference import ReferenceBackend
-
     for b in (backend, ReferenceBackend()):
         mm = b.create(32 * (1 << 40), 4 * K)
         with pytest.raises(BackendCrash) as e:
@@ -195,8 +194,6 @@ def test_a_runaway_range_request_times_out_on_both_sides(name, window):
     # each turn: the C crawls and the worker's timeout ends it, as the model predicts.
     # A window too small for the blocks ends in ENOSPC instead (the C's range walk runs
     # out of free blocks), which the model emulates.
-    from harness.backends.reference import ReferenceBackend
-
     native = _open(name, timeout=1.0)
     try:
         for b in (native, ReferenceBackend()):

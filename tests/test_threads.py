@@ -120,3 +120,13 @@ def test_without_the_lock_corruption_is_detected():
     r = json.loads(p.stdout.strip().splitlines()[-1])
     damaged = r["n_problems"] or r["avail"] != SIZE or r["warnings"] or r["live_objects"]
     assert damaged, f"an unlocked run showed no damage: {r}"
+
+
+def test_the_in_process_library_has_the_slab_budget():
+    import ctypes
+
+    from harness.backends.base import SLAB_BUDGET
+    from harness.backends.native import open_inprocess
+
+    lib = open_inprocess(_backend_name(), log=lambda _m: None).lib
+    assert ctypes.c_long.in_dll(lib, "bh_slab_budget").value == SLAB_BUDGET

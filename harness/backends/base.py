@@ -72,6 +72,11 @@ class BackendCrash(Exception):
         super().__init__(message)
         self.kind = kind
 
+    def describe(self) -> str:
+        """``kind: message``, without saying the kind twice."""
+        text = str(self)
+        return text if text.startswith(self.kind) else f"{self.kind}: {text}"
+
 
 class BackendUnavailable(Exception):
     """The backend cannot be used here; the message says what to do."""

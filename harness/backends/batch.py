@@ -33,12 +33,12 @@ def run_one_by_one(mm: Allocator, ops: list[Op], out: list[OpResult]) -> None:
                                        a["flags"])
                 handles[-1] = h
             elif op.verb == "free":
-                h = _handle(handles, a["handle"])
+                h = handle_at(handles, a["handle"])
                 if h is not None:
                     mm.free(h, a.get("cleared", False))
                     handles[a["handle"]] = None
             elif op.verb == "trim":
-                h = _handle(handles, a["handle"])
+                h = handle_at(handles, a["handle"])
                 if h is not None:
                     r.blocks = mm.trim(h, a["size"], a.get("start"))
             elif op.verb == "reset_clear":
@@ -51,5 +51,6 @@ def run_one_by_one(mm: Allocator, ops: list[Op], out: list[OpResult]) -> None:
         out.append(r)
 
 
-def _handle(handles: list[int | None], index: int) -> int | None:
+def handle_at(handles: list[int | None], index: int) -> int | None:
+    """The handle of the batch's ``index``-th alloc, or None (none such, or freed)."""
     return handles[index] if 0 <= index < len(handles) else None

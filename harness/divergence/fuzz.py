@@ -81,7 +81,7 @@ class Side:
     backend: str
     results: list[OpResult] = field(default_factory=list)
     create_errno: str | None = None
-    crash: str | None = None  # crashed at op len(results) (or at fini)
+    crash: BackendCrash | None = None  # crashed at op len(results) (or at fini)
     warned: list[str] = field(default_factory=list)
 
 
@@ -208,7 +208,7 @@ def run_side(backend: CoreBackend, name: str, prog: Program) -> Side:
         side.create_errno = e.errno
         return side
     except BackendCrash as e:
-        side.crash = f"{e.kind}: {e}"
+        side.crash = e
         return side
     try:
         side.results = run_batch(mm, ops)
@@ -219,12 +219,12 @@ def run_side(backend: CoreBackend, name: str, prog: Program) -> Side:
             mm = backend.create(prog.size, prog.chunk)
             run_one_by_one(mm, ops, side.results)
         except BackendCrash as e:
-            side.crash = f"{e.kind}: {e}"
+            side.crash = e
             return side
     try:
         side.warned = mm.warnings() + mm.fini()
     except BackendCrash as e:
-        side.crash = f"{e.kind}: {e}"
+        side.crash = e
     return side
 
 
@@ -247,10 +247,12 @@ def compare(a: Side, b: Side) -> Divergence | None:
             what = next(k for k in va if va[k] != vb[k])
             return Divergence(i, what, (va[what], vb[what]))
     n = min(len(a.results), len(b.results))
-    if len(a.results) != len(b.results) or bool(a.crash) != bool(b.crash):
-        return Divergence(n, "crash", (a.crash or "no crash", b.crash or "no crash"))
+    ca, cb = a.crash, b.crash
+    if len(a.results) != len(b.results) or (ca and ca.kind) != (cb and cb.kind):
+        return Divergence(n, "crash", (ca.describe() if ca else "no crash",
+                                       cb.describe() if cb else "no crash"))
     if a.crash or b.crash:
-        return None  # both died at the same op: they agree as far as anyone can tell
+        return None  # both died the same way at the same op: each words it its own way
     if bool(a.warned) != bool(b.warned):
         return Divergence(n, "warnings at teardown",
                           ("; ".join(a.warned) or "none", "; ".join(b.warned) or "none"))

@@ -320,7 +320,7 @@ def run_case(
     except BackendCrash as e:
         trace.crash, trace.crash_kind = str(e), e.kind
         out.status = "crash"
-        out.message = f"{e.kind}: {e}" if e.kind not in str(e) else str(e)
+        out.message = e.describe()
         return out
     except SpecError as e:
         out.status, out.message = "error", str(e)

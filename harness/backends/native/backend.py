@@ -18,6 +18,7 @@ from harness.backends.base import (
     Op,
     OpResult,
 )
+from harness.backends.batch import handle_at
 from harness.backends.native.build import Build
 from harness.backends.native.tree import KernelTree
 from harness.backends.native.worker import Worker
@@ -133,10 +134,21 @@ class NativeAllocator:
             raise BackendCrash("the allocator was already torn down", "closed")
         return self._w.request(line)[0].split()
 
+    # Request lines, shared by the one-op calls and run_batch (csrc/worker_main.c).
+    def _alloc_line(self, start: int, end: int, size: int, min_block_size: int,
+                    flags: int) -> str:
+        return (f"a {self._mm} {_u64(start)} {_u64(end)} {_u64(size)} "
+                f"{_u64(min_block_size)} {_u64(flags)}")
+
+    def _trim_line(self, handle: int, new_size: int, start: int | None) -> str:
+        if start is not None and not self._backend.tree.trim_start:
+            raise BuddyError("EINVAL", f"{self._backend.tree.api}_block_trim takes no start")
+        return (f"t {self._mm} {handle} {_u64(new_size)} {0 if start is None else 1} "
+                f"{_u64(start or 0)}")
+
     def alloc(self, start: int, end: int, size: int, min_block_size: int,
               flags: int) -> tuple[int, list[Block]]:
-        f = self._call(f"a {self._mm} {_u64(start)} {_u64(end)} {_u64(size)} "
-                       f"{_u64(min_block_size)} {_u64(flags)}")
+        f = self._call(self._alloc_line(start, end, size, min_block_size, flags))
         handle = self._next_handle
         self._next_handle += 1
         status = self._state(f)
@@ -148,10 +160,7 @@ class NativeAllocator:
         self._state(self._call(f"f {self._mm} {handle} {CLEARED if cleared else 0}"))
 
     def trim(self, handle: int, new_size: int, start: int | None = None) -> list[Block]:
-        if start is not None and not self._backend.tree.trim_start:
-            raise BuddyError("EINVAL", f"{self._backend.tree.api}_block_trim takes no start")
-        has = 0 if start is None else 1
-        f = self._call(f"t {self._mm} {handle} {_u64(new_size)} {has} {_u64(start or 0)}")
+        f = self._call(self._trim_line(handle, new_size, start))
         status = self._state(f)
         if status:
             raise BuddyError(errno_name(status))
@@ -187,22 +196,17 @@ class NativeAllocator:
             a = op.args
             if op.verb == "alloc":
                 handles.append(first + len(handles))
-                lines.append(f"a {self._mm} {_u64(a['start'])} {_u64(a['end'])} "
-                             f"{_u64(a['size'])} {_u64(a['min_block_size'])} {_u64(a['flags'])}")
+                lines.append(self._alloc_line(a["start"], a["end"], a["size"],
+                                              a["min_block_size"], a["flags"]))
             elif op.verb == "free":
-                h = _index(handles, a["handle"])
+                h = handle_at(handles, a["handle"])
                 lines.append(f"f {self._mm} {-1 if h is None else h} "
                              f"{CLEARED if a.get('cleared') else 0}")
                 if h is not None:
                     handles[a["handle"]] = None
             elif op.verb == "trim":
-                h = _index(handles, a["handle"])
-                start = a.get("start")
-                if start is not None and not self._backend.tree.trim_start:
-                    raise BuddyError("EINVAL", f"{self._backend.tree.api}_block_trim takes "
-                                     "no start")
-                lines.append(f"t {self._mm} {-1 if h is None else h} {_u64(a['size'])} "
-                             f"{0 if start is None else 1} {_u64(start or 0)}")
+                h = handle_at(handles, a["handle"])
+                lines.append(self._trim_line(-1 if h is None else h, a["size"], a.get("start")))
             elif op.verb == "reset_clear":
                 lines.append(f"r {self._mm} {int(a['is_clear'])}")
             elif op.verb == "counters":
@@ -227,7 +231,3 @@ class NativeAllocator:
     # Test-only: free the handle's first block twice, which the allocator's BUG_ON catches.
     def _double_free(self, handle: int) -> None:
         self._state(self._call(f"X {self._mm} {handle}"))
-
-
-def _index(handles: list[int | None], i: int) -> int | None:
-    return handles[i] if 0 <= i < len(handles) else None

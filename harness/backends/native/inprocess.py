@@ -11,7 +11,7 @@ import ctypes
 import itertools
 from ctypes import POINTER, c_char_p, c_int, c_long, c_uint, c_uint64, c_ulong, c_void_p
 
-from harness.backends.base import CLEARED, Block, BuddyError, Capabilities
+from harness.backends.base import CLEARED, SLAB_BUDGET, Block, BuddyError, Capabilities
 from harness.backends.native.backend import errno_name
 from harness.backends.native.build import Build
 from harness.backends.native.tree import KernelTree
@@ -51,6 +51,7 @@ class InprocessBackend:
         self.tree = tree
         self.capabilities = Capabilities(tree.version, tree.features, tree.api)
         self.lib = load(str(build.library))
+        c_long.in_dll(self.lib, "bh_slab_budget").value = SLAB_BUDGET
 
     def create(self, size: int, chunk_size: int) -> InprocessAllocator:
         err = c_int()

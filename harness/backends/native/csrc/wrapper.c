@@ -2,6 +2,7 @@
  * The flat interface of bh_api.h over gpu_buddy (6.12+) or drm_buddy
  * (BH_API_DRM, 6.1).  Compiled in the same library as the allocator.
  */
+#include <limits.h>
 #include <stdarg.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,8 +22,12 @@ typedef struct gpu_buddy_block bh_block;
 #include "bh_api.h"
 
 long bh_live_objects;
-/* Block structures allowed alive at once; the worker takes it from $BH_SLAB_BUDGET. */
-long bh_slab_budget = 1L << 22;
+/*
+ * Block structures allowed alive at once.  The harness sets it from SLAB_BUDGET
+ * (harness/backends/base.py): the worker from $BH_SLAB_BUDGET, the in-process
+ * loader directly; unset, there is no bound.
+ */
+long bh_slab_budget = LONG_MAX;
 
 struct bh_mm {
 	bh_impl impl;
