@@ -51,6 +51,22 @@ def specs_dirs(ns: argparse.Namespace) -> list[Path]:
     return dirs
 
 
+def log(msg: str) -> None:
+    """Progress for a person: stderr, so stdout stays the verb's result."""
+    print(msg, file=sys.stderr, flush=True)
+
+
+def load_specs(ns: argparse.Namespace):
+    """(dirs, loaded) of the run's --specs; each spec error is printed, the rest still load."""
+    from harness.spec.loader import load_paths
+
+    dirs = specs_dirs(ns)
+    loaded = load_paths(dirs)
+    for err in loaded.errors:
+        print(err, file=sys.stderr)
+    return dirs, loaded
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="buddy-harness",

@@ -9,24 +9,16 @@ import time
 from pathlib import Path
 
 from harness import expectations
-from harness.cli import USAGE_ERROR, default_backends, specs_dirs
+from harness.cli import USAGE_ERROR, default_backends, load_specs, log
 from harness.engine.trace import Outcome
 from harness.runner import EXPECTED, Backends, run_one, select, specs_roots, summary, summary_line
-from harness.spec.loader import load_paths
-
-
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def run(ns: argparse.Namespace) -> int:
-    dirs = specs_dirs(ns)
-    loaded = load_paths(dirs)
-    for err in loaded.errors:
-        print(err, file=sys.stderr)
+    dirs, loaded = load_specs(ns)
     names = default_backends(ns)
     backends = Backends.open(names, kernel_src=ns.kernel_src, sanitize=ns.native_sanitize,
-                             timeout=ns.timeout, log=_log)
+                             timeout=ns.timeout, log=log)
     outcomes: list[Outcome] = []
     todo = list(select(loaded.cases, ns.keyword))
     stale: list[str] = []

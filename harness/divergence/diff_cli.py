@@ -13,10 +13,16 @@ import time
 from pathlib import Path
 
 from harness import expectations
-from harness.cli import USAGE_ERROR, UsageError, add_backend_options, add_specs_option, specs_dirs
+from harness.cli import (
+    USAGE_ERROR,
+    UsageError,
+    add_backend_options,
+    add_specs_option,
+    load_specs,
+    log,
+)
 from harness.divergence import matrix, report
 from harness.runner import Backends, select, specs_roots
-from harness.spec.loader import load_paths
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -31,23 +37,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="write the matrix as one self-contained HTML page")
 
 
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
 def run(ns: argparse.Namespace) -> int:
     names = list(dict.fromkeys(ns.backend))
     if len(names) < 2:
         raise UsageError("needs at least two different backends: --backend A --backend B")
-    dirs = specs_dirs(ns)
-    loaded = load_paths(dirs)
-    for err in loaded.errors:
-        print(err, file=sys.stderr)
+    dirs, loaded = load_specs(ns)
     todo = list(select(loaded.cases, ns.keyword))
     if not todo:
         raise UsageError("no case selected" + (f" by -k {ns.keyword}" if ns.keyword else ""))
     backends = Backends.open(names, kernel_src=ns.kernel_src, sanitize=ns.native_sanitize,
-                             timeout=ns.timeout, log=_log)
+                             timeout=ns.timeout, log=log)
     start = time.monotonic()
     tty = sys.stderr.isatty()
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from harness.backends import registry
 from harness.backends.base import CoreBackend
-from harness.cli import UsageError, add_backend_options
+from harness.cli import UsageError, add_backend_options, log
 from harness.engine import run_case
 from harness.spec.loader import load_file
 
@@ -31,10 +31,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="write the shrunk divergent case into DIR (default: print it)")
 
 
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
 def run(ns: argparse.Namespace) -> int:
     from harness.divergence import fuzz  # hypothesis loads only when fuzzing
 
@@ -50,7 +46,7 @@ def run(ns: argparse.Namespace) -> int:
         for name in names:  # opened separately, so a backend can be fuzzed against itself
             opened.append(registry.resolve(name, kernel_src=ns.kernel_src,
                                            sanitize=ns.native_sanitize, timeout=ns.timeout,
-                                           log=_log))
+                                           log=log))
         return _fuzz(ns, names, opened[0], opened[1], seed, seconds)
     finally:
         for b in opened:
@@ -63,7 +59,7 @@ def _fuzz(ns: argparse.Namespace, names: tuple[str, str], a: CoreBackend, b: Cor
 
     features = fuzz.common_features(a, b)
     budget = f"{ns.examples} examples" if ns.examples is not None else f"{seconds:g}s"
-    _log(f"fuzz: {names[0]} vs {names[1]}, seed {seed}, {budget}, features: "
+    log(f"fuzz: {names[0]} vs {names[1]}, seed {seed}, {budget}, features: "
          f"{', '.join(sorted(features)) or 'none'}")
     tty = sys.stderr.isatty()
     last = [0.0]
@@ -80,7 +76,7 @@ def _fuzz(ns: argparse.Namespace, names: tuple[str, str], a: CoreBackend, b: Cor
                                  progress=progress)
     if tty:
         print("", file=sys.stderr)
-    _log(stats.line())
+    log(stats.line())
     if finding is None:
         print(f"no divergence between {names[0]} and {names[1]} in {stats.examples} examples "
               f"(seed {seed})")

@@ -51,28 +51,32 @@ int bh_warn(const char *cond, const char *file, int line, const char *func)
 	return 1;
 }
 
-void bh_bug(const char *cond, const char *file, int line, const char *func)
+/* One line on stderr, then abort: the worker's parent reads the line as the crash. */
+static void bh_die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+static void bh_die(const char *fmt, ...)
 {
 	char msg[512];
-	int n = snprintf(msg, sizeof(msg), "\nBUG_ON(%s) at %s:%d in %s()\n", cond, file, line,
-			 func);
+	va_list ap;
+	int n;
 
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
 	/* write(2) directly: stdio buffers are not to be trusted on the way down. */
-	if (n > 0 && write(2, msg, (size_t)n) < 0)
+	if (n > 0 && write(2, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1) < 0)
 		n = 0;
 	abort();
 }
 
+void bh_bug(const char *cond, const char *file, int line, const char *func)
+{
+	bh_die("\nBUG_ON(%s) at %s:%d in %s()\n", cond, file, line, func);
+}
+
 void bh_out_of_memory(void)
 {
-	char msg[256];
-	int n = snprintf(msg, sizeof(msg), "\nOOM: the allocator asked for more than %ld live "
-			 "block structures (the slab budget); a kernel would run out of memory\n",
-			 bh_slab_budget);
-
-	if (n > 0 && write(2, msg, (size_t)n) < 0)
-		n = 0;
-	abort();
+	bh_die("\nOOM: the allocator asked for more than %ld live block structures (the slab "
+	       "budget); a kernel would run out of memory\n", bh_slab_budget);
 }
 
 int bh_warn_pending(void)
