@@ -1,3 +1,7 @@
+"""``python -m harness``: the same as ``buddy-harness``."""
+
+import sys
+
 from harness.cli import main
 
-raise SystemExit(main())
+sys.exit(main())

@@ -34,10 +34,18 @@ KEEP = (
     "drivers/gpu/drm/selftests/test-drm_buddy.c",
     "include/linux/gpu_buddy.h",
     "include/drm/drm_buddy.h",
-    "rust/kernel/gpu/",
+    "rust/",  # the binding and every crate its user-space build needs
+    "scripts/kernel-doc",  # the kernel-doc parser (Perl up to 6.x, Python from 7.x)
+    "scripts/kernel-doc.py",
+    "scripts/kernel-doc.pl",
+    "scripts/lib/kdoc/",
+    "tools/lib/python/",
+    "Documentation/doc-guide/kernel-doc.rst",
     "tools/include/",
     "tools/lib/rbtree.c",
 )
+# Bumped whenever KEEP grows: a tree cached with fewer paths is fetched again.
+LAYOUT = 2
 _VERSION = re.compile(r"^\d+\.\d+$")
 
 
@@ -57,7 +65,11 @@ def kernels_dir() -> Path:
 def locate(version: str) -> Path | None:
     """The cached tree of ``version`` (e.g. ``7.2``), or None."""
     d = kernels_dir() / version
-    return d if (d / META).is_file() else None
+    try:
+        meta = json.loads((d / META).read_text())
+    except (OSError, ValueError):
+        return None
+    return d if meta.get("layout", 1) >= LAYOUT else None
 
 
 @dataclass(frozen=True)
@@ -158,7 +170,7 @@ def fetch(version: str, log: Callable[[str], None] = print) -> Path:
             n = _extract(deb, package, staging)
             if n == 0:
                 raise FetchError(f"{deb.name} holds no kernel source tarball")
-            meta = {"version": version, "package": pkg_version, "deb": deb.name,
+            meta = {"version": version, "package": pkg_version, "deb": deb.name, "layout": LAYOUT,
                     "fetched": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
             (staging / META).write_text(json.dumps(meta, indent=1) + "\n")
             if dest.exists():
