@@ -60,7 +60,27 @@ def backend_names(config: pytest.Config) -> list[str]:
     return names or ["reference"]
 
 
+def _doctest_ids(config: pytest.Config, name: str) -> list[str]:
+    """The doc examples of a rust backend's tree, read without building anything."""
+    if not (name == "rust" or name.startswith("rust@")):
+        return []
+    from harness.backends.native import resolve_tree
+    from harness.backends.rust.build import BINDING
+    from harness.backends.rust.doctests import extract
+
+    try:
+        tree = resolve_tree(name, config.getoption("kernel_src"), log=lambda m: None)
+    except BackendUnavailable:
+        return ["(unavailable)"]  # the test itself reports why
+    path = tree.root / BINDING
+    return [d.id for d in extract(path, BINDING)] if path.is_file() else []
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "rust_doctest" in metafunc.fixturenames:
+        pairs = [(n, d) for n in backend_names(metafunc.config)
+                 for d in _doctest_ids(metafunc.config, n)]
+        metafunc.parametrize("rust_doctest", pairs, ids=[f"{n}-{d}" for n, d in pairs])
     if "harness_backend" in metafunc.fixturenames:
         diff = metafunc.config.getoption("diff")
         names = [diff] if diff else backend_names(metafunc.config)
@@ -144,7 +164,20 @@ def run_spec_case(spec: str, case_id: str, params: str, backend, *,
     if isinstance(backend, DiffPair):
         return _run_diff(case, ps, backend, exp_roots)
     out = run_case(case, ps, backend)
-    status, message = _verdict(out, exp_roots)
+    _judge(*_verdict(out, exp_roots))
+
+
+def run_rust_doctest(backends: _Backends, backend_name: str, doctest_id: str) -> None:
+    """One doc example of a rust backend's tree, judged like a spec case."""
+    backend = backends.get(backend_name)
+    out = next((o for o in backend.doctest_outcomes() if o.case_id == doctest_id), None)
+    if out is None:
+        pytest.fail(f"{backend_name} has no doc example {doctest_id}", pytrace=False)
+    out.backend = backend_name
+    _judge(*_verdict(out, (str(_rootdir() / DEFAULT_SPECS),)))
+
+
+def _judge(status: str, message: str) -> None:
     if status == "skip":
         pytest.skip(message)
     if status == "xfail":

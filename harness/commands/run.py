@@ -11,7 +11,16 @@ from pathlib import Path
 from harness import expectations
 from harness.cli import USAGE_ERROR, default_backends, load_specs, log
 from harness.engine.trace import Outcome
-from harness.runner import EXPECTED, Backends, run_one, select, specs_roots, summary, summary_line
+from harness.runner import (
+    EXPECTED,
+    Backends,
+    doctest_outcomes,
+    run_one,
+    select,
+    specs_roots,
+    summary,
+    summary_line,
+)
 
 
 def run(ns: argparse.Namespace) -> int:
@@ -28,14 +37,20 @@ def run(ns: argparse.Namespace) -> int:
         print(f"{'case':<{width}}  {'params':<24} {'backend':<12} outcome")
         for name, backend in backends.opened.items():
             exp = expectations.load(specs_roots(dirs), backend.name)
-            if ns.keyword is None and not loaded.errors:
-                stale += exp.stale({(c.id, ps.id) for c, ps in select(loaded.cases, None)})
             for case, ps in todo:
                 out = run_one(case, ps, backend, exp)
                 out.backend = name
                 outcomes.append(out)
                 if not ns.quiet or out.status not in EXPECTED:
                     _row(out, width)
+            docs = [v for v, _ in doctest_outcomes(name, backend, exp, ns.keyword)]
+            for out in docs:
+                outcomes.append(out)
+                if not ns.quiet or out.status not in EXPECTED:
+                    _row(out, width)
+            if ns.keyword is None and not loaded.errors:
+                known = {(c.id, ps.id) for c, ps in select(loaded.cases, None)}
+                stale += exp.stale(known | {(o.case_id, "") for o in docs})
     except KeyboardInterrupt:
         backends.close()
         print(f"interrupted: {len(outcomes)} of {len(todo) * len(backends.opened or names)} "

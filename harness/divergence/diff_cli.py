@@ -58,7 +58,7 @@ def run(ns: argparse.Namespace) -> int:
     try:
         exps = {name: expectations.load(specs_roots(dirs), b.name)
                 for name, b in backends.opened.items()}
-        m = matrix.build(todo, backends.opened, exps, progress)
+        m = matrix.build(todo, backends.opened, exps, progress, ns.keyword)
     finally:
         backends.close()
     m.seconds = time.monotonic() - start

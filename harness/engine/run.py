@@ -300,6 +300,11 @@ def run_case(
     trace = Trace(case.id, params.id, name)
     out = Outcome(case.id, params.id, name, "pass", trace=trace, file=case.file,
                   line=case.pos.line)
+    layer_skip = getattr(backend, "skip_reason", None)
+    reason = layer_skip(case.layer) if layer_skip is not None else None
+    if reason:
+        out.status, out.message = "skip", reason
+        return out
     missing = backend.capabilities.missing(case.requires)
     if missing:
         out.status = "skip"

@@ -13,6 +13,7 @@ never a pipe, so a chatty crash cannot block it.
 from __future__ import annotations
 
 import os
+import re
 import select
 import signal
 import subprocess
@@ -179,6 +180,10 @@ def describe_death(code: int | None, stderr: str) -> tuple[str, str]:
                 or "runtime error:" in ln or ln.startswith("==") and "ERROR:" in ln), None)
     if bug:
         return "bug", bug
+    panic = next((i for i, ln in enumerate(lines) if " panicked at " in ln), None)
+    if panic is not None:  # Rust: "thread 'x' panicked at FILE:LINE:COL:" then the message
+        text = " ".join(lines[panic:panic + 2])
+        return "panic", re.sub(r"^.*?thread '[^']*'(?: \(\d+\))? panicked at", "panicked at", text)
     if oom:
         return "oom", oom[len("OOM: "):]
     if san:

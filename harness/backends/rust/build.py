@@ -1,4 +1,4 @@
-"""Build a tree's Rust binding in user space: the tree's crates, a stand-in ``kernel`` crate, a worker.
+"""Build a tree's Rust binding in user space: its crates, a stand-in ``kernel`` crate, a worker.
 
 Stages, each cached under ``$XDG_CACHE_HOME/buddy-harness/rust/`` by a hash of
 its inputs, so an edit to ``buddy.rs`` rebuilds only the last two:
@@ -114,8 +114,8 @@ def _env() -> dict[str, str]:
 def _digest(parts: Iterable[str | bytes | Path]) -> str:
     h = hashlib.sha256()
     for p in parts:
-        if isinstance(p, Path):
-            h.update(str(p).encode() + b"\0" + (p.read_bytes() if p.is_file() else b"-"))
+        if isinstance(p, Path):  # by content: the same crates elsewhere are the same build
+            h.update(p.read_bytes() if p.is_file() else b"-")
         else:
             h.update(p if isinstance(p, bytes) else p.encode())
         h.update(b"\0")
@@ -261,6 +261,10 @@ def _assemble_crate(tree: KernelTree, dest: Path) -> None:
             (dest / rel).symlink_to(k / rel)
 
 
+def _rel(tree: KernelTree, p: Path) -> str:
+    return str(p.relative_to(STANDIN if p.is_relative_to(STANDIN) else tree.root))
+
+
 def _kernel_inputs(tree: KernelTree) -> list[Path]:
     k = tree.root / "rust/kernel"
     return [*(k / rel for rel in STANDIN_TREE_FILES), *_files(STANDIN),
@@ -280,7 +284,7 @@ def build(tree: KernelTree, *, log=print) -> RustBuild:
     nat = native_build.build(tree)
     inputs = _kernel_inputs(tree)
     key = _digest([macros.name, str(nat.dir), _version_of(rc), " ".join(RUSTFLAGS),
-                   *[str(p) for p in inputs], *inputs])
+                   *[_rel(tree, p) for p in inputs], *inputs])
     out = cache_root() / "rust" / f"{tree.version}-{key}"
     result = RustBuild(out, out / WORKER, macros, nat.dir, 0.0, macro_s)
     if (out / WORKER).is_file():

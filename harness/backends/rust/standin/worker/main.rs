@@ -14,7 +14,8 @@
 //!   c ID                               "0 AVAIL SIZE CHUNK BASE"
 //!   z ID                               drop the allocator (and whatever it still holds)
 //!   w                                  C warnings since the last call: "N" then N lines
-//!   T THREADS OPS SEED SIZE CHUNK      stress: threads share one GpuBuddy; "0 ..." or "FAIL ..."
+//!   T THREADS OPS SEED SIZE CHUNK      stress: threads share one GpuBuddy;
+//!                                      "0 OPERATIONS GRANTED AVAIL" or "FAIL ..."
 //!   q                                  quit
 //! A value that no `Alignment` can hold answers -22 (EINVAL): Rust cannot express it.
 
@@ -134,7 +135,7 @@ fn stress(threads: u64, ops: u64, seed: u64, size: u64, chunk: u64) -> String {
             std::thread::spawn(move || -> core::result::Result<u64, String> {
                 let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (t + 1));
                 let mut held: Vec<(Pin<KBox<AllocatedBlocks>>, Vec<(u64, u64)>)> = Vec::new();
-                let mut done = 0;
+                let mut granted = 0;
                 for _ in 0..ops {
                     if held.is_empty() || rng.next() % 3 != 0 {
                         let pages = 1 + rng.next() % 64;
@@ -158,7 +159,7 @@ fn stress(threads: u64, ops: u64, seed: u64, size: u64, chunk: u64) -> String {
                             }
                             drop(map);
                             held.push((a, spans));
-                            done += 1;
+                            granted += 1;
                         }
                     } else {
                         let i = (rng.next() % held.len() as u64) as usize;
@@ -170,7 +171,6 @@ fn stress(threads: u64, ops: u64, seed: u64, size: u64, chunk: u64) -> String {
                             }
                         }
                         drop(a);
-                        done += 1;
                     }
                 }
                 for (a, spans) in held {
@@ -181,14 +181,14 @@ fn stress(threads: u64, ops: u64, seed: u64, size: u64, chunk: u64) -> String {
                     drop(map);
                     drop(a);
                 }
-                Ok(done)
+                Ok(granted)
             })
         })
         .collect();
-    let mut total = 0;
+    let mut granted = 0;
     for h in handles {
         match h.join() {
-            Ok(Ok(n)) => total += n,
+            Ok(Ok(n)) => granted += n,
             Ok(Err(msg)) => return format!("FAIL {msg}"),
             Err(_) => return "FAIL a thread panicked".into(),
         }
@@ -203,7 +203,7 @@ fn stress(threads: u64, ops: u64, seed: u64, size: u64, chunk: u64) -> String {
     if leaked != 0 || !warns.is_empty() {
         return format!("FAIL {leaked} block structures leaked; warnings: {}", warns.join("; "));
     }
-    format!("0 {total} {avail}")
+    format!("0 {} {granted} {avail}", threads * ops)
 }
 
 fn num(it: &mut core::str::SplitWhitespace<'_>) -> u64 {
