@@ -210,3 +210,37 @@ def test_pytest_runs_the_doctests_per_backend():
                        capture_output=True, text=True, cwd=ROOT, env=dict(os.environ))
     assert p.returncode == 0, p.stdout[-2000:]
     assert re.search(r"\b4 passed\b", p.stdout), p.stdout[-500:]
+
+
+def test_binding_fuzz_agrees_with_the_model_and_catches_a_planted_bug(tmp_path):
+    """fuzz with rust@ on one side runs binding programs: the model binding over the reference
+    agrees with the real 7.2 binding, and a binding without its empty-range check is found,
+    shrunk and written as a case that passes on one side only."""
+    from harness.backends.reference import ReferenceBackend
+    from harness.divergence import binding_fuzz as bf
+    from harness.engine import run_case
+    from harness.spec.loader import load_file
+
+    ref = ReferenceBackend()
+    real = _open("rust@7.2")
+    try:
+        found, stats = bf.search(ref, real, seed=7, examples=300, seconds=None)
+        assert found is None, found
+        assert stats.examples == 300
+    finally:
+        real.close()
+    tree = _scratch(tmp_path, lambda t: t.replace("if range.is_empty() {", "if false {", 1))
+    bad = _open(f"rust@{tree}")
+    try:
+        found, _ = bf.search(ref, bad, seed=7, examples=3000, seconds=None)
+        assert found is not None
+        prog, d = found
+        assert len(prog.ops) <= 2, prog
+        path = tmp_path / "case.yaml"
+        path.write_text(bf.case_yaml(prog, d, bf.run_side(ref, prog), ("reference", "bad"), 7))
+        (case,) = load_file(path)
+        ps = case.combinations()[0]
+        assert run_case(case, ps, ref).status == "pass"
+        assert run_case(case, ps, bad).status == "fail"
+    finally:
+        bad.close()

@@ -76,11 +76,7 @@ class RustBackend:
         return self._worker
 
     def create_binding(self, base_offset: int, size: int, chunk_size: int) -> RustBuddy:
-        # A fresh worker per allocator: a crash in one case never leaks into the next.
-        if self._worker is not None:
-            self._worker.close()
-            self._worker = None
-        w = self.worker()
+        w = self.worker()  # a new one if the last died: a crash stays with its case
         reply = w.request(f"i {base_offset} {size} {chunk_size}")[0].split()
         if int(reply[0]) != 0:
             raise BuddyError(_errno_name(int(reply[0])), "GpuBuddy::new")
