@@ -206,7 +206,9 @@ def _apply_hunk(f: _File, h: Hunk, fp: FilePatch, source: str, onto: str, res: R
     want_post = [norm(ln.text) for ln in post]
     expected = max(h.old_start - 1, 0) + offset if h.old_len else h.old_start + offset
     at_pre = _find(have, want_pre, expected, after)
-    at_post = _find(have, want_post, expected, after) if want_pre != want_post else None
+    # An empty result (a whole file removed) says nothing about what is already there.
+    at_post = _find(have, want_post, expected, after) \
+        if want_post and want_pre != want_post else None
     number = fp.hunks.index(h) + 1
     # Both in place at once means one is a prefix of the other: the longer is what is there.
     if at_post is not None and (at_pre is None or (at_pre == at_post and len(post) > len(pre))):

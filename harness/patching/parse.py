@@ -319,8 +319,8 @@ def _hunk(numbered: list[Numbered], i: int, at: int, header: str,
             i += 1
             continue
         kind, text = _classify(ln, quoted)
-        if quoted and ln == "" and old >= h.old_len:
-            i += 1  # a bare '>' the reviewer left between comments, not a context line
+        if quoted and ln == "" and (old >= h.old_len or numbered[i - 1][1] is None):
+            i += 1  # a bare '>' a reviewer leaves after a comment, not a context line
             continue
         if kind is None or (kind != "+" and old >= h.old_len) or \
                 (kind != "-" and new >= h.new_len):
