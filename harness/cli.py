@@ -25,7 +25,8 @@ class UsageError(Exception):
 
 def add_backend_options(p: argparse.ArgumentParser, *, default_help: str) -> None:
     p.add_argument("--backend", action="append", default=[], metavar="NAME",
-                   help=f"reference, native, native@VERSION or native@PATH; repeatable "
+                   help=f"reference, native, native@VERSION, native@PATH or native@NAME (a "
+                        f"tree made by `kernel patch`); repeatable "
                         f"({default_help})")
     p.add_argument("--kernel-src", metavar="PATH", default=None,
                    help="kernel tree for the plain 'native' backend "

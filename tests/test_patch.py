@@ -186,6 +186,26 @@ def test_whitespace_collapsed_context_matches_like_patch_l(cache, tmp_path, caps
     assert tree_text(cache, "ws", "drivers/gpu/buddy.c") == NEW_C
 
 
+def test_a_plain_unified_diff_without_git_headers(cache, tmp_path, capsys):
+    text = "".join(difflib.unified_diff(BUDDY_C.splitlines(True), NEW_C.splitlines(True),
+                                        "linux-7.2/drivers/gpu/buddy.c\t2026-03-09",
+                                        "linux/drivers/gpu/buddy.c\t2026-03-10"))
+    text = text.replace("linux-7.2/", "a/").replace("linux/", "b/")
+    rc, _, err = patch_cli(tmp_path, "plain", "Some words first.\n\n" + text, capsys)
+    assert rc == 0, err
+    assert tree_text(cache, "plain", "drivers/gpu/buddy.c") == NEW_C
+
+
+def test_a_quoted_hunk_cut_before_its_change_is_not_used(cache, tmp_path, capsys):
+    # What is missing could be '-return 0;' '+return 1;' as well as context.
+    reply = ("> --- a/drivers/gpu/buddy.c\n> +++ b/drivers/gpu/buddy.c\n"
+             "> @@ -7,3 +7,3 @@\n> mm->size = size;\nHmm.\n")
+    rc, _, err = patch_cli(tmp_path, "early", reply, capsys)
+    assert rc == 2 and err.count("\n") == 1
+    assert "no quoted copy of the patch is whole enough to apply" in err
+    assert "is cut before any line it adds or removes" in err
+
+
 # -- how each kind of hunk meets the tree ----------------------------------------------
 
 def test_a_failing_hunk_is_one_line_and_caches_nothing(cache, tmp_path, capsys):
@@ -360,6 +380,17 @@ def test_a_failed_patch_leaves_an_existing_tree_as_it_was(cache, tmp_path, capsy
                      capsys)[0] == 0
     rc, _, _ = patch_cli(tmp_path, "keep", diff({"drivers/gpu/buddy.c": ("zzz\n", "y\n")}), capsys)
     assert rc == 2 and tree_text(cache, "keep", "drivers/gpu/buddy.c") == NEW_C
+
+
+def test_a_tree_patched_onto_an_older_cache_layout_says_patch_again(cache, tmp_path, capsys):
+    assert patch_cli(tmp_path, "v6", diff({"drivers/gpu/buddy.c": (BUDDY_C, NEW_C)}),
+                     capsys)[0] == 0
+    m = meta(cache, "v6")
+    (cache / "v6/buddy-harness.json").write_text(json.dumps(dict(m, layout=kernels.LAYOUT - 1)))
+    from harness.backends.base import BackendUnavailable
+
+    with pytest.raises(BackendUnavailable, match="kernel patch v6 --onto 7.2 FILE` again"):
+        resolve_tree("native@v6", log=lambda _m: None)
 
 
 def test_check_name_accepts_review_style_names():

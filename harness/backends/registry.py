@@ -1,4 +1,4 @@
-"""Backend names understood everywhere: reference, native, native@VERSION, native@PATH."""
+"""Backend names understood everywhere: reference, native, native@VERSION|PATH|NAME."""
 
 from __future__ import annotations
 
@@ -29,5 +29,6 @@ def resolve(
         return open_backend(name, kernel_src=kernel_src, sanitize=sanitize, timeout=timeout,
                             log=log)
     raise BackendUnavailable(
-        f"unknown backend '{name}' (use reference, native, native@VERSION or native@PATH)"
+        f"unknown backend '{name}' (use reference, native, native@VERSION, native@PATH or "
+        "native@NAME of a patched tree)"
     )

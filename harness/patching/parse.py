@@ -14,8 +14,9 @@ Three forms, told apart by their text:
   text is cut into *copies* (a copy ends where a file it already touched comes
   again), and the first copy whose every hunk is usable is taken.  A hunk is
   usable when it is whole, or cut short only by lines whose old and new counts
-  agree (trailing context the reviewer dropped); a ``<snip>`` inside a hunk,
-  or missing added/removed lines, make it unusable.
+  agree after at least one added or removed line: they are taken as the
+  trailing context the reviewer dropped, and each such hunk is reported.  A
+  ``<snip>`` inside a hunk, or counts that disagree, make it unusable.
 
 Quoting collapses whitespace: the space that marks a context line is often
 gone, so inside a quoted hunk a line that starts with neither ``+``, ``-`` nor
@@ -69,8 +70,10 @@ class Hunk:
 
     @property
     def usable(self) -> bool:
+        """Whole, or cut only where the counts agree (taken as context) after a change."""
         old, new = self.missing
-        return not self.gap and old == new and old >= 0
+        changes = any(ln.kind != " " for ln in self.lines)
+        return not self.gap and old == new and old >= 0 and (changes or old == 0)
 
     def describe(self) -> str:
         old, new = self.missing
@@ -79,6 +82,8 @@ class Hunk:
         if old != new:
             return (f"{self.header} lacks {max(old, new)} of its "
                     f"{max(self.old_len, self.new_len)} lines")
+        if old and not any(ln.kind != " " for ln in self.lines):
+            return f"{self.header} is cut before any line it adds or removes"
         return self.header
 
 

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.backends.base import BackendUnavailable
 from harness.backends.native import kernels
 from harness.backends.native.tree import META
 from harness.patching import apply as _apply
@@ -53,12 +54,19 @@ def check_name(name: str) -> None:
 
 
 def locate(name: str) -> Path | None:
-    """The cached patched tree ``name``, or None."""
+    """The cached patched tree ``name``, or None; BackendUnavailable if it is outdated."""
     if not NAME.match(name) or VERSION.match(name):
         return None
     d = kernels.kernels_dir() / name
     meta = _meta(d)
-    return d if meta.get("base") else None
+    if not meta.get("base"):
+        return None
+    if meta.get("layout", 1) < kernels.LAYOUT:
+        raise BackendUnavailable(
+            f"tree {name} was copied from a {meta['base']} cached with fewer paths than the "
+            f"harness now keeps: run `buddy-harness kernel fetch {meta['base']}`, then "
+            f"`buddy-harness kernel patch {name} --onto {meta['base']} FILE` again")
+    return d
 
 
 def cached() -> list[Patched]:
@@ -119,7 +127,10 @@ def make(name: str, onto: str, patch_file: Path,
         fcntl.flock(lock, fcntl.LOCK_EX)
         staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
         try:
-            shutil.copytree(base, staging, symlinks=True, dirs_exist_ok=True)
+            try:
+                shutil.copytree(base, staging, symlinks=True, dirs_exist_ok=True)
+            except (OSError, shutil.Error) as e:
+                raise parse.PatchError(f"cannot copy {base} to {staging}: {e}") from None
             (staging / META).unlink(missing_ok=True)
             res = _apply.apply(patch, staging, str(patch_file), onto)
             meta = {**{k: base_meta[k] for k in ("package", "deb", "layout") if k in base_meta},
