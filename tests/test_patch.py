@@ -280,6 +280,27 @@ def test_a_deletion_that_does_not_match_fails(cache, tmp_path, capsys):
     assert rc == 2 and "rust/kernel/old.rs hunk #1" in err and "'// other'" in err
 
 
+def test_a_renamed_file_moves_with_its_hunks(cache, tmp_path, capsys):
+    text = ("diff --git a/rust/kernel/old.rs b/rust/kernel/new.rs\nsimilarity index 60%\n"
+            "rename from rust/kernel/old.rs\nrename to rust/kernel/new.rs\n"
+            "--- a/rust/kernel/old.rs\n+++ b/rust/kernel/new.rs\n@@ -1,2 +1,2 @@\n"
+            " // going away\n-fn f() {}\n+fn g() {}\n")
+    rc, _, err = patch_cli(tmp_path, "mv", text, capsys)
+    assert rc == 0, err
+    assert not (cache / "mv/rust/kernel/old.rs").exists()
+    assert tree_text(cache, "mv", "rust/kernel/new.rs") == "// going away\nfn g() {}\n"
+    assert meta(cache, "mv")["changed"] == {"added": ["rust/kernel/new.rs"],
+                                            "deleted": ["rust/kernel/old.rs"]}
+
+
+def test_no_newline_at_end_of_file_is_honoured(cache, tmp_path, capsys):
+    text = ("--- a/rust/kernel/old.rs\n+++ b/rust/kernel/old.rs\n@@ -1,2 +1,2 @@\n"
+            " // going away\n-fn f() {}\n+fn f() {} // last\n\\ No newline at end of file\n")
+    rc, _, err = patch_cli(tmp_path, "eol", text, capsys)
+    assert rc == 0, err
+    assert tree_text(cache, "eol", "rust/kernel/old.rs") == "// going away\nfn f() {} // last"
+
+
 def test_an_already_applied_hunk_is_skipped_and_said(cache, tmp_path, capsys):
     # Written against a tree without the gpu module: 7.2 has it already.
     before = LIB.replace('#[cfg(CONFIG_GPU_BUDDY = "y")]\npub mod gpu;\n', "")

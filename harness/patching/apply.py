@@ -188,10 +188,15 @@ def _modify(tree: Tree, fp: FilePatch, res: Result, source: str, onto: str) -> N
     for h in fp.hunks:
         offset, after = _apply_hunk(f, h, fp, source, onto, res, offset, after)
     if old != new:
+        if tree.exists(new):
+            res.replaced.append(new)
+            res.notes.append(f"{new}: the patch renames {old} to it, {onto} already has it: "
+                             "replaced")
+        else:
+            res.added.append(new)
         tree.files[old] = None
         tree.files[new] = f
         res.deleted.append(old)
-        res.added.append(new)
     elif f.lines != before:
         res.modified.append(new)
 
