@@ -175,6 +175,15 @@ def test_quoted_twice_takes_the_first_usable_copy(cache, tmp_path, capsys):
     assert tree_text(cache, "twice", "drivers/gpu/buddy.c") == NEW_C
 
 
+def test_a_different_quoted_copy_is_reported_not_used(cache, tmp_path, capsys):
+    first = quote(diff({"drivers/gpu/buddy.c": (BUDDY_C, NEW_C)}))
+    other = quote(diff({"drivers/gpu/buddy.c": (BUDDY_C, BUDDY_C.replace("0;", "1;"))}))
+    rc, _, err = patch_cli(tmp_path, "two", first + "And later:\n" + other, capsys)
+    assert rc == 0, err
+    assert "quoted copy 2 (line" in err and "is a different patch: not used" in err
+    assert tree_text(cache, "two", "drivers/gpu/buddy.c") == NEW_C
+
+
 def test_whitespace_collapsed_context_matches_like_patch_l(cache, tmp_path, capsys):
     # A mailer turned the tree's tabs into runs of spaces in the context lines.
     patch = diff({"drivers/gpu/buddy.c": (BUDDY_C, NEW_C)})

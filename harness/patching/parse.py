@@ -162,9 +162,8 @@ def _read_unquoted(lines: list[str], name: str) -> Patch:
         if MBOX_FROM.match(ln) and messages[-1]:
             messages.append([])
         messages[-1].append((i + 1, ln, ln))
-    form = "mbox" if len(messages) > 1 else (
-        "git patch" if lines and (MBOX_FROM.match(lines[0]) or any(
-            ln.startswith("Subject:") for ln in lines[:40])) else "diff")
+    mail = bool(lines) and (MBOX_FROM.match(lines[0]) or any(
+        ln.startswith("Subject:") for ln in lines[:40]))
     files: list[FilePatch] = []
     notes: list[str] = []
     seen: list[tuple] = []
@@ -186,6 +185,8 @@ def _read_unquoted(lines: list[str], name: str) -> Patch:
         files += got
     if len(messages) > 1:
         form = f"mbox, {len(seen)} patch message(s) of {len(messages)}"
+    else:
+        form = "git patch" if mail else "diff"
     return Patch(files, form, notes)
 
 
@@ -215,10 +216,15 @@ def _read_quoted(lines: list[str], depth: int, name: str) -> Patch:
     head = (f"quoted reply at depth {depth}: {len(copies)} quoted cop"
             f"{'y' if len(copies) == 1 else 'ies'} of the patch, taking copy {chosen} "
             f"(line {use[0].at}), the first whose every hunk is usable")
-    same = [n for n, c in enumerate(copies, 1) if n != chosen and _same(c, use)]
+    others = [(n, c) for n, c in enumerate(copies, 1) if n != chosen]
+    same = [n for n, c in others if _same(c, use)]
     if same:
         notes.append(f"{'copy' if len(same) == 1 else 'copies'} {', '.join(map(str, same))} "
                      f"{'quotes' if len(same) == 1 else 'quote'} the same patch")
+    for n, c in others:
+        if n not in same and all(h.usable for f in c for h in f.hunks):
+            notes.append(f"quoted copy {n} (line {c[0].at}) is a different patch: not used "
+                         "(cut the reply down to the copy you mean)")
     for f in use:
         for h in f.hunks:
             old, _ = h.missing
