@@ -56,6 +56,7 @@ FILES = {
     "tools/include/linux/types.h": "\n",
     "tools/lib/rbtree.c": "\n",
     "rust/kernel/old.rs": "// going away\nfn f() {}\n",
+    "rust/kernel/long.rs": "".join(f"const C{i}: u32 = {i};\n" for i in range(40)),
 }
 
 
@@ -323,6 +324,32 @@ def test_an_already_applied_hunk_is_skipped_and_said(cache, tmp_path, capsys):
     assert m["already_present"] == ["rust/kernel/lib.rs hunk #1 @@ -2,5 +2,7 @@"]
     assert m["changed"] == {"modified": ["drivers/gpu/buddy.c"]}
     assert "rust/kernel/lib.rs hunk #1 @@ -2,5 +2,7 @@: already present in 7.2 (at line 2)" in err
+
+
+def test_later_hunks_find_their_place_after_an_offset_or_an_already_present_hunk(
+        cache, tmp_path, capsys):
+    long = FILES["rust/kernel/long.rs"]
+    # Written against a file without C3 and C4 (so every later line sat 2 higher),
+    # adding C4 back (already there) and changing C30.
+    theirs = long.replace("const C3: u32 = 3;\nconst C4: u32 = 4;\n", "")
+    mine = theirs.replace("const C2: u32 = 2;\n", "const C2: u32 = 2;\nconst C3: u32 = 3;\n"
+                          "const C4: u32 = 4;\n").replace("= 30;", "= 300;")
+    text = "".join(difflib.unified_diff(theirs.splitlines(True), mine.splitlines(True),
+                                        "a/rust/kernel/long.rs", "b/rust/kernel/long.rs", n=2))
+    assert text.count("@@ -") == 2
+    rc, _, err = patch_cli(tmp_path, "far", text, capsys)
+    assert rc == 0, err
+    assert tree_text(cache, "far", "rust/kernel/long.rs") == long.replace("= 30;", "= 300;")
+    assert "hunk #1 @@ -2,4 +2,6 @@: already present in 7.2 (at line 2)" in err
+    assert "hunk #2" not in err  # the first hunk's shift is carried: no offset left
+
+    # The same change against the file as it is, but with the hunk's header 5 lines off.
+    shifted = "".join(difflib.unified_diff(long.splitlines(True), long.replace(
+        "= 30;", "= 300;").splitlines(True), "a/rust/kernel/long.rs", "b/rust/kernel/long.rs"))
+    shifted = shifted.replace("@@ -28,7 +28,7 @@", "@@ -23,7 +23,7 @@")
+    rc, _, err = patch_cli(tmp_path, "off", shifted, capsys)
+    assert rc == 0, err
+    assert "hunk #1 @@ -23,7 +23,7 @@: applied at line 28 (offset +5)" in err
 
 
 def test_a_hunk_cut_in_its_trailing_context_still_applies(cache, tmp_path, capsys):

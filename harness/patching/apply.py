@@ -220,7 +220,8 @@ def _apply_hunk(f: _File, h: Hunk, fp: FilePatch, source: str, onto: str, res: R
         res.already.append(f"{fp.path} hunk #{number} {h.header}")
         res.notes.append(f"{fp.path} hunk #{number} {h.header}: already present in {onto} "
                          f"(at line {at_post + 1}): skipped")
-        return offset, at_post + len(post)
+        # The file is past this hunk already: later hunks shift as if it had been applied.
+        return offset + (at_post - expected) + len(post) - len(pre), at_post + len(post)
     if at_pre is None:
         raise PatchError(_failure(have, f.lines, h, pre, want_pre, expected, after, fp, number,
                                   source, onto))
