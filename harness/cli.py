@@ -25,7 +25,8 @@ class UsageError(Exception):
 
 def add_backend_options(p: argparse.ArgumentParser, *, default_help: str) -> None:
     p.add_argument("--backend", action="append", default=[], metavar="NAME",
-                   help=f"reference, native, native@VERSION or native@PATH; repeatable "
+                   help=f"reference, native, native@VERSION, native@PATH or native@NAME (a "
+                        f"tree made by `kernel patch`); repeatable "
                         f"({default_help})")
     p.add_argument("--kernel-src", metavar="PATH", default=None,
                    help="kernel tree for the plain 'native' backend "
@@ -105,10 +106,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(module=module)
 
     p = sub.add_parser("kernel", help="kernel sources for the native backend")
-    ksub = p.add_subparsers(dest="kernel_verb", metavar="fetch|list")
+    ksub = p.add_subparsers(dest="kernel_verb", metavar="fetch|list|patch")
     kf = ksub.add_parser("fetch", help="fetch Debian's linux-source-VERSION into the cache")
     kf.add_argument("version", help="e.g. 7.2, 6.12, 6.1")
     ksub.add_parser("list", help="list cached kernel trees")
+    kp = ksub.add_parser("patch", help="apply a patch onto a fetched tree, cached as tree NAME")
+    kp.add_argument("name", metavar="NAME", help="the new tree's name, e.g. v12.1 (then "
+                    "--backend native@NAME)")
+    kp.add_argument("--onto", required=True, metavar="VERSION", help="a fetched version, e.g. 7.2")
+    kp.add_argument("file", metavar="FILE", help="a git patch, an mbox, or a review reply "
+                    "quoting the patch with '> '")
     p.set_defaults(module="harness.commands.kernel")
     return parser
 

@@ -1,4 +1,4 @@
-"""Backend names understood everywhere: reference, native[@VERSION|@PATH], rust[@VERSION|@PATH]."""
+"""Backend names understood everywhere: reference, native[@VERSION|PATH|NAME], rust[@...]."""
 
 from __future__ import annotations
 
@@ -34,5 +34,5 @@ def resolve(
         return open_rust(name, kernel_src=kernel_src, timeout=timeout, log=log)
     raise BackendUnavailable(
         f"unknown backend '{name}' (use reference, native, native@VERSION, native@PATH, "
-        "rust, rust@VERSION or rust@PATH)"
+        "native@NAME of a patched tree, or rust with the same forms)"
     )

@@ -31,28 +31,34 @@ def resolve_tree(name: str, kernel_src: str | None = None,
                  log: Callable[[str], None] = print) -> KernelTree:
     """The kernel tree a backend name designates, fetching a version on first use.
 
-    The same for every family built from a tree (``native``, ``rust``): the part
-    after ``@`` names the tree.
+    Any family works (``native@X``, ``rust@X``): X is a version, else an existing
+    path, else a tree made by ``kernel patch``.
     """
     family, at, what = name.partition("@")
     if not at:
         src = kernel_src or os.environ.get(ENV_SRC)
         if not src:
             raise BackendUnavailable(
-                f"'{family}' needs a kernel tree: pass --kernel-src PATH or set "
-                f"{ENV_SRC}, or name a version (--backend {family}@7.2 fetches Debian's "
+                f"'{name}' needs a kernel tree: pass --kernel-src PATH or set "
+                f"{ENV_SRC}, or name a version (--backend {name}@7.2 fetches Debian's "
                 "linux-source-7.2 on first use)")
         return inspect(Path(src).expanduser())
     if not what:
-        raise BackendUnavailable(f"unknown backend '{name}' (use {family}, {family}@VERSION "
-                                 f"or {family}@PATH)")
+        raise BackendUnavailable(f"unknown backend '{name}' (use {family}, {family}@VERSION, "
+                                 f"{family}@PATH or {family}@NAME of a patched tree)")
     if _VERSION.match(what):
         return inspect(ensure_version(what, log))
     path = Path(what).expanduser()
-    if not path.exists():
+    if path.exists():
+        return inspect(path)
+    from harness.patching.trees import locate
+
+    patched = locate(what)
+    if patched is None:
         raise BackendUnavailable(f"{name}: {path} does not exist (give a kernel tree "
-                                 f"directory, or a version like {family}@7.2)")
-    return inspect(path)
+                                 f"directory, a version like {family}@7.2, or the NAME of "
+                                 "`buddy-harness kernel patch NAME --onto VERSION FILE`)")
+    return inspect(patched)
 
 
 def ensure_version(version: str, log: Callable[[str], None] = print) -> Path:
