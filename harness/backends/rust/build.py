@@ -248,15 +248,41 @@ def _generate_bindings(tree: KernelTree, tmp: Path, cflags: list[str]) -> None:
     (tmp / "generated_bindings.rs").write_text(text)
 
 
+# Kernel-crate API generations. A binding is built against the kernel crate of the series
+# it was written on; where that API differs from the tree's own module, the stand-in
+# supplies the older module (its own code, under standin/generations/NAME/) in place of
+# the tree's, chosen by what the binding's source calls. The landed 7.2 API needs none.
+GENERATIONS = {
+    # Before 7.2, clist_create! took its arguments inside `unsafe { .. }`.
+    "clist-unsafe-block": re.compile(r"clist_create!\(\s*unsafe\s*\{"),
+}
+
+
+def generation(tree: KernelTree) -> str | None:
+    """The kernel-crate API generation the tree's binding is written for (None: the tree's)."""
+    text = (tree.root / BINDING).read_text(errors="replace")
+    return next((g for g, pat in GENERATIONS.items() if pat.search(text)), None)
+
+
+def binding_api(tree: KernelTree) -> str:
+    """Which binding API the worker speaks: ``landed`` (7.2) or ``v12`` (the v12.1 posting's
+    ``physical_memory_size``, ``free_memory()``, ``usize`` sizes, ``Range { start, end }``)."""
+    text = (tree.root / BINDING).read_text(errors="replace")
+    return "v12" if "physical_memory_size" in text else "landed"
+
+
 def _assemble_crate(tree: KernelTree, dest: Path) -> None:
     """The crate's source tree: the stand-ins copied, the tree's modules linked."""
     k = tree.root / "rust/kernel"
-    for p in _files(STANDIN / "kernel"):  # bindings/ and worker/ are crates of their own
-        target = dest / p.relative_to(STANDIN / "kernel")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(p, target)
+    gen = generation(tree)
+    # bindings/ and worker/ are crates of their own; a generation's modules go over the tree's.
+    for base in (STANDIN / "kernel", *([STANDIN / "generations" / gen] if gen else [])):
+        for p in _files(base):
+            target = dest / p.relative_to(base)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(p, target)
     for rel in STANDIN_TREE_FILES:
-        if (k / rel).is_file():
+        if (k / rel).is_file() and not (dest / rel).exists():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             (dest / rel).symlink_to(k / rel)
 
@@ -329,14 +355,16 @@ def _build_kernel(tree: KernelTree, rc: str, macros: Path, native: Path, tmp: Pa
           *_externs(macros), "--out-dir", str(tmp), str(tmp / "bindings/lib.rs")],
          "building the bindings crate")
     _run([rc, *RUSTFLAGS, "--crate-type", "rlib", "--crate-name", "kernel",
+          f"--remap-path-prefix={crate}=rust/kernel",  # errors name the tree's own files
           "--cfg", 'CONFIG_GPU_BUDDY="y"', "--cfg", "testlib", *_externs(macros),
           "--extern", f"bindings={tmp / 'libbindings.rlib'}",
           "--out-dir", str(tmp), str(crate / "lib.rs")],
          f"building the kernel crate with {tree.root / BINDING}")
     b = RustBuild(tmp, tmp / WORKER, macros, native, 0, 0)
     _run([rc, *RUSTFLAGS, "--crate-type", "bin", "--crate-name", "rust_worker",
-          *b.link_args(), "-o", str(tmp / WORKER), str(STANDIN / "worker/main.rs")],
-         "building the binding worker")
+          "--cfg", f'bh_api="{binding_api(tree)}"', *b.link_args(), "-o", str(tmp / WORKER),
+          str(STANDIN / "worker/main.rs")],
+         f"building the binding worker ({binding_api(tree)} API)")
 
 
 # -- helpers ----------------------------------------------------------------------

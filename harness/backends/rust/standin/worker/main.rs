@@ -19,12 +19,8 @@
 //!   q                                  quit
 //! A value that no `Alignment` can hold answers -22 (EINVAL): Rust cannot express it.
 
-use kernel::{
-    gpu::buddy::{AllocatedBlocks, GpuBuddy, GpuBuddyAllocFlags, GpuBuddyAllocMode,
-                 GpuBuddyAllocFlag, GpuBuddyParams},
-    prelude::*,
-    ptr::Alignment,
-};
+use api::{alloc, GpuBuddy};
+use kernel::{gpu::buddy::AllocatedBlocks, prelude::*};
 use std::io::{BufRead, BufReader, Write};
 use std::pin::Pin;
 
@@ -45,42 +41,17 @@ struct Slot {
     allocs: Vec<Option<Pin<KBox<AllocatedBlocks>>>>,
 }
 
-fn flags_of(bits: u64) -> GpuBuddyAllocFlags {
-    let mut f = GpuBuddyAllocFlags::default();
-    if bits & CONTIGUOUS != 0 {
-        f |= GpuBuddyAllocFlag::Contiguous;
-    }
-    if bits & CLEAR != 0 {
-        f |= GpuBuddyAllocFlag::Clear;
-    }
-    if bits & TRIM_DISABLE != 0 {
-        f |= GpuBuddyAllocFlag::TrimDisable;
-    }
-    f
-}
-
-fn mode_of(m: &str, start: u64, end: u64) -> GpuBuddyAllocMode {
-    match m {
-        "t" => GpuBuddyAllocMode::TopDown,
-        "r" => GpuBuddyAllocMode::Range(start..end),
-        _ => GpuBuddyAllocMode::Simple,
-    }
-}
-
-fn alignment(v: u64) -> Option<Alignment> {
-    usize::try_from(v).ok().and_then(Alignment::new_checked)
-}
-
-fn alloc(buddy: &GpuBuddy, mode: GpuBuddyAllocMode, size: u64, min: u64, bits: u64)
-    -> core::result::Result<Pin<KBox<AllocatedBlocks>>, i32> {
-    let Some(min) = alignment(min) else { return Err(EINVAL) };
-    KBox::pin_init(buddy.alloc_blocks(mode, size, min, flags_of(bits)), GFP_KERNEL)
-        .map_err(|e| e.to_errno())
-}
+// The binding's API differs between generations; the build picks one by the tree's source.
+#[cfg(not(bh_api = "v12"))]
+#[path = "api_landed.rs"]
+mod api;
+#[cfg(bh_api = "v12")]
+#[path = "api_v12.rs"]
+mod api;
 
 fn blocks_text(a: &AllocatedBlocks) -> String {
     let blocks: Vec<String> =
-        a.iter().map(|b| format!("{} {} {}", b.offset(), b.order(), b.size())).collect();
+        api::blocks(a).iter().map(|(o, r, s)| format!("{o} {r} {s}")).collect();
     let mut s = blocks.len().to_string();
     for b in blocks {
         s.push(' ');
@@ -119,13 +90,12 @@ impl Rng {
 /// `Mutex`); afterwards no two blocks ever live at once overlapped, `avail` is back and
 /// every block structure returned to the slab.
 fn stress(threads: u64, ops: u64, seed: u64, size: u64, chunk: u64) -> String {
-    let Some(chunk_a) = alignment(chunk) else { return "FAIL chunk is not an Alignment".into() };
     let live_before = unsafe { bh_live() };
-    let buddy = match GpuBuddy::new(GpuBuddyParams { base_offset: 0, size, chunk_size: chunk_a }) {
+    let buddy = match api::new(0, size, chunk) {
         Ok(b) => std::sync::Arc::new(b),
-        Err(e) => return format!("FAIL GpuBuddy::new: {e:?}"),
+        Err(e) => return format!("FAIL GpuBuddy::new: {e}"),
     };
-    let initial = buddy.avail();
+    let initial = api::info(&buddy).0;
     // Every live block is also recorded here, so overlaps between threads are seen.
     let owned = std::sync::Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::new()));
     let handles: Vec<_> = (0..threads)
@@ -139,14 +109,10 @@ fn stress(threads: u64, ops: u64, seed: u64, size: u64, chunk: u64) -> String {
                 for _ in 0..ops {
                     if held.is_empty() || rng.next() % 3 != 0 {
                         let pages = 1 + rng.next() % 64;
-                        let mode = if rng.next() % 2 == 0 {
-                            GpuBuddyAllocMode::Simple
-                        } else {
-                            GpuBuddyAllocMode::TopDown
-                        };
-                        if let Ok(a) = alloc(&buddy, mode, pages * chunk, chunk, 0) {
+                        let mode = if rng.next() % 2 == 0 { "s" } else { "t" };
+                        if let Ok(a) = alloc(&buddy, mode, 0, 0, pages * chunk, chunk, 0) {
                             let spans: Vec<(u64, u64)> =
-                                a.iter().map(|b| (b.offset(), b.size())).collect();
+                                api::blocks(&a).iter().map(|&(o, _, s)| (o, s)).collect();
                             let mut map = owned.lock().unwrap();
                             for &(off, sz) in &spans {
                                 let clash = map.range(..off + sz).next_back()
@@ -193,7 +159,7 @@ fn stress(threads: u64, ops: u64, seed: u64, size: u64, chunk: u64) -> String {
             Err(_) => return "FAIL a thread panicked".into(),
         }
     }
-    let avail = buddy.avail();
+    let avail = api::info(&buddy).0;
     drop(buddy);
     let leaked = unsafe { bh_live() } - live_before;
     let warns = warnings();
@@ -228,18 +194,13 @@ fn main() {
         let reply = match it.next() {
             Some("i") => {
                 let (base, size, chunk) = (num(&mut it), num(&mut it), num(&mut it));
-                match alignment(chunk) {
-                    None => EINVAL.to_string(),
-                    Some(chunk_size) => {
-                        match GpuBuddy::new(GpuBuddyParams { base_offset: base, size, chunk_size }) {
-                            Ok(b) => {
-                                let avail = b.avail();
-                                slots.push(Slot { buddy: Some(b), allocs: Vec::new() });
-                                format!("0 {} {}", slots.len() - 1, avail)
-                            }
-                            Err(e) => e.to_errno().to_string(),
-                        }
+                match api::new(base, size, chunk) {
+                    Ok(b) => {
+                        let avail = api::info(&b).0;
+                        slots.push(Slot { buddy: Some(b), allocs: Vec::new() });
+                        format!("0 {} {}", slots.len() - 1, avail)
                     }
+                    Err(e) => e.to_string(),
                 }
             }
             Some("a") => {
@@ -249,8 +210,8 @@ fn main() {
                     (num(&mut it), num(&mut it), num(&mut it), num(&mut it), num(&mut it));
                 let slot = &mut slots[id];
                 let buddy = slot.buddy.as_ref().expect("allocator dropped");
-                let r = alloc(buddy, mode_of(&m, start, end), size, min, bits);
-                let avail = buddy.avail();
+                let r = alloc(buddy, &m, start, end, size, min, bits);
+                let avail = api::info(buddy).0;
                 match r {
                     Ok(a) => {
                         let text = format!("0 {avail} {}", blocks_text(&a));
@@ -269,12 +230,12 @@ fn main() {
                 if let Some(a) = slot.allocs.get_mut(h) {
                     drop(a.take());
                 }
-                format!("0 {}", slot.buddy.as_ref().map_or(0, |b| b.avail()))
+                format!("0 {}", slot.buddy.as_ref().map_or(0, |b| api::info(b).0))
             }
             Some("c") => {
                 let b = slots[num(&mut it) as usize].buddy.as_ref().expect("allocator dropped");
-                format!("0 {} {} {} {}", b.avail(), b.size(), b.chunk_size().as_usize(),
-                        b.base_offset())
+                let (avail, size, chunk, base) = api::info(b);
+                format!("0 {avail} {size} {chunk} {base}")
             }
             Some("z") => {
                 let slot = &mut slots[num(&mut it) as usize];
