@@ -25,11 +25,11 @@ class UsageError(Exception):
 
 def add_backend_options(p: argparse.ArgumentParser, *, default_help: str) -> None:
     p.add_argument("--backend", action="append", default=[], metavar="NAME",
-                   help=f"reference, native, native@VERSION, native@PATH or native@NAME (a "
-                        f"tree made by `kernel patch`); repeatable "
-                        f"({default_help})")
+                   help=f"reference, native, native@VERSION, native@PATH, native@NAME (a "
+                        f"tree made by `kernel patch`), or rust in the same forms (the tree's "
+                        f"Rust binding); repeatable ({default_help})")
     p.add_argument("--kernel-src", metavar="PATH", default=None,
-                   help="kernel tree for the plain 'native' backend "
+                   help="kernel tree for the plain 'native' and 'rust' backends "
                         "(default: $BUDDY_HARNESS_KERNEL_SRC)")
     p.add_argument("--native-sanitize", action="store_true",
                    help="build the native backend with ASan + UBSan")
@@ -128,7 +128,13 @@ def default_backends(ns: argparse.Namespace) -> list[str]:
         names.append("native")
     from harness.backends.native import kernels  # no compiler or apt needed to list the cache
 
-    names += [f"native@{c.version}" for c in kernels.cached()]
+    cached = kernels.cached()
+    names += [f"native@{c.version}" for c in cached]
+    from harness.backends.rust.build import BINDING, toolchain_missing
+
+    # The Rust binding of every cached tree that has one, where it can be built here.
+    if toolchain_missing() is None:
+        names += [f"rust@{c.version}" for c in cached if (c.path / BINDING).is_file()]
     return names
 
 

@@ -30,7 +30,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("buddy-harness")
     g.addoption("--backend", action="append", default=[], metavar="NAME",
                 help="backend to run specs on (repeatable): reference, native, "
-                     "native@VERSION, native@PATH; default reference")
+                     "native@VERSION|PATH|NAME, rust, rust@VERSION|PATH|NAME; default "
+                     "reference")
     g.addoption("--kernel-src", metavar="PATH", default=None,
                 help="kernel tree for the plain 'native' backend")
     g.addoption("--kernel-version", metavar="VERSION", default=None,

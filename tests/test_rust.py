@@ -154,7 +154,8 @@ def test_a_panic_in_the_binding_is_that_case_s_crash(tmp_path):
     try:
         case = _case(tmp_path, SIMPLE_16M)
         out = run_case(case, case.combinations()[0], b)
-        assert out.status == "crash" and out.message.startswith("panic:"), out.message
+        assert out.status == "crash" and out.trace.crash_kind == "panic", out.message
+        assert out.message.startswith("panicked at rust/kernel/gpu/buddy.rs:"), out.message
         assert "planted" in out.message
         again = run_case(case, case.combinations()[0], b)  # a fresh worker, same verdict
         assert again.status == "crash"
@@ -244,3 +245,30 @@ def test_binding_fuzz_agrees_with_the_model_and_catches_a_planted_bug(tmp_path):
         assert run_case(case, ps, bad).status == "fail"
     finally:
         bad.close()
+
+
+SEED = ROOT.parent / "shared/seed/review-v12.1-gpu-buddy-bindings.txt"
+
+
+@pytest.mark.skipif(not SEED.is_file(), reason=f"the v12.1 review thread is not at {SEED}")
+def test_the_v12_1_posting_shows_its_review(capsys):
+    """The posting applied onto 7.2 and run as rust@v12.1: the review's requirements fail
+    exactly where specs/expectations/rust@v12.1.yaml says (an empty Range accepted and
+    placed at offset 0, inverted ranges forwarded, example 4 not compiling), and nowhere
+    else; run exits 0 only because each of those is listed."""
+    import json
+
+    from harness.cli import main
+
+    assert main(["kernel", "patch", "v12.1", "--onto", "7.2", str(SEED)]) == 0
+    out = Path(os.environ.get("TMPDIR", "/tmp")) / f"v12-{os.getpid()}.json"
+    code = main(["run", "--backend", "rust@v12.1", "--specs", str(ROOT / "specs"),
+                 "--json", str(out), "-q"])
+    results = json.loads(out.read_text())["results"]
+    out.unlink()
+    assert code == 0, capsys.readouterr().out[-2000:]
+    xfail = {r["case"] for r in results if r["outcome"] == "xfail"}
+    assert {"review.zero-sized-range-rejected", "review.inverted-range-rejected",
+            "rustdoc.v12-zero-range-binding-rejected", "doctest.module-4"} <= xfail
+    example4 = next(r for r in results if r["case"] == "doctest.module-4")
+    assert "E0433" in example4["message"] and "GpuBuddyAllocFlags" in example4["message"]

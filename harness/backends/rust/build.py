@@ -96,6 +96,16 @@ def bindgen() -> str:
                 "apt-get install bindgen (Debian's package), or set BINDGEN")
 
 
+def toolchain_missing() -> str | None:
+    """Why the Rust backend cannot build here, or None."""
+    try:
+        rustc()
+        bindgen()
+    except RustBuildError as e:
+        return str(e)
+    return None
+
+
 def _version_of(exe: str) -> str:
     try:
         return subprocess.run([exe, "--version"], capture_output=True, text=True,
