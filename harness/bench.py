@@ -186,6 +186,10 @@ def measure(backend: CoreBackend, seed: int, pairs: int,
 
 
 def run(ns: argparse.Namespace) -> int:
+    if ns.backend == "rust" or ns.backend.startswith("rust@"):
+        from harness.backends.rust import bench as rust_bench
+
+        return rust_bench.run(ns.backend, kernel_src=ns.kernel_src)
     t0 = time.perf_counter()
     backend = resolve(ns.backend, kernel_src=ns.kernel_src, log=print)
     try:

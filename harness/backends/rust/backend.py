@@ -11,6 +11,7 @@ under the binding, not in it): they are skipped with a reason naming
 from __future__ import annotations
 
 import errno as _errno
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from harness.backends.base import (
@@ -48,18 +49,16 @@ class RustBackend:
         self.timeout = timeout
         self.capabilities = Capabilities(tree.version, tree.features, tree.api)
         self._worker: Worker | None = None
-        self._doctests: list[Outcome] | None = None
+        # The doc examples compile and run on the other core while cases use the worker.
+        self._pool = ThreadPoolExecutor(max_workers=1)
+        self._doctests: Future[list[doctests.DoctestResult]] = self._pool.submit(
+            doctests.run_all, build, doctests.extract(tree.root / BINDING, BINDING),
+            timeout=max(timeout, 30))
 
     def doctest_outcomes(self) -> list[Outcome]:
         """Every example of the tree's ``buddy.rs`` compiled and run (once per backend)."""
-        if self._doctests is None:
-            tests = doctests.extract(self.tree.root / BINDING, BINDING)
-            self._doctests = [
-                Outcome(r.doctest.id, "", self.name, r.status, r.message,
-                        file=r.doctest.file, line=r.doctest.line)
-                for r in doctests.run_all(self.build, tests, timeout=max(self.timeout, 30))]
-        return [Outcome(o.case_id, o.params, o.backend, o.status, o.message, file=o.file,
-                        line=o.line) for o in self._doctests]
+        return [Outcome(r.doctest.id, "", self.name, r.status, r.message, file=r.doctest.file,
+                        line=r.doctest.line) for r in self._doctests.result()]
 
     def skip_reason(self, layer: str) -> str | None:
         if layer in self.layers:
@@ -87,6 +86,7 @@ class RustBackend:
         return self.worker().request(f"T {threads} {ops} {seed} {size} {chunk}")[0]
 
     def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
         if self._worker is not None:
             self._worker.close()
             self._worker = None

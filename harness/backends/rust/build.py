@@ -18,6 +18,7 @@ Doctest programs are built from the same crate (:mod:`harness.backends.rust.doct
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -49,6 +50,10 @@ HELPERS = ("rust/helpers/gpu.c", "rust/helpers/list.c", "rust/helpers/err.c")
 # As the kernel configures it by default (CONFIG_RUST_OVERFLOW_CHECKS=y), and panics
 # end the process like a kernel oops ends the task: the worker reports it as a crash.
 RUSTFLAGS = ["--edition=2021", "-O", "-C", "overflow-checks=on", "-C", "panic=abort"]
+# The programs that drive the binding (worker, doctests) are compiled for a short
+# edit-to-verdict loop rather than for speed; the code under test keeps RUSTFLAGS.
+PROGRAM_FLAGS = ["--edition=2021", "-C", "opt-level=0", "-C", "overflow-checks=on",
+                 "-C", "panic=abort"]
 SYN_FEATURES = ("clone-impls", "derive", "full", "parsing", "printing", "proc-macro", "visit",
                 "visit-mut")
 WORKER = "rust-worker"
@@ -60,19 +65,20 @@ class RustBuildError(BackendUnavailable):
 
 @dataclass(frozen=True)
 class RustBuild:
-    dir: Path  # holds libkernel.rlib, the worker, and what doctests link against
+    dir: Path  # holds libkernel.rlib and the worker
     worker: Path
     macros: Path
+    glue: Path  # libbindings.rlib and glue.a
     native: Path  # the native build directory (libbuddy.so)
     seconds: float  # 0 when everything came from the cache
     macro_seconds: float
 
     def link_args(self) -> list[str]:
         """rustc arguments that link a program against the stand-in crate and the C."""
-        return [*_externs(self.macros), "-L", str(self.dir),
-                "--extern", f"bindings={self.dir / 'libbindings.rlib'}", "--extern",
+        return [*_externs(self.macros), "-L", str(self.dir), "-L", str(self.glue),
+                "--extern", f"bindings={self.glue / 'libbindings.rlib'}", "--extern",
                 f"kernel={self.dir / 'libkernel.rlib'}",
-                "-C", f"link-arg={self.dir / 'glue.a'}",
+                "-C", f"link-arg={self.glue / 'glue.a'}",
                 "-C", f"link-arg=-L{self.native}", "-C", "link-arg=-lbuddy",
                 "-C", f"link-arg=-Wl,-rpath,{self.native}", "-C", "link-arg=-lpthread"]
 
@@ -106,6 +112,7 @@ def toolchain_missing() -> str | None:
     return None
 
 
+@functools.cache
 def _version_of(exe: str) -> str:
     try:
         return subprocess.run([exe, "--version"], capture_output=True, text=True,
@@ -303,8 +310,11 @@ def _rel(tree: KernelTree, p: Path) -> str:
 
 def _kernel_inputs(tree: KernelTree) -> list[Path]:
     k = tree.root / "rust/kernel"
-    return [*(k / rel for rel in STANDIN_TREE_FILES), *_files(STANDIN),
-            *(tree.root / h for h in HELPERS), tree.header]
+    return [*(k / rel for rel in STANDIN_TREE_FILES), *_files(STANDIN / "kernel"),
+            *_files(STANDIN / "generations"), *_files(STANDIN / "worker")]
+
+
+GLUE_FILES = ("glue.c", "bh_rust_glue.h", "bindings/lib.rs")
 
 
 def build(tree: KernelTree, *, log=print) -> RustBuild:
@@ -318,33 +328,43 @@ def build(tree: KernelTree, *, log=print) -> RustBuild:
     t0 = time.monotonic()
     macros, macro_s = _build_macros(tree, rc, log)
     nat = native_build.build(tree)
+    # The bindings and the C glue depend on the header and helpers, not on buddy.rs: an
+    # edit to the binding rebuilds only the kernel crate, the worker and the doctests.
+    glue_in = [tree.header, *(tree.root / h for h in HELPERS), *(STANDIN / f for f in GLUE_FILES)]
+    glue_key = _digest([macros.name, str(nat.dir), _version_of(rc), " ".join(RUSTFLAGS),
+                        *[_rel(tree, p) for p in glue_in], *glue_in])
+    glue = _cached_stage(cache_root() / "rust" / f"glue-{tree.version}-{glue_key}",
+                         "glue.a", lambda tmp: _build_glue(tree, rc, macros, tmp))
     inputs = _kernel_inputs(tree)
-    key = _digest([macros.name, str(nat.dir), _version_of(rc), " ".join(RUSTFLAGS),
-                   *[_rel(tree, p) for p in inputs], *inputs])
+    key = _digest([glue.name, " ".join(PROGRAM_FLAGS), *[_rel(tree, p) for p in inputs],
+                   *inputs])
     out = cache_root() / "rust" / f"{tree.version}-{key}"
-    result = RustBuild(out, out / WORKER, macros, nat.dir, 0.0, macro_s)
-    if (out / WORKER).is_file():
-        return result if macro_s == 0 else _replace(result, time.monotonic() - t0)
+    before = (out / WORKER).is_file()
+    _cached_stage(out, WORKER, lambda tmp: _build_kernel(tree, rc, macros, glue, nat.dir, tmp))
+    took = 0.0 if before and macro_s == 0 else time.monotonic() - t0
+    return RustBuild(out, out / WORKER, macros, glue, nat.dir, took, macro_s)
+
+
+def _cached_stage(out: Path, marker: str, make) -> Path:
+    """``out`` once ``make(tmp)`` has filled it (skipped when ``marker`` is there already)."""
+    if (out / marker).is_file():
+        return out
     tmp = _scratch(out)
     try:
-        _build_kernel(tree, rc, macros, nat.dir, tmp)
+        make(tmp)
         _publish(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return _replace(result, time.monotonic() - t0)
+    return out
 
 
-def _replace(b: RustBuild, seconds: float) -> RustBuild:
-    return RustBuild(b.dir, b.worker, b.macros, b.native, seconds, b.macro_seconds)
-
-
-def _build_kernel(tree: KernelTree, rc: str, macros: Path, native: Path, tmp: Path) -> None:
+def _build_glue(tree: KernelTree, rc: str, macros: Path, tmp: Path) -> None:
+    """bindgen's bindings crate and the C the binding needs beside the allocator."""
     inc = tmp / "include" / tree.header.relative_to(tree.root / "include")
     inc.parent.mkdir(parents=True)
     shutil.copyfile(tree.header, inc)
     cflags = _c_flags(tree, tmp / "include")
     cc = native_build.compiler()
-    objs = []
 
     def compile_c(src: Path) -> Path:
         obj = tmp / (src.stem + ".o")
@@ -352,8 +372,6 @@ def _build_kernel(tree: KernelTree, rc: str, macros: Path, native: Path, tmp: Pa
               str(src), "-o", str(obj)], f"compiling {src.name}")
         return obj
 
-    crate = tmp / "src"
-    _assemble_crate(tree, crate)
     shutil.copytree(STANDIN / "bindings", tmp / "bindings")
     with ThreadPoolExecutor(max_workers=2) as pool:
         # bindgen and the C objects are independent of each other.
@@ -364,14 +382,20 @@ def _build_kernel(tree: KernelTree, rc: str, macros: Path, native: Path, tmp: Pa
     _run([rc, *RUSTFLAGS, "--crate-type", "rlib", "--crate-name", "bindings",
           *_externs(macros), "--out-dir", str(tmp), str(tmp / "bindings/lib.rs")],
          "building the bindings crate")
+
+
+def _build_kernel(tree: KernelTree, rc: str, macros: Path, glue: Path, native: Path,
+                  tmp: Path) -> None:
+    crate = tmp / "src"
+    _assemble_crate(tree, crate)
     _run([rc, *RUSTFLAGS, "--crate-type", "rlib", "--crate-name", "kernel",
           f"--remap-path-prefix={crate}=rust/kernel",  # errors name the tree's own files
           "--cfg", 'CONFIG_GPU_BUDDY="y"', "--cfg", "testlib", *_externs(macros),
-          "--extern", f"bindings={tmp / 'libbindings.rlib'}",
+          "--extern", f"bindings={glue / 'libbindings.rlib'}",
           "--out-dir", str(tmp), str(crate / "lib.rs")],
          f"building the kernel crate with {tree.root / BINDING}")
-    b = RustBuild(tmp, tmp / WORKER, macros, native, 0, 0)
-    _run([rc, *RUSTFLAGS, "--crate-type", "bin", "--crate-name", "rust_worker",
+    b = RustBuild(tmp, tmp / WORKER, macros, glue, native, 0, 0)
+    _run([rc, *PROGRAM_FLAGS, "--crate-type", "bin", "--crate-name", "rust_worker",
           "--cfg", f'bh_api="{binding_api(tree)}"', *b.link_args(), "-o", str(tmp / WORKER),
           str(STANDIN / "worker/main.rs")],
          f"building the binding worker ({binding_api(tree)} API)")

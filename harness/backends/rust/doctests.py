@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.backends.rust.build import RUSTFLAGS, RustBuild, _env, _first_error, rustc
+from harness.backends.rust.build import PROGRAM_FLAGS, RustBuild, _env, _first_error, rustc
 
 SKIP_ATTRS = {"ignore", "text", "no_run", "compile_fail"}
 _ITEM = re.compile(r"^\s*(?:pub(?:\([^)]*\))?\s+)?(?:unsafe\s+)?"
@@ -107,38 +107,80 @@ def program(d: Doctest) -> tuple[str, int]:
     return src, 3
 
 
+def merged(tests: list[Doctest]) -> tuple[str, list[int]]:
+    """Every example in one program, each a module whose ``main`` argv[1] picks; and the
+    line each example's code starts on."""
+    parts = [HEADER]
+    starts = []
+    line = HEADER.count("\n") + 1
+    for i, d in enumerate(tests):
+        src, offset = program(d)
+        body = src.removeprefix(HEADER).replace("fn main(", "pub fn main(", 1)
+        # the module line replaces the header line, so the code keeps its offset
+        starts.append(line + offset - 1)
+        parts.append(f"mod example_{i} {{\n{body}}}\n")
+        line += 1 + body.count("\n") + 1
+    arms = "".join(f'        "{i}" => example_{i}::main(),\n' for i in range(len(tests)))
+    parts.append("fn main() {\n    match std::env::args().nth(1).as_deref().unwrap_or(\"\") {\n"
+                 f"{arms}        _ => std::process::exit(2),\n    }}\n}}\n")
+    return "".join(parts), starts
+
+
 def run_all(build: RustBuild, tests: list[Doctest], *, timeout: float = 30.0,
             jobs: int = 2) -> list[DoctestResult]:
-    """Compile and run every example (``jobs`` at once); results in the examples' order."""
+    """Compile and run every example (``jobs`` at once); results in the examples' order.
+
+    All examples are first built as one program (one compile, as rustdoc merges doctests);
+    if that fails, each is built on its own so every compile error names its example.
+    """
     rc = rustc()
+    if tests:
+        src, starts = merged(tests)
+        exe = _compile(build, rc, src, "merged")
+        if isinstance(exe, Path):
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                return list(pool.map(lambda i: _execute(tests[i], [str(exe), str(i)], timeout,
+                                                        starts[i]), range(len(tests))))
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         return list(pool.map(lambda d: _one(build, rc, d, timeout), tests))
 
 
-def _one(build: RustBuild, rc: str, d: Doctest, timeout: float) -> DoctestResult:
-    src, offset = program(d)
+def _compile(build: RustBuild, rc: str, src: str, name: str) -> Path | str:
+    """The executable of ``src`` (cached by its text), or the compiler's first error."""
     key = hashlib.sha256(src.encode()).hexdigest()[:16]
     out_dir = build.dir / "doctests"
     out_dir.mkdir(exist_ok=True)
-    exe = out_dir / f"{d.id}-{key}"
-    if not exe.is_file():
-        # Another process may build the same example at once: rustc's intermediate files
-        # are named by crate, so each build gets a directory of its own, then a rename.
-        with tempfile.TemporaryDirectory(dir=out_dir, prefix=".build-") as tmp:
-            source = Path(tmp) / "doctest.rs"
-            source.write_text(src)
-            p = subprocess.run([rc, *RUSTFLAGS, "--crate-type", "bin", "--crate-name",
-                                "doctest", *build.link_args(), "-o", f"{tmp}/doctest",
-                                str(source)], capture_output=True, text=True, env=_env())
-            if p.returncode != 0:
-                err = _first_error(p.stderr)
-                err = re.sub(rf"{re.escape(str(source))}:(\d+):(\d+)",
-                             lambda m: f"{d.file}:{int(m[1]) - offset + d.code_line}:{m[2]}",
-                             err)
-                return DoctestResult(d, "fail", f"compile error: {err}")
-            os.replace(f"{tmp}/doctest", exe)
+    exe = out_dir / f"{name}-{key}"
+    if exe.is_file():
+        return exe
+    # Another process may build the same program at once: rustc's intermediate files are
+    # named by crate, so each build gets a directory of its own, then a rename.
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".build-") as tmp:
+        source = Path(tmp) / "doctest.rs"
+        source.write_text(src)
+        p = subprocess.run([rc, *PROGRAM_FLAGS, "--crate-type", "bin", "--crate-name",
+                            "doctest", *build.link_args(), "-o", f"{tmp}/doctest",
+                            str(source)], capture_output=True, text=True, env=_env())
+        if p.returncode != 0:
+            return _first_error(p.stderr).replace(str(source), "doctest.rs")
+        os.replace(f"{tmp}/doctest", exe)
+    return exe
+
+
+def _one(build: RustBuild, rc: str, d: Doctest, timeout: float) -> DoctestResult:
+    src, offset = program(d)
+    got = _compile(build, rc, src, d.id)
+    if isinstance(got, str):
+        err = re.sub(r"doctest\.rs:(\d+):(\d+)",
+                     lambda m: f"{d.file}:{int(m[1]) - offset + d.code_line}:{m[2]}", got)
+        return DoctestResult(d, "fail", f"compile error: {err}")
+    return _execute(d, [str(got)], timeout, offset)
+
+
+def _execute(d: Doctest, argv: list[str], timeout: float, offset: int) -> DoctestResult:
+    """Run one example's program; a panic's location is mapped back to the tree's file."""
     try:
-        p = subprocess.run([str(exe)], capture_output=True, text=True, timeout=timeout)
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return DoctestResult(d, "crash", f"timeout: no end after {timeout:g} s")
     if p.returncode == 0:
