@@ -60,8 +60,11 @@ def load_specs(ns: argparse.Namespace):
     """(dirs, loaded) of the run's --specs; each spec error is printed, the rest still load."""
     from harness.spec.loader import load_paths
 
+    from harness.docs.speccheck import check_cases
+
     dirs = specs_dirs(ns)
     loaded = load_paths(dirs)
+    loaded.errors.extend(check_cases(loaded.cases)[0])
     for err in loaded.errors:
         print(err, file=sys.stderr)
     return dirs, loaded

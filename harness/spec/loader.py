@@ -54,7 +54,8 @@ from harness.spec.yamlpos import YNode
 SPEC_SUFFIXES = (".yaml", ".yml")
 EXPECTATIONS_DIR = "expectations"
 
-CASE_KEYS = ("id", "title", "source", "layer", "requires", "params", "buddy", "steps", "tags")
+CASE_KEYS = ("id", "title", "source", "layer", "requires", "params", "buddy", "steps", "tags",
+             "cites")
 CASE_REQUIRED = ("id", "title", "source", "buddy", "steps")
 SOURCE_KEYS = ("kind", "ref", "quote")
 BUDDY_KEYS = ("base_offset", "size", "chunk_size", "expect")
@@ -408,9 +409,12 @@ class _Builder:
             raise SpecError(v["steps"].pos, "steps is empty",
                             "only a case whose buddy creation must fail may have no steps")
         tags = self.tags(v["tags"]) if "tags" in v else ()
+        cite_nodes = _list(v["cites"], "cites", nonempty=True) if "cites" in v else []
+        cites = tuple(_str(c, "cites item") for c in cite_nodes)
         case = Case(id=cid, title=title.strip(), source=source, buddy=buddy, steps=steps,
                     pos=node.pos, layer=self.layer, requires=requires, params=params,
-                    tags=tags, raw=node.to_plain())
+                    tags=tags, cites=cites,
+                    cite_pos=tuple(c.pos for c in cite_nodes), raw=node.to_plain())
         self._note(case, node)
         return case
 
@@ -420,7 +424,7 @@ class _Builder:
         kind = _choice(v["kind"], "source kind", SOURCE_KINDS)
         ref = _str(v["ref"], "source ref")
         quote = _str(v["quote"], "source quote") if "quote" in v else None
-        return Source(kind, ref, quote)
+        return Source(kind, ref, quote, v["quote"].pos if quote is not None else None)
 
     def requires(self, node: YNode) -> frozenset[str]:
         seen: dict[str, YNode] = {}
