@@ -58,9 +58,8 @@ def log(msg: str) -> None:
 
 def load_specs(ns: argparse.Namespace):
     """(dirs, loaded) of the run's --specs; each spec error is printed, the rest still load."""
-    from harness.spec.loader import load_paths
-
     from harness.docs.speccheck import check_cases
+    from harness.spec.loader import load_paths
 
     dirs = specs_dirs(ns)
     loaded = load_paths(dirs)
