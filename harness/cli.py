@@ -101,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("diff", "harness.divergence.diff_cli", "compare backends on the corpus: a matrix"),
         ("fuzz", "harness.divergence.fuzz_cli", "differential fuzzing between two backends"),
         ("bench", "harness.bench", "benchmark a backend"),
+        ("docs", "harness.docs.docs_cli", "documented items, the cases citing them, drift"),
     ):
         p = sub.add_parser(verb, help=text)
         importlib.import_module(module).add_arguments(p)
