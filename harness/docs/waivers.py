@@ -12,10 +12,11 @@ from pathlib import Path
 import yaml
 
 from harness.docs.coverage import Coverage
+from harness.spec.loader import WAIVERS_FILE
 from harness.spec.position import Pos, SpecError
 from harness.spec.semantic import did_you_mean
 
-FILE = "doc-waivers.yaml"
+FILE = WAIVERS_FILE
 
 
 @dataclass

@@ -53,6 +53,7 @@ from harness.spec.yamlpos import YNode
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 EXPECTATIONS_DIR = "expectations"
+WAIVERS_FILE = "doc-waivers.yaml"  # documented items no case covers, not cases
 
 CASE_KEYS = ("id", "title", "source", "layer", "requires", "params", "buddy", "steps", "tags",
              "cites")
@@ -122,8 +123,9 @@ def iter_spec_files(paths: Iterable[str | Path]) -> list[Path]:
     """Spec files named by ``paths``: files as given, directories searched recursively.
 
     In a directory, ``*.yaml``/``*.yml`` files are taken in sorted order; hidden
-    directories and files and the ``expectations/`` directory directly under the
-    given directory (per-backend divergence lists, not cases) are skipped.
+    directories and files, the ``expectations/`` directory directly under the
+    given directory (per-backend divergence lists, not cases) and its
+    ``doc-waivers.yaml`` are skipped.
     """
     out: list[Path] = []
     seen: set[Path] = set()
@@ -144,7 +146,7 @@ def _walk(root: Path) -> list[Path]:
         rel = f.relative_to(root).parts
         if any(part.startswith(".") for part in rel):
             continue
-        if rel[0] == EXPECTATIONS_DIR and len(rel) > 1:
+        if (rel[0] == EXPECTATIONS_DIR and len(rel) > 1) or rel == (WAIVERS_FILE,):
             continue
         if f.suffix in SPEC_SUFFIXES and f.is_file():
             out.append(f)
