@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from harness.docs import coverage, quotes
@@ -30,19 +31,22 @@ class Drift:
 
 def compare(a: TreeDocs, b: TreeDocs, cases: list[Case]) -> Drift:
     ca, cb = coverage.build(cases, a, {}), coverage.build(cases, b, {})
-    ia, ib = a.by_id(), b.by_id()
+    # Across API families (6.1's drm_buddy, gpu_buddy after) an item keeps its identity.
+    ia, ib = ({_family(k, t, a.api != b.api): v for k, v in t.by_id().items()} for t in (a, b))
     changes: list[Change] = []
     same = 0
     for ident in list(dict.fromkeys([*ia, *ib])):
         old, new = ia.get(ident), ib.get(ident)
-        cited = sorted({c.case.id for c in ca.cited.get(ident, []) + cb.cited.get(ident, [])})
+        cited = sorted({c.case.id for c in ca.cited.get(old.id if old else "", [])
+                        + cb.cited.get(new.id if new else "", [])})
         if old is None:
             changes.append(Change(ident, "added", None, new, cases=cited))
         elif new is None:
             changes.append(Change(ident, "removed", old, None, cases=cited))
         else:
-            pa = {p.name: p.text for p in old.parts}
-            pb = {p.name: p.text for p in new.parts}
+            across = a.api != b.api
+            pa = {p.name: _family(p.text, a, across) for p in old.parts}
+            pb = {p.name: _family(p.text, b, across) for p in new.parts}
             diff = [n for n in dict.fromkeys([*pa, *pb]) if pa.get(n) != pb.get(n)]
             if diff:
                 changes.append(Change(ident, "changed", old, new, diff, cited))
@@ -64,8 +68,9 @@ def terminal(d: Drift) -> str:
         if ch.cases:
             lines.append(f"           cited by: {', '.join(ch.cases)}")
     for version, ids in d.stale_quotes.items():
+        more = f", ... and {len(ids) - 8} more (--markdown lists all)" if len(ids) > 8 else ""
         lines.append(f"quotes absent from {version}: {len(ids)}"
-                     + (f" ({', '.join(ids)})" if ids else ""))
+                     + (f" ({', '.join(ids[:8])}{more})" if ids else ""))
     return "\n".join(lines) + "\n"
 
 
@@ -82,3 +87,13 @@ def markdown(d: Drift) -> str:
         out.append(f"Quotes absent from {version}: {len(ids)}"
                    + (": " + ", ".join(f"`{i}`" for i in ids) if ids else "") + ".")
     return "\n".join(out) + "\n"
+
+
+def _family(ident: str, docs: TreeDocs, across: bool) -> str:
+    """An id or text in gpu_buddy's names, when comparing across API families."""
+    if across and docs.api == "drm_buddy":
+        return _DRM_WORD.sub(lambda m: "gpu_" if m.group(0) == "drm_" else "GPU", ident)
+    return ident
+
+
+_DRM_WORD = re.compile(r"\bdrm_|\bDRM(?=\b|_)")

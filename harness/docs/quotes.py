@@ -111,4 +111,5 @@ def absent_in(case: Case, docs: TreeDocs) -> bool:
                    for f in files)
 
 
-_DRM_FILES = dict(zip(LAYOUTS["gpu_buddy"], LAYOUTS["drm_buddy"]))
+_DRM_FILES = dict(zip(LAYOUTS["gpu_buddy"], LAYOUTS["drm_buddy"])) | {
+    "drivers/gpu/tests/gpu_buddy_test.c": "drivers/gpu/drm/tests/drm_buddy_test.c"}
