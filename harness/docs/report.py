@@ -186,10 +186,10 @@ h1{font-size:1.4em} h2{font-size:1.15em;margin-top:2em;border-bottom:1px solid #
 .item.waived{border-color:#999}
 .item h3{font:600 13px ui-monospace,monospace;margin:.2em 0}
 .part{font-size:12px;color:#666;margin-right:.4em}
-.s{padding:1px 2px;border-radius:3px}
-.s.held{background:#d4f4dc} .s.contradicted{background:#fbd0d0;font-weight:600}
-.s.untested{background:#fff1c2} .s.cited{background:#e3ecfb}
-.s.not-covered{background:none;color:#777}
+.s,.key{padding:1px 2px;border-radius:3px}
+.held{background:#d4f4dc} .contradicted{background:#fbd0d0;font-weight:600}
+.untested{background:#fff1c2} .cited{background:#e3ecfb}
+.not-covered{background:none;color:#777}
 .legend span{margin-right:1em} .cases a{margin-left:.3em;font-size:11px}
 table{border-collapse:collapse;font-size:12px} td,th{border:1px solid #ddd;padding:2px 6px}
 .evidence{color:#900;font-size:12px}
@@ -212,7 +212,7 @@ def to_html(cov: Coverage, outcomes: dict[str, CaseOutcome], kd: KdocRun | None)
             f'<p id="figure" data-covered="{n}" data-counted="{m}">{e(_figure_line(cov))}</p>',
             f"<p>{e(_kdoc_line(cov, kd))}</p>",
             '<p class="legend">' + "".join(
-                f'<span class="s {k.replace(" ", "-")}">{k}: '
+                f'<span class="key {k.replace(" ", "-")}">{k}: '
                 f'<b id="n-{k.replace(" ", "-")}">?</b></span>' for k in MARKS) + "</p>"]
     for rel in dict.fromkeys(i.file for i in d.items):
         body.append(f"<h2>{e(rel)}</h2>")

@@ -10,7 +10,7 @@ from harness.docs.model import Sentence
 _LEADER = re.compile(r"^\s*(?:/\*+|\*+/|\*(?!\*)|//[/!]?)\s?")
 _WS = re.compile(r"\s+")
 # A sentence ends at . ! ? followed by space; "e.g." and decimals do not end one.
-_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)(?<=[.!?])\s+(?=\S)")
+_END = re.compile(r"(?<!\be\.g\.)(?<!\bi\.e\.)(?<=[.!?])\s+(?=\S)")
 
 
 def strip_leaders(line: str) -> str:
