@@ -11,6 +11,7 @@ is not part of any tree: its quote is taken as written and not checked.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from dataclasses import dataclass
 
@@ -48,19 +49,28 @@ def checked_files(case: Case) -> list[str]:
 
 
 def present(quote: str, text: str) -> bool:
-    return normalize(quote) in normalize(text)
+    return normalize(quote) in _normalized(text)
+
+
+@functools.lru_cache(maxsize=32)
+def _normalized(text: str) -> str:
+    """A whole source file, normalized once per run however many quotes it is searched for."""
+    return normalize(text)
 
 
 def closest(quote: str, text: str) -> tuple[str, float]:
     """The run of words in ``text`` most like ``quote`` and its likeness, for a did-you-mean."""
     want = normalize(quote)
-    words = normalize(text).split(" ")
+    words = _normalized(text).split(" ")
     n = max(1, len(want.split(" ")))
     best, best_score = "", 0.0
     matcher = difflib.SequenceMatcher(autojunk=False)
     matcher.set_seq2(want)
+    # Windows starting on one of the quote's words; every window if none does.
+    vocab = {w.lower() for w in want.split(" ")}
+    starts = [i for i, w in enumerate(words) if w.lower() in vocab] or range(len(words))
     for size in {max(1, n - 1), n, n + 1}:
-        for i in range(0, max(1, len(words) - size + 1)):
+        for i in starts:
             cand = " ".join(words[i:i + size])
             matcher.set_seq1(cand)
             if matcher.real_quick_ratio() <= best_score or matcher.quick_ratio() <= best_score:
