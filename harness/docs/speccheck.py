@@ -19,11 +19,14 @@ def check_cases(cases: list[Case]) -> tuple[list[SpecError], TreeDocs | None]:
     Without a cached reference tree nothing is checked, and stderr says so once.
     """
     global _said_skipped
-    docs = tree.reference()
+    why = f"no cached Linux {tree.REFERENCE} tree (buddy-harness kernel fetch {tree.REFERENCE})"
+    try:
+        docs = tree.reference()
+    except tree.NoTree as e:
+        docs, why = None, str(e)
     if docs is None:
         if not _said_skipped:
-            print(f"quote check skipped: no cached Linux {tree.REFERENCE} tree "
-                  f"(buddy-harness kernel fetch {tree.REFERENCE})", file=sys.stderr)
+            print(f"quote check skipped: {why}", file=sys.stderr)
             _said_skipped = True
         return [], None
     errors = quotes.check(cases, docs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 
 from harness.backends.base import BackendUnavailable
@@ -28,8 +29,11 @@ def locate(spec: str) -> Path:
     p = Path(spec).expanduser()
     if p.is_dir():
         return p
-    raise NoTree(f"{spec}: no cached kernel tree of that version and no such directory "
-                 f"(run: buddy-harness kernel fetch {spec}, or give a tree's path)")
+    if re.fullmatch(r"\d+\.\d+", spec):
+        raise NoTree(f"{spec}: no cached kernel tree of that version "
+                     f"(run: buddy-harness kernel fetch {spec}, or give a tree's path)")
+    raise NoTree(f"{spec}: no such directory (give a kernel tree's path or a cached version "
+                 "such as 7.2)")
 
 
 def load(spec: str) -> TreeDocs:
