@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -248,3 +249,24 @@ def test_linux_7_2_is_documented_as_the_corpus_says():
     w = waivers.load([ROOT / "specs"])
     cov = coverage.build(loaded.cases, docs, w.reasons)
     assert cov.uncovered() == [] and w.stale(cov) == []
+
+
+@pytest.mark.skipif(kernels.locate("6.12") is None or kernels.locate("7.2") is None,
+                    reason="Linux 6.12 and 7.2 are not both cached (buddy-harness kernel fetch)")
+def test_run_and_diff_mark_a_quote_the_version_lacks(tmp_path):
+    cache = Path(kernels.cache_root()).parent
+    r = harness("run", "--backend", "native@6.12", "--backend", "native@7.2", "-k",
+                "topdown-fills-downward", cache=cache)
+    assert r.returncode == 0, r.stderr
+    rows = [line for line in r.stdout.splitlines() if line.startswith("kernel-doc.topdown")]
+    assert rows and all(("native@6.12" in line) == ("[quote absent from 6.12." in line)
+                        for line in rows)
+    assert "native@6.12: 1 case(s) quote documentation that 6.12." in r.stdout
+    out = tmp_path / "m.json"
+    r = harness("diff", "--backend", "native@7.2", "--backend", "native@6.12", "-k",
+                "topdown-fills-downward", "--json", str(out), cache=cache)
+    assert r.returncode == 0, r.stderr
+    assert "pass*" in r.stdout
+    cells = [row["cells"] for row in json.loads(out.read_text())["rows"]]
+    assert all(c["native@6.12"]["doc"].startswith("quote absent from 6.12.")
+               and "doc" not in c["native@7.2"] for c in cells)

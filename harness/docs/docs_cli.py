@@ -10,7 +10,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.cli import USAGE_ERROR, UsageError, add_specs_option, load_specs, log
+from harness.cli import (
+    USAGE_ERROR,
+    UsageError,
+    add_backend_options,
+    add_specs_option,
+    load_specs,
+    log,
+)
 from harness.docs import coverage, drift, kdoc_tool, report, tree, waivers
 from harness.docs.outcomes import CaseOutcome
 from harness.docs.outcomes import run as run_outcomes
@@ -22,13 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tree", default=tree.REFERENCE, metavar="VERSION|PATH",
                    help=f"kernel tree to read: a cached version or a path (default "
                         f"{tree.REFERENCE})")
-    p.add_argument("--backend", action="append", default=[], metavar="NAME",
-                   help="backends whose outcomes are shown; repeatable (default: reference "
-                        "and the tree's own C)")
+    add_backend_options(p, default_help="default: reference and the tree's own C")
     p.add_argument("--no-run", action="store_true",
                    help="list citations only; run no case")
-    p.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
-                   help="per-operation limit for the native worker (default 10)")
     p.add_argument("--html", metavar="FILE", default=None, help="write the report as HTML")
     p.add_argument("--markdown", metavar="FILE", default=None,
                    help="write the report as Markdown")
@@ -53,8 +56,8 @@ def run(ns: argparse.Namespace) -> int:
     outcomes: dict[str, CaseOutcome] = {}
     if not ns.no_run:
         names = ns.backend or ["reference", f"native@{docs.label}"]
-        outcomes = run_outcomes(loaded.cases, names, dirs, kernel_src=None,
-                                timeout=ns.timeout, log=log)
+        outcomes = run_outcomes(loaded.cases, names, dirs, kernel_src=ns.kernel_src,
+                                sanitize=ns.native_sanitize, timeout=ns.timeout, log=log)
     kd = kdoc_tool.run(docs.root, sorted({i.file for i in docs.items
                                           if not i.id.startswith("rust:")}))
     sys.stdout.write(report.terminal(cov, outcomes, kd))

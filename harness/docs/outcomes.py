@@ -44,9 +44,9 @@ class CaseOutcome:
 
 
 def run(cases: list[Case], names: list[str], dirs: list[Path], *, kernel_src: str | None,
-        timeout: float, log: Callable[[str], None]) -> dict[str, CaseOutcome]:
+        sanitize: bool, timeout: float, log: Callable[[str], None]) -> dict[str, CaseOutcome]:
     out: dict[str, CaseOutcome] = {c.id: CaseOutcome() for c in cases}
-    backends = Backends.open(names, kernel_src=kernel_src, sanitize=False, timeout=timeout,
+    backends = Backends.open(names, kernel_src=kernel_src, sanitize=sanitize, timeout=timeout,
                              log=log)
     try:
         for name, backend in backends.opened.items():
