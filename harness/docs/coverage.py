@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from harness.docs.model import DocItem, Sentence, TreeDocs
 from harness.docs.quotes import refs
 from harness.docs.text import normalize
+from harness.docs.tree import docs_source
 from harness.spec.model import Case
 
 
@@ -76,7 +77,7 @@ def _citations(case: Case, docs: TreeDocs) -> list[tuple[DocItem, Citation]]:
             hits = []
             for it in docs.in_file(rel):
                 touched = [s for _, s in it.sentences() if _overlap(want, s.text)]
-                if touched or want in normalize(it.text):
+                if touched or want in block_text(docs, it):
                     hits.append((it, Citation(case, "quote", touched)))
             # A quote several items share ("0 on success, ...") cites the one the ref names.
             named = [h for h in hits if h[0] is item]
@@ -85,6 +86,12 @@ def _citations(case: Case, docs: TreeDocs) -> list[tuple[DocItem, Citation]]:
         if ident in by_id:
             out.append((by_id[ident], Citation(case, "cites")))
     return out
+
+
+def block_text(docs: TreeDocs, item: DocItem) -> str:
+    """The item's comment as written (``@param:`` labels, headings), normalized."""
+    text = docs_source(docs, item.file) or ""
+    return normalize("\n".join(text.splitlines()[item.line - 1:item.end_line]))
 
 
 def _overlap(quote: str, sentence: str) -> bool:
