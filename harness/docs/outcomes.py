@@ -32,11 +32,12 @@ class CaseOutcome:
 
     def verdict(self) -> str:
         """held, contradicted (fails on the C: a finding), or untested (skipped everywhere)."""
-        # The real C decides; the reference model speaks only where no C ran the case.
-        native = {b: c for b, c in self.statuses.items()
-                  if b.startswith("native") and set(c) - {"skip"}}
+        # The kernel's own code decides (native@, or any backend built from a tree); the
+        # reference model speaks only where none of them ran the case.
+        real = {b: c for b, c in self.statuses.items()
+                if b != "reference" and set(c) - {"skip"}}
         seen: Counter = Counter()
-        for c in (native or self.statuses).values():
+        for c in (real or self.statuses).values():
             seen.update(c)
         if any(seen[s] for s in CONTRADICTED):
             return "contradicted"
