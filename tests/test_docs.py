@@ -270,3 +270,20 @@ def test_run_and_diff_mark_a_quote_the_version_lacks(tmp_path):
     cells = [row["cells"] for row in json.loads(out.read_text())["rows"]]
     assert all(c["native@6.12"]["doc"].startswith("quote absent from 6.12.")
                and "doc" not in c["native@7.2"] for c in cells)
+
+
+def test_the_kernels_code_decides_held_or_contradicted():
+    from collections import Counter
+
+    from harness.docs.outcomes import CaseOutcome
+
+    both = CaseOutcome({"reference": Counter({"xfail": 1}), "native@7.2": Counter({"pass": 1})})
+    assert both.verdict() == "held"  # a model that is wrong is not a finding about the doc
+    c_fails = CaseOutcome({"reference": Counter({"pass": 2}),
+                           "native@7.2": Counter({"pass": 1, "xfail": 1})})
+    assert c_fails.verdict() == "contradicted"
+    assert c_fails.summary("native@7.2") == "1 pass, 1 xfail"
+    only_model = CaseOutcome({"reference": Counter({"xfail": 1}),
+                              "native@6.1": Counter({"skip": 1})})
+    assert only_model.verdict() == "contradicted"
+    assert CaseOutcome({"native@6.1": Counter({"skip": 2})}).verdict() == "untested"
