@@ -160,8 +160,13 @@ def _cases_md(cov: Coverage, outcomes: dict[str, CaseOutcome]) -> list[str]:
         o = outcomes.get(case.id)
         if o and o.verdict() == "contradicted":
             out.append(f"- `{case.id}`: " + "; ".join(
-                f"{b}: {r[0]}" for b, r in o.reasons.items() if r) + f" (see {FINDINGS})")
+                f"{b}: {r[0]}" for b, r in _evidence(o) if r) + f" (see {FINDINGS})")
     return out + [""]
+
+
+def _evidence(o: CaseOutcome) -> list[tuple[str, list[str]]]:
+    """Each backend's failure texts, the kernel's own code before the reference model."""
+    return sorted(o.reasons.items(), key=lambda kv: kv[0] == "reference")
 
 
 def _citing_cases(cov: Coverage) -> list:
@@ -264,7 +269,7 @@ def _cases_html(cov: Coverage, outcomes: dict[str, CaseOutcome]) -> str:
         o = outcomes.get(case.id)
         evidence = ""
         if o and o.verdict() == "contradicted":
-            evidence = "<br>".join(f"{e(b)}: {e(r[0])}" for b, r in o.reasons.items() if r)
+            evidence = "<br>".join(f"{e(b)}: {e(r[0])}" for b, r in _evidence(o) if r)
             evidence = f'<span class="evidence">{evidence}</span> (see {FINDINGS})'
         cells = "".join(f"<td>{e(o.summary(b)) if o else '-'}</td>" for b in backends)
         rows.append(f'<tr id="{_anchor(case.id)}" data-case="{e(case.id)}"><td>{e(case.id)}'
