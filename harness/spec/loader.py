@@ -413,6 +413,9 @@ class _Builder:
         tags = self.tags(v["tags"]) if "tags" in v else ()
         cite_nodes = _list(v["cites"], "cites", nonempty=True) if "cites" in v else []
         cites = tuple(_str(c, "cites item") for c in cite_nodes)
+        for i, item in enumerate(cites):
+            if item in cites[:i]:
+                raise SpecError(cite_nodes[i].pos, f"cites lists '{item}' twice")
         case = Case(id=cid, title=title.strip(), source=source, buddy=buddy, steps=steps,
                     pos=node.pos, layer=self.layer, requires=requires, params=params,
                     tags=tags, cites=cites,
