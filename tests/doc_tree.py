@@ -97,8 +97,8 @@ impl GpuBuddy {
         0
     }
 
-    /// A private helper.
-    fn helper(&self) {}
+    /// Not public either.
+    fn private(&self) {}
 }
 
 /// How to allocate.
