@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from harness.docs.model import DocItem, Sentence, TreeDocs
-from harness.docs.quotes import refs
+from harness.docs.quotes import DRM_FILES, refs
 from harness.docs.text import normalize
 from harness.docs.tree import docs_source
 from harness.spec.model import Case
@@ -63,7 +63,7 @@ def build(cases: list[Case], docs: TreeDocs, waivers: dict[str, str]) -> Coverag
 def _citations(case: Case, docs: TreeDocs) -> list[tuple[DocItem, Citation]]:
     out: list[tuple[DocItem, Citation]] = []
     by_id = docs.by_id()
-    files = _renamed_files(case, docs)
+    files = dict(DRM_FILES) if docs.api == "drm_buddy" else {}
     quote = _renamed(case.source.quote, docs) if case.source.quote else None
     for r in refs(case):
         if not r.file:
@@ -123,9 +123,3 @@ def _renamed(text: str, docs: TreeDocs) -> str:
     if docs.api != "drm_buddy":
         return text
     return text.replace("gpu_buddy", "drm_buddy").replace("GPU_BUDDY", "DRM_BUDDY")
-
-
-def _renamed_files(case: Case, docs: TreeDocs) -> dict[str, str]:
-    from harness.docs.quotes import _DRM_FILES
-
-    return dict(_DRM_FILES) if docs.api == "drm_buddy" else {}

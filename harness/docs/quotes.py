@@ -115,11 +115,11 @@ def absent_in(case: Case, docs: TreeDocs) -> bool:
         return False
     quote = case.source.quote
     if docs.api == "drm_buddy":
-        files = [_DRM_FILES.get(f, f) for f in files]
+        files = [DRM_FILES.get(f, f) for f in files]
         quote = quote.replace("gpu_buddy", "drm_buddy").replace("GPU_BUDDY", "DRM_BUDDY")
     return not any((t := docs_source(docs, f)) is not None and present(quote, t)
                    for f in files)
 
 
-_DRM_FILES = dict(zip(LAYOUTS["gpu_buddy"], LAYOUTS["drm_buddy"])) | {
+DRM_FILES = dict(zip(LAYOUTS["gpu_buddy"], LAYOUTS["drm_buddy"])) | {
     "drivers/gpu/tests/gpu_buddy_test.c": "drivers/gpu/drm/tests/drm_buddy_test.c"}
