@@ -46,9 +46,8 @@ def run(ns: argparse.Namespace) -> int:
         a, b = (_load(t) for t in ns.diff)
         d = drift.compare(a, b, loaded.cases)
         sys.stdout.write(drift.terminal(d))
-        for path, render in ((ns.markdown, drift.markdown),):
-            if path:
-                Path(path).write_text(render(d), encoding="utf-8")
+        if ns.markdown:
+            Path(ns.markdown).write_text(drift.markdown(d), encoding="utf-8")
         return USAGE_ERROR if loaded.errors else 0
     docs = _load(ns.tree)
     w = waivers.load(roots)

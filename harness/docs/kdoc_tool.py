@@ -43,8 +43,18 @@ class KdocRun:
 
 
 def run(root: Path, files: list[str], timeout: float = 60.0) -> KdocRun | None:
-    """The tree parser's items and warnings for ``files``; None when the tree has no parser."""
-    files = [f for f in files if (root / f).is_file()]
+    """The tree parser's items and warnings for ``files``; None when the tree has no parser.
+
+    A parser that fails or hangs is reported in the warnings, never raised: it
+    only confirms what the harness extracted itself.
+    """
+    try:
+        return _run(root, [f for f in files if (root / f).is_file()], timeout)
+    except (OSError, ValueError, KeyError, subprocess.TimeoutExpired) as e:
+        return KdocRun("the tree's kernel-doc", warnings=[f"could not run: {e}"])
+
+
+def _run(root: Path, files: list[str], timeout: float) -> KdocRun | None:
     if (root / "tools/lib/python/kdoc/kdoc_files.py").is_file():
         out = subprocess.run([sys.executable, "-c", _DRIVER, *files], cwd=root, text=True,
                              capture_output=True, timeout=timeout)
