@@ -71,6 +71,8 @@ def _counts(cov: Coverage, outcomes: dict[str, CaseOutcome]) -> Counter:
 def _kdoc_line(cov: Coverage, kd: KdocRun | None) -> str:
     if kd is None:
         return "the tree has no kernel-doc parser to compare with"
+    if not kd.names:
+        return f"{kd.tool} gave no items to compare with: {'; '.join(kd.warnings)}"
     mine: dict[str, set[str]] = {}
     for i in cov.docs.items:
         if not i.id.startswith("rust:"):
