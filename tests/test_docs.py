@@ -287,3 +287,17 @@ def test_the_kernels_code_decides_held_or_contradicted():
                               "native@6.1": Counter({"skip": 1})})
     assert only_model.verdict() == "contradicted"
     assert CaseOutcome({"native@6.1": Counter({"skip": 2})}).verdict() == "untested"
+
+
+def test_a_quote_from_another_items_comment_names_the_wrong_symbol(tmp_path):
+    from harness.docs.speccheck import misattributed
+
+    docs = tree.load(str(make_tree(tmp_path / "t")))
+    write_spec(tmp_path / "s", "a.yaml", case_yaml(
+        "k.wrong", "drivers/gpu/buddy.c, gpu_buddy_print", "Each root is a power of two."))
+    write_spec(tmp_path / "s", "b.yaml", case_yaml(  # code after the named item: fine
+        "k.code", "drivers/gpu/buddy.c, gpu_buddy_init", "Round the size down to the chunk"))
+    (err,) = misattributed(load_paths([tmp_path / "s"]).cases, docs)
+    assert str(err).endswith(
+        ":3:80: quote is from the documentation of gpu_buddy_init, not of gpu_buddy_print "
+        "(drivers/gpu/buddy.c of 7.2.99) (name gpu_buddy_init in source.ref)")

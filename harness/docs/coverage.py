@@ -69,7 +69,7 @@ def _citations(case: Case, docs: TreeDocs) -> list[tuple[DocItem, Citation]]:
         if not r.file:
             continue
         rel = files.get(r.file, r.file)
-        item = _named(r.symbol, rel, docs)
+        item = named(r.symbol, rel, docs)
         if item is not None:
             out.append((item, Citation(case, "ref")))
         if quote and not r.review:
@@ -80,8 +80,8 @@ def _citations(case: Case, docs: TreeDocs) -> list[tuple[DocItem, Citation]]:
                 if touched or want in block_text(docs, it):
                     hits.append((it, Citation(case, "quote", touched)))
             # A quote several items share ("0 on success, ...") cites the one the ref names.
-            named = [h for h in hits if h[0] is item]
-            out += named or hits
+            exact = [h for h in hits if h[0] is item]
+            out += exact or hits
     for ident in case.cites:
         if ident in by_id:
             out.append((by_id[ident], Citation(case, "cites")))
@@ -102,7 +102,7 @@ def _overlap(quote: str, sentence: str) -> bool:
 _WORD = re.compile(r"(?:struct |enum |union )?[\w:]+")
 
 
-def _named(symbol: str, rel: str, docs: TreeDocs) -> DocItem | None:
+def named(symbol: str, rel: str, docs: TreeDocs) -> DocItem | None:
     """The item of ``rel`` that a ref's symbol text names, if any."""
     items = docs.in_file(rel)
     first = symbol.split(",")[0].strip()
