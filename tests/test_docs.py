@@ -212,7 +212,7 @@ def test_drift_lists_added_removed_changed_with_their_cases(tmp_path):
     assert kinds["gpu_buddy_init"] == ("changed", ["description"], ["k.q"])
     assert kinds["rust:GpuBuddy"] == ("added", [], [])
     assert "GPU_BUDDY_TOPDOWN_ALLOCATION" not in kinds  # only line breaks moved
-    assert d.stale_quotes == {"7.1.5": [], "7.2.99": ["k.q"]}
+    assert d.stale_quotes == {"a (7.1.5)": [], "b (7.2.99)": ["k.q"]}  # trees given by path
 
 
 # -- the real trees, when cached ------------------------------------------------------

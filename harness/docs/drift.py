@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from harness.docs import coverage, quotes
 from harness.docs.model import DocItem, TreeDocs
@@ -26,7 +27,13 @@ class Drift:
     b: TreeDocs
     changes: list[Change]
     unchanged: int
-    stale_quotes: dict[str, list[str]]  # tree version -> cases whose quote it lacks
+    stale_quotes: dict[str, list[str]]  # tree name -> cases whose quote it lacks
+
+
+def name(t: TreeDocs) -> str:
+    """The release, or the name given and the release when they differ (a patched tree)."""
+    label = Path(t.label).name
+    return t.version if t.version.startswith(label) else f"{label} ({t.version})"
 
 
 def compare(a: TreeDocs, b: TreeDocs, cases: list[Case]) -> Drift:
@@ -52,12 +59,12 @@ def compare(a: TreeDocs, b: TreeDocs, cases: list[Case]) -> Drift:
                 changes.append(Change(ident, "changed", old, new, diff, cited))
             else:
                 same += 1
-    stale = {t.version: [c.id for c in cases if quotes.absent_in(c, t)] for t in (a, b)}
+    stale = {name(t): [c.id for c in cases if quotes.absent_in(c, t)] for t in (a, b)}
     return Drift(a, b, changes, same, stale)
 
 
 def terminal(d: Drift) -> str:
-    lines = [f"Documentation drift from Linux {d.a.version} to {d.b.version}: "
+    lines = [f"Documentation drift from Linux {name(d.a)} to {name(d.b)}: "
              + ", ".join(f"{sum(c.kind == k for c in d.changes)} {k}"
                          for k in ("added", "removed", "changed"))
              + f", {d.unchanged} unchanged"]
@@ -75,7 +82,7 @@ def terminal(d: Drift) -> str:
 
 
 def markdown(d: Drift) -> str:
-    out = [f"# Documentation drift, Linux {d.a.version} to {d.b.version}", "",
+    out = [f"# Documentation drift, Linux {name(d.a)} to {name(d.b)}", "",
            "| item | change | where | cases citing it |", "|---|---|---|---|"]
     for ch in d.changes:
         where = ch.new or ch.old
