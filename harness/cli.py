@@ -59,10 +59,12 @@ def log(msg: str) -> None:
 
 def load_specs(ns: argparse.Namespace):
     """(dirs, loaded) of the run's --specs; each spec error is printed, the rest still load."""
+    from harness.docs.speccheck import check_cases
     from harness.spec.loader import load_paths
 
     dirs = specs_dirs(ns)
     loaded = load_paths(dirs)
+    loaded.errors.extend(check_cases(loaded.cases)[0])
     for err in loaded.errors:
         print(err, file=sys.stderr)
     return dirs, loaded
@@ -100,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("diff", "harness.divergence.diff_cli", "compare backends on the corpus: a matrix"),
         ("fuzz", "harness.divergence.fuzz_cli", "differential fuzzing between two backends"),
         ("bench", "harness.bench", "benchmark a backend"),
+        ("docs", "harness.docs.docs_cli", "documented items, the cases citing them, drift"),
     ):
         p = sub.add_parser(verb, help=text)
         importlib.import_module(module).add_arguments(p)

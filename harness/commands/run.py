@@ -10,6 +10,7 @@ from pathlib import Path
 
 from harness import expectations
 from harness.cli import USAGE_ERROR, default_backends, load_specs, log
+from harness.docs import flags
 from harness.engine.trace import Outcome
 from harness.runner import (
     EXPECTED,
@@ -31,6 +32,7 @@ def run(ns: argparse.Namespace) -> int:
     outcomes: list[Outcome] = []
     todo = list(select(loaded.cases, ns.keyword))
     stale: list[str] = []
+    absent = flags.absent_by_backend(list({c.id: c for c, _ in todo}.values()), backends.opened)
     start = time.monotonic()
     width = max((len(c.id) for c, _ in todo), default=10)
     try:
@@ -42,7 +44,7 @@ def run(ns: argparse.Namespace) -> int:
                 out.backend = name
                 outcomes.append(out)
                 if not ns.quiet or out.status not in EXPECTED:
-                    _row(out, width)
+                    _row(out, width, flags.note(absent, name, case.id))
             docs = [v for v, _ in doctest_outcomes(name, backend, exp, ns.keyword)]
             for out in docs:
                 outcomes.append(out)
@@ -61,6 +63,8 @@ def run(ns: argparse.Namespace) -> int:
         backends.close()
     for line in stale:
         print(line, file=sys.stderr)
+    for line in flags.summary(absent):
+        print(line)
     s = summary(outcomes)
     took = time.monotonic() - start
     print(f"{len(todo)} items x {len(names)} backend(s) in {took:.1f}s")
@@ -73,8 +77,10 @@ def run(ns: argparse.Namespace) -> int:
     return 0 if all(o.status in EXPECTED for o in outcomes) and not stale else 1
 
 
-def _row(out: Outcome, width: int) -> None:
+def _row(out: Outcome, width: int, note: str = "") -> None:
     line = f"{out.case_id:<{width}}  {out.params or '-':<24} {out.backend:<12} {out.status}"
+    if note:
+        line += f" [{note}]"
     if out.status not in ("pass",):
         line += f"  {out.message[:300]}"
     print(line, flush=True)

@@ -22,6 +22,7 @@ from harness.cli import (
     log,
 )
 from harness.divergence import matrix, report
+from harness.docs import flags
 from harness.runner import Backends, select, specs_roots
 
 
@@ -59,6 +60,10 @@ def run(ns: argparse.Namespace) -> int:
         exps = {name: expectations.load(specs_roots(dirs), b.name)
                 for name, b in backends.opened.items()}
         m = matrix.build(todo, backends.opened, exps, progress, ns.keyword)
+        absent = flags.absent_by_backend(loaded.cases, backends.opened)
+        for row in m.rows:
+            for name, cell in row.cells.items():
+                cell.doc = flags.note(absent, name, row.case_id)
     finally:
         backends.close()
     m.seconds = time.monotonic() - start

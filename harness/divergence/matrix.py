@@ -28,9 +28,11 @@ UNEXPECTED = frozenset({"fail", "xpass", "crash", "error"})
 class Cell:
     status: str
     message: str = ""
+    doc: str = ""  # set when this backend's tree lacks the case's quote
 
     def to_json(self) -> dict:
-        return {"status": self.status, "message": self.message}
+        return {"status": self.status, "message": self.message} | (
+            {"doc": self.doc} if self.doc else {})
 
 
 @dataclass
@@ -69,6 +71,8 @@ class Row:
     @property
     def interesting(self) -> bool:
         statuses = {c.status for c in self.cells.values()}
+        if any(c.doc for c in self.cells.values()):
+            return True
         return self.disagree or len(statuses) > 1 or not statuses <= {"pass", "skip"}
 
     def to_json(self) -> dict:

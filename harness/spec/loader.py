@@ -53,8 +53,10 @@ from harness.spec.yamlpos import YNode
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 EXPECTATIONS_DIR = "expectations"
+WAIVERS_FILE = "doc-waivers.yaml"  # documented items no case covers, not cases
 
-CASE_KEYS = ("id", "title", "source", "layer", "requires", "params", "buddy", "steps", "tags")
+CASE_KEYS = ("id", "title", "source", "layer", "requires", "params", "buddy", "steps", "tags",
+             "cites")
 CASE_REQUIRED = ("id", "title", "source", "buddy", "steps")
 SOURCE_KEYS = ("kind", "ref", "quote")
 BUDDY_KEYS = ("base_offset", "size", "chunk_size", "expect")
@@ -121,8 +123,9 @@ def iter_spec_files(paths: Iterable[str | Path]) -> list[Path]:
     """Spec files named by ``paths``: files as given, directories searched recursively.
 
     In a directory, ``*.yaml``/``*.yml`` files are taken in sorted order; hidden
-    directories and files and the ``expectations/`` directory directly under the
-    given directory (per-backend divergence lists, not cases) are skipped.
+    directories and files, the ``expectations/`` directory directly under the
+    given directory (per-backend divergence lists, not cases) and its
+    ``doc-waivers.yaml`` are skipped.
     """
     out: list[Path] = []
     seen: set[Path] = set()
@@ -143,7 +146,7 @@ def _walk(root: Path) -> list[Path]:
         rel = f.relative_to(root).parts
         if any(part.startswith(".") for part in rel):
             continue
-        if rel[0] == EXPECTATIONS_DIR and len(rel) > 1:
+        if (rel[0] == EXPECTATIONS_DIR and len(rel) > 1) or rel == (WAIVERS_FILE,):
             continue
         if f.suffix in SPEC_SUFFIXES and f.is_file():
             out.append(f)
@@ -408,9 +411,15 @@ class _Builder:
             raise SpecError(v["steps"].pos, "steps is empty",
                             "only a case whose buddy creation must fail may have no steps")
         tags = self.tags(v["tags"]) if "tags" in v else ()
+        cite_nodes = _list(v["cites"], "cites", nonempty=True) if "cites" in v else []
+        cites = tuple(_str(c, "cites item") for c in cite_nodes)
+        for i, item in enumerate(cites):
+            if item in cites[:i]:
+                raise SpecError(cite_nodes[i].pos, f"cites lists '{item}' twice")
         case = Case(id=cid, title=title.strip(), source=source, buddy=buddy, steps=steps,
                     pos=node.pos, layer=self.layer, requires=requires, params=params,
-                    tags=tags, raw=node.to_plain())
+                    tags=tags, cites=cites,
+                    cite_pos=tuple(c.pos for c in cite_nodes), raw=node.to_plain())
         self._note(case, node)
         return case
 
@@ -420,7 +429,7 @@ class _Builder:
         kind = _choice(v["kind"], "source kind", SOURCE_KINDS)
         ref = _str(v["ref"], "source ref")
         quote = _str(v["quote"], "source quote") if "quote" in v else None
-        return Source(kind, ref, quote)
+        return Source(kind, ref, quote, v["quote"].pos if quote is not None else None)
 
     def requires(self, node: YNode) -> frozenset[str]:
         seen: dict[str, YNode] = {}

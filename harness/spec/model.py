@@ -25,6 +25,7 @@ class Source:
     kind: str
     ref: str
     quote: str | None = None
+    pos: Pos | None = field(default=None, compare=False)  # of the quote, for its errors
 
 
 @dataclass
@@ -145,6 +146,8 @@ class Case:
     requires: frozenset[str] = frozenset()
     params: dict[str, list[Expr]] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
+    cites: tuple[str, ...] = ()  # ids of documented items the case exercises
+    cite_pos: tuple[Pos, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict)  # the YAML mapping, for rendering
 
     @property
