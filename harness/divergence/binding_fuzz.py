@@ -140,6 +140,15 @@ def _open(backend: CoreBackend, prog: BProgram):
 
 
 def run_side(backend: CoreBackend, prog: BProgram) -> BSide:
+    batch = getattr(backend, "run_program", None)
+    if batch is not None:  # the real binding: the whole program in one round trip
+        ops = [("alloc", o.mode, o.start, o.end, o.size, o.min_block_size, o.flags)
+               if o.verb == "alloc" else ("drop", o.target) for o in prog.ops]
+        try:
+            create, steps = batch(prog.base, prog.size, prog.chunk, ops)
+        except BackendCrash as e:
+            return BSide("ok", crash=e.kind)
+        return BSide(create, steps)
     try:
         gb = _open(backend, prog)
     except BuddyError as e:

@@ -81,6 +81,43 @@ class RustBackend:
             raise BuddyError(_errno_name(int(reply[0])), "GpuBuddy::new")
         return RustBuddy(w, int(reply[1]), base_offset, int(reply[2]))
 
+    def run_program(self, base_offset: int, size: int, chunk_size: int,
+                    ops: list[tuple]) -> tuple[str, list[tuple]]:
+        """A whole binding program in one round trip (batch mode).
+
+        ``ops`` are ``("alloc", mode, start, end, size, min_block_size, flags)`` and
+        ``("drop", alloc_index)``. Returns the creation outcome ("ok" or an errno) and per
+        op ``(outcome, blocks, avail)``, then ``("end", (), avail)`` after every drop.
+        """
+        lines = [f"i {base_offset} {size} {chunk_size}"]
+        for op in ops:
+            if op[0] == "alloc":
+                _, mode, start, end, sz, mbs, flags = op
+                bits = sum(MODIFIERS[f] for f in set(flags))
+                lines.append(f"a L {MODES[mode]} {start} {end} {sz} {mbs} {bits}")
+            else:
+                lines.append(f"f L {op[1]}")
+        n_allocs = sum(1 for op in ops if op[0] == "alloc")
+        lines += [f"f L {h}" for h in range(n_allocs)] + ["c L", "z L"]
+        w = self.worker()
+        first = w.request(lines[0])[0].split()
+        if int(first[0]) != 0:
+            return _errno_name(int(first[0])), []
+        replies = w.pipeline(lines[1:])
+        steps: list[tuple] = []
+        for op, (reply,) in zip(ops, replies):
+            f = reply.split()
+            if op[0] == "drop":
+                steps.append(("drop", (), int(f[1])))
+            elif int(f[0]) != 0:
+                steps.append((_errno_name(int(f[0])), (), int(f[1])))
+            else:
+                v = [int(x) for x in f[3:]]
+                steps.append(("ok", tuple((v[i], v[i + 1], v[i + 2])
+                                          for i in range(0, len(v), 3)), int(f[1])))
+        steps.append(("end", (), int(replies[-2][0].split()[1])))
+        return "ok", steps
+
     def stress(self, threads: int, ops: int, seed: int, size: int, chunk: int) -> str:
         """Threads inside the worker through one ``GpuBuddy``; "0 OPS AVAIL" or "FAIL ..."."""
         return self.worker().request(f"T {threads} {ops} {seed} {size} {chunk}")[0]

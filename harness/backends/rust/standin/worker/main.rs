@@ -17,6 +17,7 @@
 //!   T THREADS OPS SEED SIZE CHUNK      stress: threads share one GpuBuddy;
 //!                                      "0 OPERATIONS GRANTED AVAIL" or "FAIL ..."
 //!   q                                  quit
+//! ID may be `L`, the allocator the last `i` made, so a whole program can be one batch.
 //! A value that no `Alignment` can hold answers -22 (EINVAL): Rust cannot express it.
 
 use api::{alloc, GpuBuddy};
@@ -179,6 +180,21 @@ fn num(it: &mut core::str::SplitWhitespace<'_>) -> u64 {
     })
 }
 
+/// An allocator's number, or `L` for the last one created: a batch written before any
+/// reply can name the allocator its own `i` line makes.
+fn slot_id(it: &mut core::str::SplitWhitespace<'_>, created: usize) -> usize {
+    let id = match it.next() {
+        Some("L") if created > 0 => created - 1,
+        Some(s) => s.parse().unwrap_or(usize::MAX),
+        None => usize::MAX,
+    };
+    if id >= created {
+        eprintln!("protocol: no allocator {id}");
+        std::process::exit(3)
+    }
+    id
+}
+
 fn main() {
     let stdin = std::io::stdin();
     let mut input = BufReader::new(stdin.lock());
@@ -204,7 +220,7 @@ fn main() {
                 }
             }
             Some("a") => {
-                let id = num(&mut it) as usize;
+                let id = slot_id(&mut it, slots.len());
                 let m = it.next().unwrap_or("s").to_string();
                 let (start, end, size, min, bits) =
                     (num(&mut it), num(&mut it), num(&mut it), num(&mut it), num(&mut it));
@@ -225,7 +241,7 @@ fn main() {
                 }
             }
             Some("f") => {
-                let (id, h) = (num(&mut it) as usize, num(&mut it) as usize);
+                let (id, h) = (slot_id(&mut it, slots.len()), num(&mut it) as usize);
                 let slot = &mut slots[id];
                 if let Some(a) = slot.allocs.get_mut(h) {
                     drop(a.take());
@@ -233,12 +249,14 @@ fn main() {
                 format!("0 {}", slot.buddy.as_ref().map_or(0, |b| api::info(b).0))
             }
             Some("c") => {
-                let b = slots[num(&mut it) as usize].buddy.as_ref().expect("allocator dropped");
+                let b = slots[slot_id(&mut it, slots.len())].buddy.as_ref()
+                    .expect("allocator dropped");
                 let (avail, size, chunk, base) = api::info(b);
                 format!("0 {avail} {size} {chunk} {base}")
             }
             Some("z") => {
-                let slot = &mut slots[num(&mut it) as usize];
+                let id = slot_id(&mut it, slots.len());
+                let slot = &mut slots[id];
                 // The allocator is finalised when its last reference goes: the allocations
                 // hold one each, so they go first, as a kernel user's would.
                 slot.allocs.clear();
