@@ -179,6 +179,12 @@ def test_a_tree_without_the_binding_says_what_to_do(tmp_path):
         _open(f"rust@{tree}")
 
 
+def test_missing_rustc_says_what_to_do(monkeypatch):
+    monkeypatch.setenv("RUSTC", "no-such-rustc")
+    with pytest.raises(BackendUnavailable, match="needs no-such-rustc: install a Rust toolchain"):
+        _open("rust@7.2")
+
+
 def test_missing_bindgen_says_how_to_install_it(monkeypatch, tmp_path):
     monkeypatch.setenv("BINDGEN", str(tmp_path / "no-bindgen"))
     tree = _scratch(tmp_path, lambda t: t + "\n// a change, so nothing comes from the cache\n")
