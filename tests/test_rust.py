@@ -278,3 +278,40 @@ def test_the_v12_1_posting_shows_its_review(capsys):
             "rustdoc.v12-zero-range-binding-rejected", "doctest.module-4"} <= xfail
     example4 = next(r for r in results if r["case"] == "doctest.module-4")
     assert "E0433" in example4["message"] and "GpuBuddyAllocFlags" in example4["message"]
+
+
+# Miniatures of the binding: the tree's buddy.rs with one deliberate bug each. The corpus
+# (run on rust@) and the binding fuzzer (against the model over the reference) must each
+# flag every one; a miniature that nothing flags names a missing case.
+BINDING_MINIATURES = {
+    "accepts-empty-range": ("if range.is_empty() {", "if false {"),
+    "forgets-base-offset": ("self.blocks.buddy.params.base_offset + self.this.offset()",
+                            "self.this.offset()"),
+    "drops-modifier-flags": ("mode_flags | usize::from(modifier_flags),", "mode_flags,"),
+    "topdown-as-simple": ("Self::TopDown => bindings::GPU_BUDDY_TOPDOWN_ALLOCATION,",
+                          "Self::TopDown => 0,"),
+    "miscounts-block-size": ("as u64) << self.this.order()", "as u64) << (self.this.order() + 1)"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BINDING_MINIATURES))
+def test_every_binding_miniature_is_flagged_by_the_corpus_and_by_fuzz(tmp_path, name):
+    from harness import expectations
+    from harness.backends.reference import ReferenceBackend
+    from harness.divergence import binding_fuzz as bf
+    from harness.runner import run_one
+    from harness.spec.loader import load_paths
+
+    old, new = BINDING_MINIATURES[name]
+    tree = _scratch(tmp_path, lambda t: t.replace(old, new, 1))
+    bad = _open(f"rust@{tree}")
+    try:
+        exp = expectations.load([ROOT / "specs"], "rust@7.2")
+        cases = [c for c in load_paths([ROOT / "specs"]).cases if c.layer == "binding"]
+        flagged = [c.id for c in cases for ps in c.combinations()
+                   if run_one(c, ps, bad, exp).status not in ("pass", "xfail", "skip")]
+        assert flagged, f"no case flags the miniature {name}"
+        found, _ = bf.search(ReferenceBackend(), bad, seed=3, examples=2000, seconds=None)
+        assert found is not None, f"binding fuzz does not flag the miniature {name}"
+    finally:
+        bad.close()
