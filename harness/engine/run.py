@@ -13,7 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.backends.base import BackendCrash, BuddyError, CoreBackend
+from harness.backends.base import FAIL_ALLOC, BackendCrash, BuddyError, CoreBackend
+from harness.engine import faults
 from harness.engine.checks import CheckFailure, LiveSet, check_expect, fmt
 from harness.engine.session import BindingSession, CoreSession, Session
 from harness.engine.trace import Outcome, StepTrace, Trace
@@ -62,6 +63,7 @@ class _Run:
     anonymous: list[_Held] = field(default_factory=list)
     failure: _Failure | None = None
     repeat_vars: set[str] = field(default_factory=set)
+    injector: faults.Injector | None = None
 
     # -- evaluation ---------------------------------------------------------
     def ev(self, expr: Expr, *, signed: bool = False) -> int:
@@ -100,6 +102,8 @@ class _Run:
     def attempt(self, step: Step, path: str) -> StepTrace | None:
         """Execute one step and record it; None if the case itself made it impossible."""
         st = StepTrace(path=path, verb=verb_of(step), line=step.pos.line, ok=True)
+        nth = self.arm(step)
+        before = self.session.counters()
         try:
             self.execute(step, st)
         except BuddyError as e:
@@ -107,9 +111,27 @@ class _Run:
         except _CaseError as e:
             self.fail(path, step.pos.line, str(e))
             return None
+        finally:
+            fired = self.injector.failures_fired()[0] if nth and self.injector else 0
         st.avail, st.clear_avail = self.session.counters()
         self.trace.steps.append(st)
+        if nth:
+            problem = faults.judge_step(nth, fired, st.errno, before,
+                                        (st.avail, st.clear_avail))
+            if problem:
+                self.fail(path, step.pos.line, problem)
         return st
+
+    def arm(self, step: Step) -> int:
+        """Arm the step's fail_alloc, if it has one; returns N (0: none)."""
+        expr = getattr(step, "fail_alloc", None)
+        if expr is None or self.injector is None:
+            return 0
+        nth = self.ev(expr)
+        if faults.check_nth(nth):
+            raise SpecError(expr.pos, faults.check_nth(nth) or "")
+        self.injector.arm_failure(nth)
+        return nth
 
     def execute(self, step: Step, st: StepTrace) -> None:
         s = self.session
@@ -305,6 +327,8 @@ def run_case(
         out.status = "skip"
         out.message = (f"{name} (kernel {backend.capabilities.version}) lacks "
                        f"{', '.join(missing)}")
+        if missing == [FAIL_ALLOC]:
+            out.message = f"{name} {faults.SKIP_REASON}"
         return out
     try:
         env = case_env(case, params)
@@ -332,6 +356,12 @@ def _run(case: Case, backend: CoreBackend, env: dict[str, int], keep_going: bool
     trace = out.trace
     assert trace is not None
     b = case.buddy
+    injector = faults.injector_of(backend)
+    nth = b.fail_alloc.eval(env) if b.fail_alloc is not None and injector else 0
+    if nth and faults.check_nth(nth):
+        raise SpecError(b.fail_alloc.pos, faults.check_nth(nth) or "")  # type: ignore[union-attr]
+    if nth and injector:
+        injector.arm_failure(nth)
     try:
         if case.layer == "core":
             session: Session = CoreSession(backend, env["size"], env["chunk_size"])
@@ -339,19 +369,31 @@ def _run(case: Case, backend: CoreBackend, env: dict[str, int], keep_going: bool
             session = BindingSession(backend, env["base_offset"], env["size"], env["chunk_size"])
     except BuddyError as e:
         trace.create_errno = e.errno
+        problem = faults.judge_create(nth, *injector.failures_fired(), e.errno) \
+            if nth and injector else None
+        if problem:
+            out.status, out.message = "fail", f"line {b.pos.line}: {problem}"
+            return out
         if b.error == e.errno:
             return out
         out.status = "fail"
         want = f"error {b.error}" if b.error else "success"
         out.message = f"line {b.pos.line}: creating the allocator: expected {want}, got {e.errno}"
         return out
+    if nth and injector:
+        problem = faults.judge_create(nth, *injector.failures_fired(), None)
+        if problem:
+            _close_quietly(session)
+            out.status, out.message = "fail", f"line {b.pos.line}: {problem}"
+            return out
     if b.error is not None:
         session.close()
         out.status = "fail"
         out.message = (f"line {b.pos.line}: creating the allocator: expected error {b.error}, "
                        "got success")
         return out
-    run = _Run(case, session, LiveSet(session.mm_size, env["chunk_size"]), env, keep_going, trace)
+    run = _Run(case, session, LiveSet(session.mm_size, env["chunk_size"]), env, keep_going, trace,
+               injector=injector)
     try:
         run.run_steps(case.steps)
     except _Stop:

@@ -11,6 +11,7 @@ import weakref
 
 from harness.backends.base import (
     CLEARED,
+    FAIL_ALLOC,
     BackendCrash,
     Block,
     BuddyError,
@@ -38,7 +39,7 @@ class NativeBackend:
         self.tree = tree
         self.build = build
         self.timeout = timeout
-        self.capabilities = Capabilities(tree.version, tree.features, tree.api)
+        self.capabilities = Capabilities(tree.version, tree.features | {FAIL_ALLOC}, tree.api)
         self._worker: Worker | None = None
         self._finalizer = weakref.finalize(self, _close_worker, [None])
 
@@ -67,6 +68,15 @@ class NativeBackend:
         w, self._worker = self._worker, None
         self._finalizer.detach()
         return w.close() if w is not None else ""
+
+    # Failure injection (harness/backends/faults.py): the shim's slab fails one allocation.
+    def arm_failure(self, nth: int) -> None:
+        self.worker().request(f"F {_u64(nth)}")
+
+    def failures_fired(self) -> tuple[int, int]:
+        """(armed failures that fired, block structures alive in the worker); disarms."""
+        fired, live = self.worker().request("g")[0].split()
+        return int(fired), int(live)
 
     # Test-only entries (csrc's bh_test_*): prove crash and timeout handling.
     def _spin(self) -> None:

@@ -166,7 +166,8 @@ class Worker:
 
 def _verb(request: str) -> str:
     names = {"i": "init", "a": "alloc", "f": "free", "t": "trim", "r": "reset_clear",
-             "c": "counters", "z": "fini", "w": "warnings", "X": "double free", "S": "spin"}
+             "c": "counters", "z": "fini", "w": "warnings",
+             "F": "arm a failure", "g": "failures fired", "X": "double free", "S": "spin"}
     return names.get(request[:1], request[:1])
 
 

@@ -13,6 +13,10 @@
  *   c MM                            counters only
  *   z MM                            fini
  *   w                               warnings: "N" then N text lines
+ *   F N                             fail the N-th memory allocation from now (0: none);
+ *                                   reply "0"
+ *   g                               armed failures that fired, disarming, and the
+ *                                   block structures alive: reply "K LIVE"
  *   X MM H | S                      test-only: double free, spin
  * Reply to a, f, t, r, c, z: "STATUS AVAIL CLEAR NWARN [N OFF ORDER ...]" where
  * STATUS is 0 or a negative errno; blocks follow for a (on success) and t.
@@ -47,6 +51,14 @@ static struct slot *slot_of(uint64_t id)
 static struct bh_list **list_of(struct slot *s, uint64_t h)
 {
 	return h < (uint64_t)s->n_lists ? &s->lists[h] : NULL;
+}
+
+static int any_live(void)
+{
+	for (long i = 0; i < n_slots; i++)
+		if (slots[i].mm)
+			return 1;
+	return 0;
 }
 
 static uint64_t *offs;
@@ -151,10 +163,11 @@ static void handle(char *line)
 		put_state(0, s->mm);
 		break;
 	case 'z': {
-		uint64_t avail, clear;
+		uint64_t avail, clear, whole;
 
 		s = slot_of(v[0]);
 		avail = bh_avail(s->mm);
+		whole = bh_size(s->mm);
 		clear = bh_clear_avail(s->mm);
 		/* Lists still held are abandoned with the allocator, as a leaking driver would. */
 		for (long i = 0; i < s->n_lists; i++)
@@ -162,6 +175,9 @@ static void handle(char *line)
 		free(s->lists);
 		bh_fini(s->mm);
 		memset(s, 0, sizeof(*s));
+		/* With blocks still out, fini's own leak warning has said it already. */
+		if (avail == whole && !any_live())
+			bh_check_slab_empty();
 		printf("0 %" PRIu64 " %" PRIu64 " %d", avail, clear, bh_warn_pending());
 		break;
 	}
@@ -174,6 +190,13 @@ static void handle(char *line)
 		bh_warn_clear();
 		return;
 	}
+	case 'F':
+		bh_fail_nth((long)v[0]);
+		printf("0\n");
+		return;
+	case 'g':
+		printf("%ld %ld\n", bh_fail_fired_take(), bh_live());
+		return;
 	case 'X':
 		s = slot_of(v[0]);
 		lp = list_of(s, v[1]);

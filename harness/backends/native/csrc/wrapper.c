@@ -28,6 +28,8 @@ long bh_live_objects;
  * loader directly; unset, there is no bound.
  */
 long bh_slab_budget = LONG_MAX;
+long bh_fail_countdown;
+long bh_fail_fired;
 
 struct bh_mm {
 	bh_impl impl;
@@ -97,6 +99,28 @@ void bh_warn_clear(void)
 long bh_live(void)
 {
 	return bh_live_objects;
+}
+
+void bh_fail_nth(long n)
+{
+	__atomic_store_n(&bh_fail_fired, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&bh_fail_countdown, n > 0 ? n : 0, __ATOMIC_RELAXED);
+}
+
+long bh_fail_fired_take(void)
+{
+	__atomic_store_n(&bh_fail_countdown, 0, __ATOMIC_RELAXED);
+	return __atomic_exchange_n(&bh_fail_fired, 0, __ATOMIC_RELAXED);
+}
+
+void bh_check_slab_empty(void)
+{
+	long n = __atomic_load_n(&bh_live_objects, __ATOMIC_RELAXED);
+
+	/* fini frees the roots and whatever hangs below them; anything left was lost. */
+	if (n && bh_warn_n < BH_MAX_WARN)
+		snprintf(bh_warn_buf[bh_warn_n++], sizeof(bh_warn_buf[0]),
+			 "leak: %ld block structures still allocated after the last fini", n);
 }
 
 /* tools/include declares it out of line (lib/hweight.c in the kernel). */

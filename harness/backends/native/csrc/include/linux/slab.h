@@ -1,6 +1,9 @@
 /*
  * Slab caches over calloc/free; live objects are counted so leaks show, and
  * capped (bh_slab_budget) so a runaway loop stops with a report, not the OOM killer.
+ * Like the kernel's failslab, one allocation can be made to fail on purpose:
+ * bh_fail_countdown = N makes the N-th allocation from then on (block structure
+ * or array) return NULL, once.
  */
 #ifndef BH_SLAB_H
 #define BH_SLAB_H
@@ -18,10 +21,25 @@ struct kmem_cache {
 extern long bh_live_objects;
 extern long bh_slab_budget;
 void bh_out_of_memory(void) __attribute__((noreturn));
+extern long bh_fail_countdown;
+extern long bh_fail_fired;
+
+/* True for the one allocation chosen to fail. */
+static inline int bh_inject_failure(void)
+{
+	if (__atomic_load_n(&bh_fail_countdown, __ATOMIC_RELAXED) <= 0)
+		return 0;
+	if (__atomic_sub_fetch(&bh_fail_countdown, 1, __ATOMIC_RELAXED) != 0)
+		return 0;
+	__atomic_add_fetch(&bh_fail_fired, 1, __ATOMIC_RELAXED);
+	return 1;
+}
 
 static inline void *kmalloc_array(size_t n, size_t size, int gfp)
 {
 	(void)gfp;
+	if (bh_inject_failure())
+		return NULL;
 	return calloc(n, size);
 }
 
@@ -49,6 +67,8 @@ static inline void *kmem_cache_zalloc(struct kmem_cache *c, int gfp)
 	/* A runaway request would otherwise take the whole machine's memory. */
 	if (__atomic_load_n(&bh_live_objects, __ATOMIC_RELAXED) >= bh_slab_budget)
 		bh_out_of_memory();
+	if (bh_inject_failure())
+		return NULL;
 	p = calloc(1, c->object_size);
 	if (p)
 		__atomic_add_fetch(&bh_live_objects, 1, __ATOMIC_RELAXED);
