@@ -34,8 +34,10 @@ def errno_name(status: int) -> str:
 class NativeBackend:
     """``native@...``: one worker process at a time, restarted lazily after a crash."""
 
-    def __init__(self, name: str, tree: KernelTree, build: Build, *, timeout: float) -> None:
+    def __init__(self, name: str, tree: KernelTree, build: Build, *, timeout: float,
+                 env: dict[str, str] | None = None) -> None:
         self.name = name
+        self.env = env  # extra environment for the worker (coverage data goes by it)
         self.tree = tree
         self.build = build
         self.timeout = timeout
@@ -49,7 +51,7 @@ class NativeBackend:
             if w is not None:
                 w.close()
             w = Worker(str(self.build.worker), timeout=self.timeout,
-                       sanitize=self.build.sanitize)
+                       sanitize=self.build.sanitize, env=self.env)
             self._worker = w
             self._finalizer.detach()
             self._finalizer = weakref.finalize(self, _close_worker, [w])

@@ -32,10 +32,11 @@ SANITIZER_ENV = {
 class Worker:
     """One live worker process."""
 
-    def __init__(self, executable: str, *, timeout: float, sanitize: bool = False) -> None:
+    def __init__(self, executable: str, *, timeout: float, sanitize: bool = False,
+                 env: dict[str, str] | None = None) -> None:
         self.timeout = timeout
         self._stderr = tempfile.TemporaryFile()
-        env = dict(os.environ, BH_SLAB_BUDGET=str(SLAB_BUDGET))
+        env = dict(os.environ, **(env or {}), BH_SLAB_BUDGET=str(SLAB_BUDGET))
         if sanitize:
             # The caller's own options come after ours, so they win (sanitizers read
             # left to right): ASAN_OPTIONS=detect_leaks=1 turns LeakSanitizer back on.

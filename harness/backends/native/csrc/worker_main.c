@@ -30,6 +30,29 @@
 
 #include "bh_api.h"
 
+#ifdef BH_COVERAGE
+#include <signal.h>
+void __gcov_dump(void);
+void __gcov_reset(void);
+
+/*
+ * Coverage builds write their counters after every allocator and on a fatal
+ * signal, so a later crash (or a timeout's SIGKILL) loses nothing before it.
+ */
+static void bh_coverage_flush(void)
+{
+	__gcov_dump();
+	__gcov_reset();
+}
+
+static void bh_coverage_on_signal(int sig)
+{
+	__gcov_dump();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+#endif
+
 struct slot {
 	struct bh_mm *mm;
 	struct bh_list **lists;
@@ -178,6 +201,9 @@ static void handle(char *line)
 		/* With blocks still out, fini's own leak warning has said it already. */
 		if (avail == whole && !any_live())
 			bh_check_slab_empty();
+#ifdef BH_COVERAGE
+		bh_coverage_flush();
+#endif
 		printf("0 %" PRIu64 " %" PRIu64 " %d", avail, clear, bh_warn_pending());
 		break;
 	}
@@ -220,6 +246,11 @@ int main(void)
 	char *buf = malloc(cap);
 
 	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
+#ifdef BH_COVERAGE
+	signal(SIGSEGV, bh_coverage_on_signal);
+	signal(SIGBUS, bh_coverage_on_signal);
+	signal(SIGFPE, bh_coverage_on_signal);
+#endif
 	for (;;) {
 		ssize_t got;
 		size_t start = 0;

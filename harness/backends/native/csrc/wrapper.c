@@ -29,6 +29,8 @@ long bh_live_objects;
  */
 long bh_slab_budget = LONG_MAX;
 long bh_fail_countdown;
+void *bh_quarantine[BH_QUARANTINE];
+unsigned long bh_quarantine_next;
 long bh_fail_fired;
 
 struct bh_mm {
@@ -53,6 +55,10 @@ int bh_warn(const char *cond, const char *file, int line, const char *func)
 	return 1;
 }
 
+#ifdef BH_COVERAGE
+void __gcov_dump(void);
+#endif
+
 /* One line on stderr, then abort: the worker's parent reads the line as the crash. */
 static void bh_die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 static void bh_die(const char *fmt, ...)
@@ -67,6 +73,9 @@ static void bh_die(const char *fmt, ...)
 	/* write(2) directly: stdio buffers are not to be trusted on the way down. */
 	if (n > 0 && write(2, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1) < 0)
 		n = 0;
+#ifdef BH_COVERAGE
+	__gcov_dump();  /* the lines that led here count too */
+#endif
 	abort();
 }
 
