@@ -14,6 +14,9 @@ an injected failure must:
 
 Which errno the call returns is the case's to say (``expect: {error: ENOMEM}``),
 so a divergence from it is recorded like any other, in the expectation files.
+On a step with ``fail_alloc`` and no ``error``, the outcome is left unstated:
+the call may fail or recover, and only its counter expectations are checked
+when it fails.
 
 These are invariants, not a predicted outcome: the reference model would have
 to allocate block structures exactly where and when the C does, and unwind
@@ -27,6 +30,7 @@ from typing import Protocol, runtime_checkable
 
 from harness.backends.base import FAIL_ALLOC
 from harness.engine.checks import fmt
+from harness.spec.model import Expect
 
 
 @runtime_checkable
@@ -48,6 +52,12 @@ def injector_of(backend: object) -> Injector | None:
     if caps is None or FAIL_ALLOC not in caps.features or not isinstance(backend, Injector):
         return None
     return backend
+
+
+def outcome_unstated(exp: Expect) -> Expect:
+    """The counter expectations of a step whose injected failure ended it."""
+    return Expect(pos=exp.pos, avail=exp.avail, avail_delta=exp.avail_delta,
+                  clear_avail=exp.clear_avail)
 
 
 def check_nth(nth: int) -> str | None:
