@@ -148,6 +148,49 @@ def test_extra_fail_alloc_exact_range_rolls_back(harness_backend, params):
     run_spec_case(SPEC, 'extra.fail-alloc-exact-range-rolls-back', params, harness_backend)
 
 
+# A RANGE request whose split fails inside its window gives back what it took or recovers; the same request then succeeds
+# source: extra, drivers/gpu/buddy.c, __alloc_range_bias (err_undo)
+#
+#   id: extra.fail-alloc-range-bias-rolls-back
+#   title: A RANGE request whose split fails inside its window gives back what it took or recovers;
+#     the same request then succeeds
+#   source: {kind: extra, ref: 'drivers/gpu/buddy.c, __alloc_range_bias (err_undo)', quote: 'err =
+#       split_block(mm, block);'}
+#   layer: core
+#   params:
+#     n: [1, 2, 9, 20]
+#   buddy: {size: 1G, chunk_size: 4K}
+#   steps:
+#   - alloc:
+#       size: 8K
+#       start: 4K
+#       end: 1G - 4K
+#       flags: [range]
+#       fail_alloc: n
+#   - alloc:
+#       as: a
+#       size: 8K
+#       start: 4K
+#       end: 1G - 4K
+#       flags: [range]
+#     expect:
+#       total: 8K
+#       within: [4K, 1G - 4K]
+@pytest.mark.spec_case('extra.fail-alloc-range-bias-rolls-back')
+@pytest.mark.extra
+@pytest.mark.parametrize(
+    "params",
+    [
+        pytest.param('n=1', id='n=1'),
+        pytest.param('n=2', id='n=2'),
+        pytest.param('n=9', id='n=9'),
+        pytest.param('n=20', id='n=20'),
+    ],
+)
+def test_extra_fail_alloc_range_bias_rolls_back(harness_backend, params):
+    run_spec_case(SPEC, 'extra.fail-alloc-range-bias-rolls-back', params, harness_backend)
+
+
 # A trim whose split fails returns ENOMEM and keeps the one block it had
 # source: extra, drivers/gpu/buddy.c, gpu_buddy_block_trim
 #
