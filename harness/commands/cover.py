@@ -61,8 +61,8 @@ def run(ns: argparse.Namespace) -> int:
             backend.close()  # the worker writes its counters as it exits
         raw = report.gcovr_json(data, tree.root, tree.source, Path(tmp) / "gcovr.json")
         trace, cov = report.filtered(raw, tree.source)
-        print(f"coverage of {cov.file} (Linux {tree.version}) by "
-              f"{'the corpus' + (f' + {ns.fuzz_examples} fuzzed programs' if ns.fuzz_examples else '')}")
+        by = "the corpus" + (f" + {ns.fuzz_examples} fuzzed programs" if ns.fuzz_examples else "")
+        print(f"coverage of {cov.file} (Linux {tree.version}) by {by}")
         print(report.text_report(cov))
         if ns.json:
             Path(ns.json).write_text(json.dumps(
