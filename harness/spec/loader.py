@@ -357,7 +357,13 @@ def _choice(node: YNode, what: str, options: Iterable[str]) -> str:
 
 
 def _fail_alloc(v: dict[str, YNode]) -> Expr | None:
-    return expr_of(v["fail_alloc"], "fail_alloc") if "fail_alloc" in v else None
+    if "fail_alloc" not in v:
+        return None
+    e = expr_of(v["fail_alloc"], "fail_alloc")
+    if not e.names() and e.eval({}) == 0:
+        raise SpecError(v["fail_alloc"].pos, "fail_alloc counts from 1 (the first allocation)",
+                        "give the number of the allocation that must fail")
+    return e
 
 
 def injects(step: Step) -> bool:

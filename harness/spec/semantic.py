@@ -92,6 +92,7 @@ def check_case(case: Case, where: Where) -> None:
 class _Def:
     pos: Pos
     failing: bool = False
+    injected: bool = False  # failing because of fail_alloc
 
 
 @dataclass
@@ -299,7 +300,7 @@ class _Checker:
         # An injected failure must fire (the engine checks it), so the name is never held.
         failing = (step.expect is not None and step.expect.error is not None
                    or step.fail_alloc is not None)
-        names.live[name] = _Def(step.pos, failing)
+        names.live[name] = _Def(step.pos, failing, step.fail_alloc is not None)
         names.freed.pop(name, None)
 
     def use(self, step: Free | Trim, names: _Names, repeat_vars: list[str]) -> None:
@@ -310,8 +311,9 @@ class _Checker:
         held = names.live.get(name)
         if held is not None:
             if held.failing:
+                why = "has fail_alloc" if held.injected else "must fail"
                 raise SpecError(pos, f"name '{name}' is never held: its alloc at line "
-                                     f"{held.pos.line} must fail")
+                                     f"{held.pos.line} {why}")
             return
         if any(_may_equal(name, t) for t, _ in names.templates):
             return
