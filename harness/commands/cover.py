@@ -33,6 +33,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", metavar="FILE", default=None, help="write the coverage as JSON")
     p.add_argument("--html", metavar="FILE", default=None,
                    help="write gcovr's annotated source page (FILE plus per-file pages)")
+    p.add_argument("--fail-under-lines", type=float, default=None, metavar="PERCENT",
+                   help="exit 1 when fewer lines ran")
+    p.add_argument("--fail-under-branches", type=float, default=None, metavar="PERCENT",
+                   help="exit 1 when fewer branches were taken")
     p.add_argument("--data", metavar="DIR", default=None,
                    help="keep gcov's counters and notes here (default: a temporary directory)")
 
@@ -72,7 +76,21 @@ def run(ns: argparse.Namespace) -> int:
             tf = Path(tmp) / "filtered.json"
             tf.write_text(json.dumps(trace))
             report.render_html(tf, tree.root, Path(ns.html))
-    return 1 if loaded.errors else 0
+    if loaded.errors:
+        return 1
+    return _below_goal(cov, ns)
+
+
+def _below_goal(cov: report.FileCoverage, ns: argparse.Namespace) -> int:
+    short = []
+    if ns.fail_under_lines is not None and cov.total.line_percent < ns.fail_under_lines:
+        short.append(f"lines {cov.total.line_percent:.1f}% < {ns.fail_under_lines:g}%")
+    if ns.fail_under_branches is not None and cov.total.branch_percent < ns.fail_under_branches:
+        short.append(f"branches {cov.total.branch_percent:.1f}% < {ns.fail_under_branches:g}%")
+    if short:
+        print(f"coverage below the goal: {', '.join(short)}")
+        return 1
+    return 0
 
 
 def _fuzz(backend, ns: argparse.Namespace) -> None:
