@@ -168,7 +168,8 @@ class Worker:
 def _verb(request: str) -> str:
     names = {"i": "init", "a": "alloc", "f": "free", "t": "trim", "r": "reset_clear",
              "c": "counters", "z": "fini", "w": "warnings",
-             "F": "arm a failure", "g": "failures fired", "X": "double free", "S": "spin"}
+             "F": "arm a failure", "g": "failures fired", "X": "double free",
+             "L": "lose a block structure", "S": "spin"}
     return names.get(request[:1], request[:1])
 
 

@@ -122,9 +122,9 @@ long bh_fail_fired_take(void)
 	return __atomic_exchange_n(&bh_fail_fired, 0, __ATOMIC_RELAXED);
 }
 
-void bh_check_slab_empty(void)
+void bh_check_slab_empty(long expected)
 {
-	long n = __atomic_load_n(&bh_live_objects, __ATOMIC_RELAXED);
+	long n = __atomic_load_n(&bh_live_objects, __ATOMIC_RELAXED) - expected;
 
 	/* fini frees the roots and whatever hangs below them; anything left was lost. */
 	if (n && bh_warn_n < BH_MAX_WARN)
@@ -275,6 +275,13 @@ void bh_test_double_free(struct bh_mm *mm, struct bh_list *l)
 	list_del(&b->link);
 	BH_FN(free_block)(&mm->impl, b);
 	BH_FN(free_block)(&mm->impl, b);
+}
+
+void bh_test_leak_structure(void)
+{
+	static struct kmem_cache c = {.object_size = 64};
+
+	(void)kmem_cache_zalloc(&c, GFP_KERNEL);
 }
 
 void bh_test_spin(void)
