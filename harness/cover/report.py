@@ -3,7 +3,7 @@
 gcovr (``--json``) gives, per line of the file, its execution count, the
 function it belongs to and its branches.  What is left out, and why:
 
-- the printing helpers (``*_print``, ``*_block_print``): diagnostics for a
+- the printing functions (``*_print``, ``*_block_print``): diagnostics for a
   person, no behaviour to check, and they print through the kernel's printk;
 - module init and exit (``*_module_init``, ``*_module_exit``, and the shim's
   ``bh_module_*`` they expand into): they create and destroy the slab cache
@@ -32,7 +32,7 @@ EXCLUDED_FUNCTIONS = re.compile(
     r"^((gpu|drm)_buddy_(block_)?print|(gpu|drm)_buddy_module_(init|exit)|bh_module_(init|exit))$")
 ASSERTION = re.compile(r"\b(BUG_ON|WARN_ON|WARN|(gpu|drm)_buddy_assert)\s*\(")
 EXCLUSIONS = [
-    "printing helpers (*_print, *_block_print): diagnostics through printk, nothing to check",
+    "printing functions (*_print, *_block_print): diagnostics through printk, nothing to check",
     "module init/exit (*_module_init, *_module_exit): the slab cache, once per process",
     "branches of BUG_ON, WARN_ON and *_buddy_assert lines: their other side is a kernel bug",
 ]
