@@ -8,6 +8,9 @@ tests run on every cached kernel tree and are skipped without one.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import pytest
 
 from harness.backends.base import FAIL_ALLOC, FEATURES, BuddyError, Capabilities
@@ -143,17 +146,21 @@ TREES = available_trees() if SKIP is None else {}
 native = pytest.mark.skipif(SKIP is not None, reason=SKIP or "")
 
 
-def _open(name: str):
+@contextlib.contextmanager
+def _opened(name: str) -> Iterator:
     from harness.backends.native import open_backend
 
-    return open_backend(name, log=lambda _m: None, timeout=2.0)
+    b = open_backend(name, log=lambda _m: None, timeout=2.0)
+    try:
+        yield b
+    finally:
+        b.close()
 
 
 @native
 @pytest.mark.parametrize("name", sorted(TREES) or ["native"])
 def test_the_shim_fails_exactly_the_nth_allocation(name):
-    b = _open(name)
-    try:
+    with _opened(name) as b:
         mm = b.create(G, 4 * K)
         # A 4K request in a fresh 1G space splits 18 times: 36 block structures.
         b.arm_failure(37)
@@ -169,30 +176,24 @@ def test_the_shim_fails_exactly_the_nth_allocation(name):
         # Disarmed: the next request is whole again.
         mm2.alloc(0, 0, 4 * K, 4 * K, 0)
         assert b.failures_fired()[0] == 0
-    finally:
-        b.close()
 
 
 @native
 @pytest.mark.parametrize("name", sorted(TREES) or ["native"])
 def test_creation_failure_leaves_no_block_structure(name):
-    b = _open(name)
-    try:
+    with _opened(name) as b:
         for nth in range(1, 6):
             b.arm_failure(nth)
             with pytest.raises(BuddyError) as info:
                 b.create(7 * M, 4 * K)
             assert info.value.errno == "ENOMEM"
             assert b.failures_fired() == (1, 0)
-    finally:
-        b.close()
 
 
 @native
 @pytest.mark.parametrize("name", sorted(TREES) or ["native"])
 def test_a_block_structure_outliving_the_last_fini_is_a_warning(name):
-    b = _open(name)
-    try:
+    with _opened(name) as b:
         mm = b.create(G, 4 * K)
         h, _ = mm.alloc(0, 0, 4 * K, 4 * K, 0)
         b.worker().request("L")  # test-only: one structure taken from the slab and lost
@@ -200,8 +201,6 @@ def test_a_block_structure_outliving_the_last_fini_is_a_warning(name):
         assert mm.fini() == ["leak: 1 block structures still allocated after the last fini"]
         mm2 = b.create(G, 4 * K)  # counted from the loss on: the next allocator is clean
         assert mm2.fini() == []
-    finally:
-        b.close()
 
 
 @native
@@ -210,8 +209,7 @@ def test_a_freed_block_structure_is_poisoned_so_use_after_free_crashes():
     from harness.backends.base import BackendCrash
 
     name = "native@7.2" if "native@7.2" in TREES else sorted(TREES)[0]
-    b = _open(name)
-    try:
+    with _opened(name) as b:
         mm = b.create(528 * K, 4 * K)
         b.arm_failure(3)
         with pytest.raises(BuddyError):
@@ -220,8 +218,6 @@ def test_a_freed_block_structure_is_poisoned_so_use_after_free_crashes():
             mm.alloc(0, 0, 4 * K, 4 * K, 0)
             mm.fini()
         assert info.value.kind in ("signal", "timeout")
-    finally:
-        b.close()
 
 
 @native
@@ -229,16 +225,13 @@ def test_fuzz_inject_finds_the_roll_back_crash_and_shrinks_it():
     from harness.divergence import fuzz, inject
 
     name = "native@7.2" if "native@7.2" in TREES else sorted(TREES)[0]
-    b = _open(name)
-    try:
+    with _opened(name) as b:
         finding, stats = fuzz.search(ReferenceBackend(), b, ("reference", name), seed=1,
                                      examples=300, inject=True)
         assert finding is not None, f"nothing in {stats.examples} examples"
         assert isinstance(finding.program, inject.InjectedProgram)
         assert "crash after an injected allocation failure" in finding.divergence.what
         assert len(finding.program.ops) <= 2, finding.program.describe()
-    finally:
-        b.close()
 
 
 @native
@@ -248,8 +241,7 @@ def test_fuzz_inject_is_quiet_when_nothing_fires_wrong():
     from harness.divergence import inject
 
     name = sorted(TREES)[0]
-    b = _open(name)
-    try:
+    with _opened(name) as b:
         prog = inject.InjectedProgram(G, 4 * K, [Op("alloc", {"start": 0, "end": 0,
                                                               "size": 4 * K,
                                                               "min_block_size": 4 * K,
@@ -258,5 +250,3 @@ def test_fuzz_inject_is_quiet_when_nothing_fires_wrong():
         sa, sb = inject.run_pair(ReferenceBackend(), b, ("reference", name), prog)
         assert inject.compare_injected(prog, sa, sb) is None
         assert isinstance(sb, inject.InjectedSide) and not sb.fired
-    finally:
-        b.close()

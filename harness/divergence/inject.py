@@ -82,20 +82,17 @@ def run_injected(backend: CoreBackend, name: str, prog: InjectedProgram) -> Inje
 
     try:
         mm = backend.create(prog.size, prog.chunk)
-    except BuddyError as e:
-        side.create_errno = e.errno
-        return side
-    except BackendCrash as e:
-        side.crash = e
-        return side
-    try:
         run_one_by_one(mm, prog.with_teardown(), side.results, before)
         if not fired:
             fired.append(inj.failures_fired()[0])
         side.warned = mm.warnings() + mm.fini()
+    except BuddyError as e:  # only creation raises it: each op catches its own
+        side.create_errno = e.errno
     except BackendCrash as e:
         side.crash = e
-    side.fired = bool(fired and fired[0])
+    # A worker that died inside op `at` cannot say; a failure armed there is the suspect.
+    side.fired = bool(fired[0]) if fired else side.crash is not None and \
+        len(side.results) >= prog.at
     return side
 
 
