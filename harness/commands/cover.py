@@ -4,6 +4,7 @@ Builds the tree's allocator with gcc's coverage counters (a cached build
 variant), runs every case of the corpus on it through the engine (and, with
 ``--fuzz-examples``, that many fuzzed programs against the reference), then
 reports per function what ran, as text, and as JSON and HTML on request.
+Exit 0, or 1 when below a --fail-under goal, 2 on usage or spec errors.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from harness.cli import UsageError, load_specs, log
+from harness.cli import USAGE_ERROR, UsageError, load_specs, log
 from harness.cover import report
 from harness.runner import select, summary, summary_line
 
@@ -77,7 +78,7 @@ def run(ns: argparse.Namespace) -> int:
             tf.write_text(json.dumps(trace))
             report.render_html(tf, tree.root, Path(ns.html))
     if loaded.errors:
-        return 1
+        return USAGE_ERROR  # the files that loaded were measured, as run does
     return _below_goal(cov, ns)
 
 
