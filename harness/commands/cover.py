@@ -14,9 +14,10 @@ import json
 import tempfile
 from pathlib import Path
 
+from harness import expectations
 from harness.cli import USAGE_ERROR, UsageError, load_specs, log
 from harness.cover import report
-from harness.runner import select, summary, summary_line
+from harness.runner import run_one, select, specs_roots, summary, summary_line
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -44,22 +45,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(ns: argparse.Namespace) -> int:
     from harness.backends.native.coverage import open_coverage_backend
-    from harness.engine import run_case
 
     if not ns.backend.startswith("native"):
         raise UsageError(f"cover measures the kernel's C: give a native backend, not "
                          f"'{ns.backend}'")
     if ns.fuzz_examples < 0:
         raise UsageError("--fuzz-examples must not be negative")
-    _, loaded = load_specs(ns)
+    dirs, loaded = load_specs(ns)
     with tempfile.TemporaryDirectory(prefix="buddy-cover-") as tmp:
         data = Path(ns.data) if ns.data else Path(tmp) / "data"
         backend, tree = open_coverage_backend(ns.backend, data, kernel_src=ns.kernel_src,
                                               timeout=ns.timeout, log=log)
         try:
-            outcomes = [run_case(c, ps, backend) for c, ps in select(loaded.cases, None)]
+            exp = expectations.load(specs_roots(dirs), backend.name)
+            outcomes = [run_one(c, ps, backend, exp) for c, ps in select(loaded.cases, None)]
             log(f"cover: corpus on {ns.backend}: {len(outcomes)} items, "
-                f"{summary_line(summary(outcomes))} (before expectation files)")
+                f"{summary_line(summary(outcomes))}")
             if ns.fuzz_examples:
                 _fuzz(backend, ns)
         finally:
