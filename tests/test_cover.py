@@ -1,4 +1,4 @@
-"""``buddy-harness cover``: exclusions and figures from gcovr's JSON, and a real run.
+"""``buddy-harness cover``: exclusions and figures from gcovr's JSON, and real runs.
 
 The report tests feed a small hand-made gcovr JSON, so they run everywhere;
 the end-to-end test builds a coverage variant of a cached kernel tree and is
@@ -98,15 +98,29 @@ def test_cover_runs_the_cases_and_writes_json_and_html(tmp_path, capsys, name):
     out = tmp_path / "cov.json"
     html = tmp_path / "html" / "index.html"
     rc = main(["cover", "--backend", name, "--specs", str(tmp_path / "specs"),
-               "--json", str(out), "--html", str(html)])
-    text = capsys.readouterr().out
+               "--json", str(out), "--html", str(html), "--fuzz-examples", "20"])
+    captured = capsys.readouterr()
+    text = captured.out
     assert rc == 0, text
-    assert "TOTAL" in text and "excluded:" in text
+    assert "TOTAL" in text and "excluded:" in text and "+ 20 fuzzed programs" in text
+    assert "cover: fuzz: 20 examples" in captured.err
     data = json.loads(out.read_text())
     fns = {f["name"]: f for f in data["functions"]}
     init = next(f for n, f in fns.items() if n.endswith("buddy_init"))
-    trim = next(f for n, f in fns.items() if n.endswith("buddy_block_trim"))
-    assert init["lines_run"] > 0 and trim["lines_run"] == 0
+    assert init["lines_run"] > 0 and data["fuzz_examples"] == 20
     assert not any("print" in n or "module" in n for n in fns)
     assert 0 < data["total"]["line_percent"] < 100
     assert html.is_file() and "buddy.c" in html.read_text()
+
+
+@pytest.mark.skipif(SKIP is not None, reason=SKIP or "")
+def test_cover_counts_only_what_ran(tmp_path, capsys):
+    name = "native@7.2" if "native@7.2" in TREES else sorted(TREES)[0]
+    write_spec(tmp_path / "specs", "c.yaml", CASE)
+    out = tmp_path / "cov.json"
+    assert main(["cover", "--backend", name, "--specs", str(tmp_path / "specs"),
+                 "--json", str(out), "--fail-under-lines", "99"]) == 1
+    assert "coverage below the goal: lines" in capsys.readouterr().out
+    fns = {f["name"]: f for f in json.loads(out.read_text())["functions"]}
+    trim = next(f for n, f in fns.items() if n.endswith("buddy_block_trim"))
+    assert trim["lines_run"] == 0 and trim["missing_lines"]

@@ -102,5 +102,5 @@ def _fuzz(backend, ns: argparse.Namespace) -> None:
     ref = resolve("reference", kernel_src=None, sanitize=False, timeout=ns.timeout, log=log)
     finding, stats = fuzz.search(ref, backend, ("reference", ns.backend), seed=ns.seed,
                                  examples=ns.fuzz_examples)
-    log(f"cover: fuzz {stats.line()}" + (" (a divergence was found: run fuzz to see it)"
+    log(f"cover: {stats.line()}" + (" (a divergence was found: run fuzz to see it)"
                                           if finding else ""))
