@@ -191,6 +191,86 @@ def test_extra_fail_alloc_range_bias_rolls_back(harness_backend, params):
     run_spec_case(SPEC, 'extra.fail-alloc-range-bias-rolls-back', params, harness_backend)
 
 
+# A CLEAR request whose split fails in cleared memory gives it back as cleared
+# source: extra, drivers/gpu/buddy.c, split_block
+#
+#   id: extra.fail-alloc-clear-request-keeps-clear-avail
+#   title: A CLEAR request whose split fails in cleared memory gives it back as cleared
+#   source: {kind: extra, ref: 'drivers/gpu/buddy.c, split_block', quote: 'if (gpu_buddy_block_is_clear(block))
+#       {'}
+#   layer: core
+#   requires: [clear]
+#   params:
+#     n: [1, 2, 3, 4]
+#   buddy: {size: 1G, chunk_size: 4K}
+#   steps:
+#   - alloc: {as: a, size: 64M, min_block_size: 64M}
+#   - free: {name: a, cleared: true}
+#     expect: {clear_avail: 64M}
+#   - alloc:
+#       size: 4K
+#       flags: [clear]
+#       fail_alloc: n
+#   - alloc:
+#       as: b
+#       size: 4K
+#       flags: [clear]
+#     expect:
+#       total: 4K
+#       within: [1G - 64M, 1G]
+@pytest.mark.spec_case('extra.fail-alloc-clear-request-keeps-clear-avail')
+@pytest.mark.extra
+@pytest.mark.parametrize(
+    "params",
+    [
+        pytest.param('n=1', id='n=1'),
+        pytest.param('n=2', id='n=2'),
+        pytest.param('n=3', id='n=3'),
+        pytest.param('n=4', id='n=4'),
+    ],
+)
+def test_extra_fail_alloc_clear_request_keeps_clear_avail(harness_backend, params):
+    run_spec_case(SPEC, 'extra.fail-alloc-clear-request-keeps-clear-avail', params, harness_backend)
+
+
+# A TOPDOWN request whose split fails gives back what it took or recovers; the next one lands as on a fresh space
+# source: extra, drivers/gpu/buddy.c, alloc_from_freetree (get_maxblock, err_undo)
+#
+#   id: extra.fail-alloc-topdown-rolls-back
+#   title: A TOPDOWN request whose split fails gives back what it took or recovers; the next one lands
+#     as on a fresh space
+#   source: {kind: extra, ref: 'drivers/gpu/buddy.c, alloc_from_freetree (get_maxblock, err_undo)',
+#     quote: 'block = get_maxblock(mm, order, tree);'}
+#   layer: core
+#   params:
+#     n: [1, 2]
+#   buddy: {size: 1G, chunk_size: 4K}
+#   steps:
+#   - alloc:
+#       size: 4K
+#       flags: [topdown]
+#       fail_alloc: n
+#     expect: {avail: 1G}
+#   - alloc:
+#       as: a
+#       size: 4K
+#       flags: [topdown]
+#     expect:
+#       blocks:
+#       - {offset: 1G - 4K, size: 4K}
+@pytest.mark.spec_case('extra.fail-alloc-topdown-rolls-back')
+@pytest.mark.extra
+@pytest.mark.parametrize(
+    "params",
+    [
+        pytest.param('n=1', id='n=1'),
+        pytest.param('n=2', id='n=2'),
+    ],
+)
+def test_extra_fail_alloc_topdown_rolls_back(harness_backend, params):
+    run_spec_case(SPEC, 'extra.fail-alloc-topdown-rolls-back', params, harness_backend)
+
+
 # A trim whose split fails returns ENOMEM and keeps the one block it had
 # source: extra, drivers/gpu/buddy.c, gpu_buddy_block_trim
 #
