@@ -26,11 +26,14 @@ is documented behaviour.  A backend without the capability skips the case.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from harness.backends.base import FAIL_ALLOC
 from harness.engine.checks import fmt
+from harness.spec.expr import Expr
 from harness.spec.model import Expect
+from harness.spec.position import SpecError
 
 
 @runtime_checkable
@@ -60,8 +63,27 @@ def outcome_unstated(exp: Expect) -> Expect:
                   clear_avail=exp.clear_avail)
 
 
-def check_nth(nth: int) -> str | None:
-    return "fail_alloc counts from 1 (the first allocation)" if nth < 1 else None
+def arm(injector: Injector | None, expr: Expr | None, ev: Callable[[Expr], int]) -> int:
+    """Arm ``fail_alloc: expr`` if there is one and a way to inject; N, or 0."""
+    if expr is None or injector is None:
+        return 0
+    nth = ev(expr)
+    if nth < 1:
+        raise SpecError(expr.pos, "fail_alloc counts from 1 (the first allocation)")
+    injector.arm_failure(nth)
+    return nth
+
+
+def fired(injector: Injector | None, nth: int) -> int:
+    """How many armed failures fired (disarming); 0 when nothing was armed."""
+    return injector.failures_fired()[0] if nth and injector is not None else 0
+
+
+def after_create(injector: Injector | None, nth: int, errno: str | None) -> str | None:
+    """What is wrong after creating the allocator with fail_alloc: nth armed, or None."""
+    if not nth or injector is None:
+        return None
+    return judge_create(nth, *injector.failures_fired(), errno)
 
 
 def judge_step(nth: int, fired: int, errno: str | None, before: tuple[int, int],

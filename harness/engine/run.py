@@ -102,7 +102,7 @@ class _Run:
     def attempt(self, step: Step, path: str) -> StepTrace | None:
         """Execute one step and record it; None if the case itself made it impossible."""
         st = StepTrace(path=path, verb=verb_of(step), line=step.pos.line, ok=True)
-        nth = self.arm(step)
+        nth = faults.arm(self.injector, getattr(step, "fail_alloc", None), self.ev)
         before = self.session.counters()
         try:
             self.execute(step, st)
@@ -112,7 +112,7 @@ class _Run:
             self.fail(path, step.pos.line, str(e))
             return None
         finally:
-            fired = self.injector.failures_fired()[0] if nth and self.injector else 0
+            fired = faults.fired(self.injector, nth)
         st.avail, st.clear_avail = self.session.counters()
         self.trace.steps.append(st)
         if nth:
@@ -121,17 +121,6 @@ class _Run:
             if problem:
                 self.fail(path, step.pos.line, problem)
         return st
-
-    def arm(self, step: Step) -> int:
-        """Arm the step's fail_alloc, if it has one; returns N (0: none)."""
-        expr = getattr(step, "fail_alloc", None)
-        if expr is None or self.injector is None:
-            return 0
-        nth = self.ev(expr)
-        if faults.check_nth(nth):
-            raise SpecError(expr.pos, faults.check_nth(nth) or "")
-        self.injector.arm_failure(nth)
-        return nth
 
     def execute(self, step: Step, st: StepTrace) -> None:
         s = self.session
@@ -360,11 +349,7 @@ def _run(case: Case, backend: CoreBackend, env: dict[str, int], keep_going: bool
     assert trace is not None
     b = case.buddy
     injector = faults.injector_of(backend)
-    nth = b.fail_alloc.eval(env) if b.fail_alloc is not None and injector else 0
-    if nth and faults.check_nth(nth):
-        raise SpecError(b.fail_alloc.pos, faults.check_nth(nth) or "")  # type: ignore[union-attr]
-    if nth and injector:
-        injector.arm_failure(nth)
+    nth = faults.arm(injector, b.fail_alloc, lambda e: e.eval(env))
     try:
         if case.layer == "core":
             session: Session = CoreSession(backend, env["size"], env["chunk_size"])
@@ -372,9 +357,7 @@ def _run(case: Case, backend: CoreBackend, env: dict[str, int], keep_going: bool
             session = BindingSession(backend, env["base_offset"], env["size"], env["chunk_size"])
     except BuddyError as e:
         trace.create_errno = e.errno
-        problem = faults.judge_create(nth, *injector.failures_fired(), e.errno) \
-            if nth and injector else None
-        if problem:
+        if problem := faults.after_create(injector, nth, e.errno):
             out.status, out.message = "fail", f"line {b.pos.line}: {problem}"
             return out
         if b.error == e.errno:
@@ -383,12 +366,10 @@ def _run(case: Case, backend: CoreBackend, env: dict[str, int], keep_going: bool
         want = f"error {b.error}" if b.error else "success"
         out.message = f"line {b.pos.line}: creating the allocator: expected {want}, got {e.errno}"
         return out
-    if nth and injector:
-        problem = faults.judge_create(nth, *injector.failures_fired(), None)
-        if problem:
-            _close_quietly(session)
-            out.status, out.message = "fail", f"line {b.pos.line}: {problem}"
-            return out
+    if problem := faults.after_create(injector, nth, None):
+        _close_quietly(session)
+        out.status, out.message = "fail", f"line {b.pos.line}: {problem}"
+        return out
     if b.error is not None:
         session.close()
         out.status = "fail"
