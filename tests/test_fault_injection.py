@@ -150,7 +150,7 @@ native = pytest.mark.skipif(SKIP is not None, reason=SKIP or "")
 def _opened(name: str) -> Iterator:
     from harness.backends.native import open_backend
 
-    b = open_backend(name, log=lambda _m: None, timeout=2.0)
+    b = open_backend(name, log=lambda _m: None, timeout=1.0)
     try:
         yield b
     finally:
