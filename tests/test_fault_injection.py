@@ -139,6 +139,27 @@ def test_without_error_a_recovered_request_is_allowed(tmp_path):
     assert out.status == "fail" and "expected error ENOMEM, got success" in out.message
 
 
+@pytest.mark.parametrize("mode", ["rolls-back", "recovers"])
+def test_fuzz_inject_is_quiet_on_an_allocator_that_keeps_its_promise(mode):
+    from harness.divergence import fuzz
+
+    finding, stats = fuzz.search(ReferenceBackend(), InjectingBackend(mode), ("r", mode),
+                                 seed=5, examples=300, inject=True)
+    assert finding is None, finding.program.describe() if finding else ""
+    assert stats.examples == 300
+
+
+def test_fuzz_inject_catches_a_roll_back_that_keeps_memory():
+    from harness.divergence import fuzz, inject
+
+    finding, _ = fuzz.search(ReferenceBackend(), InjectingBackend("keeps-a-chunk"),
+                             ("reference", "keeps"), seed=5, examples=300, inject=True)
+    assert finding is not None
+    assert isinstance(finding.program, inject.InjectedProgram)
+    assert finding.divergence.what == "avail"
+    assert len(finding.program.ops) <= 2, finding.program.describe()
+
+
 # -- the native shim ------------------------------------------------------------------
 
 SKIP = why_unavailable()
