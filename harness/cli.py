@@ -1,4 +1,4 @@
-"""``buddy-harness``: run, check, generate, diff, fuzz, kernel, bench.
+"""``buddy-harness``: run, check, generate, diff, fuzz, kernel, bench, cover.
 
 Exit codes: 0 every outcome as expected, 1 some outcome not as expected,
 2 a spec or usage error (one ``FILE:LINE:COL: message`` line each), 130
@@ -103,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("fuzz", "harness.divergence.fuzz_cli", "differential fuzzing between two backends"),
         ("bench", "harness.bench", "benchmark a backend"),
         ("docs", "harness.docs.docs_cli", "documented items, the cases citing them, drift"),
+        ("cover", "harness.commands.cover", "line and branch coverage of the kernel's C"),
     ):
         p = sub.add_parser(verb, help=text)
         importlib.import_module(module).add_arguments(p)

@@ -306,25 +306,32 @@ def new_seed() -> int:
 
 def search(a: CoreBackend, b: CoreBackend, names: tuple[str, str], *, seed: int,
            examples: int | None = None, seconds: float | None = None,
-           progress: Callable[[Stats], None] | None = None, round_size: int = 100) -> tuple[
-               Finding | None, Stats]:
+           progress: Callable[[Stats], None] | None = None, round_size: int = 100,
+           inject: bool = False) -> tuple[Finding | None, Stats]:
     """Run programs on both until one diverges (shrunk) or the budget is spent.
 
     ``examples`` runs one hypothesis search of that many examples with ``seed``;
     ``seconds`` runs rounds of ``round_size`` examples, round r seeded ``seed + r``,
     until the time is up, so a run is reproducible from its seed (and length).
+    ``inject`` fails one allocation per program (:mod:`harness.divergence.inject`).
     """
+    from harness.divergence import inject as fi
+
     stats = Stats()
-    strategy = programs(common_features(a, b))
+    strategy = (fi.injected_programs if inject else programs)(common_features(a, b))
     first_hit: list[float] = []
 
     def check(prog: Program) -> None:
-        sa, sb = run_side(a, names[0], prog), run_side(b, names[1], prog)
+        if isinstance(prog, fi.InjectedProgram):
+            sa, sb = fi.run_pair(a, b, names, prog)
+            d = fi.compare_injected(prog, sa, sb)
+        else:
+            sa, sb = run_side(a, names[0], prog), run_side(b, names[1], prog)
+            d = compare(sa, sb)
         stats.examples += 1
         stats.ops += len(sa.results)
         if progress is not None:
             progress(stats)
-        d = compare(sa, sb)
         if d is not None:
             if not first_hit:
                 first_hit.append(time.monotonic())

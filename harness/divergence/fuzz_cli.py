@@ -29,6 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="seed of the search (printed when chosen at random)")
     p.add_argument("--emit", metavar="DIR", default=None,
                    help="write the shrunk divergent case into DIR (default: print it)")
+    p.add_argument("--inject", action="store_true",
+                   help="fail one memory allocation per program on a backend that can "
+                        "(native); a divergence is printed as a program")
 
 
 def run(ns: argparse.Namespace) -> int:
@@ -57,7 +60,7 @@ def run(ns: argparse.Namespace) -> int:
 
 def _fuzz(ns: argparse.Namespace, names: tuple[str, str], a: CoreBackend, b: CoreBackend,
           seed: int, seconds: float | None) -> int:
-    from harness.divergence import emit, fuzz
+    from harness.divergence import emit, fuzz, inject
 
     features = fuzz.common_features(a, b)
     budget = f"{ns.examples} examples" if ns.examples is not None else f"{seconds:g}s"
@@ -73,9 +76,12 @@ def _fuzz(ns: argparse.Namespace, names: tuple[str, str], a: CoreBackend, b: Cor
             print(("\r" if tty else "") + stats.line(), end="" if tty else "\n",
                   file=sys.stderr, flush=True)
 
+    if ns.inject and not inject.can_inject(a, b):
+        raise UsageError("--inject needs a backend that can inject allocation failures "
+                         "(native, native@VERSION)")
     finding, stats = fuzz.search(a, b, names, seed=seed, examples=ns.examples,
                                  seconds=None if ns.examples is not None else seconds,
-                                 progress=progress)
+                                 progress=progress, inject=ns.inject)
     if tty:
         print("", file=sys.stderr)
     log(stats.line())
@@ -86,6 +92,9 @@ def _fuzz(ns: argparse.Namespace, names: tuple[str, str], a: CoreBackend, b: Cor
     print(f"DIVERGENCE: {finding.divergence.describe(names)}")
     print(f"shrunk to {len(finding.program.ops)} operations in {finding.shrink_seconds:.1f}s "
           f"(seed {seed})")
+    if ns.inject:  # a case needs fail_alloc where the failure fired: written by hand
+        print(finding.program.describe())
+        return 1
     text = emit.to_yaml(finding, names, seed=seed)
     if ns.emit:
         out = Path(ns.emit)

@@ -13,7 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.backends.base import BackendCrash, BuddyError, CoreBackend
+from harness.backends.base import FAIL_ALLOC, BackendCrash, BuddyError, CoreBackend
+from harness.engine import faults
 from harness.engine.checks import CheckFailure, LiveSet, check_expect, fmt
 from harness.engine.session import BindingSession, CoreSession, Session
 from harness.engine.trace import Outcome, StepTrace, Trace
@@ -62,6 +63,7 @@ class _Run:
     anonymous: list[_Held] = field(default_factory=list)
     failure: _Failure | None = None
     repeat_vars: set[str] = field(default_factory=set)
+    injector: faults.Injector | None = None
 
     # -- evaluation ---------------------------------------------------------
     def ev(self, expr: Expr, *, signed: bool = False) -> int:
@@ -100,6 +102,8 @@ class _Run:
     def attempt(self, step: Step, path: str) -> StepTrace | None:
         """Execute one step and record it; None if the case itself made it impossible."""
         st = StepTrace(path=path, verb=verb_of(step), line=step.pos.line, ok=True)
+        nth = faults.arm(self.injector, getattr(step, "fail_alloc", None), self.ev)
+        before = self.session.counters()
         try:
             self.execute(step, st)
         except BuddyError as e:
@@ -107,8 +111,15 @@ class _Run:
         except _CaseError as e:
             self.fail(path, step.pos.line, str(e))
             return None
+        finally:
+            fired = faults.fired(self.injector, nth)
         st.avail, st.clear_avail = self.session.counters()
         self.trace.steps.append(st)
+        if nth:
+            problem = faults.judge_step(nth, fired, st.errno, before,
+                                        (st.avail, st.clear_avail))
+            if problem:
+                self.fail(path, step.pos.line, problem)
         return st
 
     def execute(self, step: Step, st: StepTrace) -> None:
@@ -169,7 +180,10 @@ class _Run:
             if isinstance(step, Check):
                 self.check_state(step)
             exp = step.expect or Expect(pos=step.pos)
-            check_expect(exp, self.ev, errno=st.errno, blocks=st.blocks, avail=st.avail,
+            errno = st.errno
+            if errno and exp.error is None and getattr(step, "fail_alloc", None) is not None:
+                exp, errno = faults.outcome_unstated(exp), None
+            check_expect(exp, self.ev, errno=errno, blocks=st.blocks, avail=st.avail,
                          clear_avail=st.clear_avail, avail_before=avail_before)
         except CheckFailure as e:
             self.fail(path, line, str(e))
@@ -310,6 +324,8 @@ def run_case(
         out.status = "skip"
         out.message = (f"{name} (kernel {backend.capabilities.version}) lacks "
                        f"{', '.join(missing)}")
+        if missing == [FAIL_ALLOC]:
+            out.message = f"{name} {faults.SKIP_REASON}"
         return out
     try:
         env = case_env(case, params)
@@ -337,6 +353,8 @@ def _run(case: Case, backend: CoreBackend, env: dict[str, int], keep_going: bool
     trace = out.trace
     assert trace is not None
     b = case.buddy
+    injector = faults.injector_of(backend)
+    nth = faults.arm(injector, b.fail_alloc, lambda e: e.eval(env))
     try:
         if case.layer == "core":
             session: Session = CoreSession(backend, env["size"], env["chunk_size"])
@@ -344,11 +362,18 @@ def _run(case: Case, backend: CoreBackend, env: dict[str, int], keep_going: bool
             session = BindingSession(backend, env["base_offset"], env["size"], env["chunk_size"])
     except BuddyError as e:
         trace.create_errno = e.errno
+        if problem := faults.after_create(injector, nth, e.errno):
+            out.status, out.message = "fail", f"line {b.pos.line}: {problem}"
+            return out
         if b.error == e.errno:
             return out
         out.status = "fail"
         want = f"error {b.error}" if b.error else "success"
         out.message = f"line {b.pos.line}: creating the allocator: expected {want}, got {e.errno}"
+        return out
+    if problem := faults.after_create(injector, nth, None):
+        _close_quietly(session)
+        out.status, out.message = "fail", f"line {b.pos.line}: {problem}"
         return out
     if b.error is not None:
         session.close()
@@ -356,7 +381,8 @@ def _run(case: Case, backend: CoreBackend, env: dict[str, int], keep_going: bool
         out.message = (f"line {b.pos.line}: creating the allocator: expected error {b.error}, "
                        "got success")
         return out
-    run = _Run(case, session, LiveSet(session.mm_size, env["chunk_size"]), env, keep_going, trace)
+    run = _Run(case, session, LiveSet(session.mm_size, env["chunk_size"]), env, keep_going, trace,
+               injector=injector)
     try:
         run.run_steps(case.steps)
     except _Stop:

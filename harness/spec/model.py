@@ -58,6 +58,8 @@ class Alloc:
     min_block_size: Expr | None = None  # default: chunk_size
     flags: tuple[str, ...] = ()
     expect: Expect | None = None
+    # The n-th memory allocation the step makes fails on purpose (1 = the first).
+    fail_alloc: Expr | None = None
 
 
 @dataclass
@@ -75,6 +77,7 @@ class Trim:
     size: Expr
     start: Expr | None = None
     expect: Expect | None = None
+    fail_alloc: Expr | None = None
 
 
 @dataclass
@@ -124,6 +127,7 @@ class BuddySpec:
     chunk_size: Expr
     base_offset: Expr | None = None
     error: str | None = None  # expect: {error: ...} on creation
+    fail_alloc: Expr | None = None  # fail the n-th memory allocation of creation
 
 
 @dataclass(frozen=True)

@@ -83,10 +83,16 @@ def ensure_version(version: str, log: Callable[[str], None] = print) -> Path:
 
 
 def _built(tree: KernelTree, sanitize: bool, log: Callable[[str], None]) -> _build.Build:
-    b = _build.build(tree, sanitize=sanitize)
+    return _built_variant(tree, log, sanitize=sanitize)
+
+
+def _built_variant(tree: KernelTree, log: Callable[[str], None], *, sanitize: bool = False,
+                   coverage: bool = False) -> _build.Build:
+    b = _build.build(tree, sanitize=sanitize, coverage=coverage)
     if not b.cached:
-        log(f"built the {tree.api} allocator of Linux {tree.version}"
-            f"{' with ASan + UBSan' if sanitize else ''} in {b.seconds:.1f} s -> {b.dir}")
+        how = " with ASan + UBSan" if sanitize else " with coverage counters" if coverage else ""
+        log(f"built the {tree.api} allocator of Linux {tree.version}{how} in "
+            f"{b.seconds:.1f} s -> {b.dir}")
     return b
 
 

@@ -29,6 +29,8 @@ BASE_FLAGS = ["-std=gnu11", "-g", "-fPIC", "-w", *KERNEL_LIKE]
 OPT = ["-O2"]
 SANITIZE = ["-O1", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
             "-fno-omit-frame-pointer"]
+# gcc's line and branch counters; -O0 keeps every branch where the source has it.
+COVERAGE = ["-O0", "--coverage", "-DBH_COVERAGE"]
 LIB = "libbuddy.so"
 WORKER = "buddy-worker"
 
@@ -45,6 +47,7 @@ class Build:
     sanitize: bool
     seconds: float  # 0 when it came from the cache
     cached: bool
+    coverage: bool = False
 
 
 def compiler() -> str:
@@ -55,19 +58,25 @@ def compiler() -> str:
     return cc
 
 
-def flags(tree: KernelTree, sanitize: bool) -> list[str]:
+def flags(tree: KernelTree, sanitize: bool, coverage: bool = False) -> list[str]:
     api = ["-DBH_API_DRM"] if tree.api == "drm_buddy" else []
-    return [*BASE_FLAGS, *(SANITIZE if sanitize else OPT), *api]
+    mode = SANITIZE if sanitize else COVERAGE if coverage else OPT
+    return [*BASE_FLAGS, *mode, *api]
 
 
-def build(tree: KernelTree, *, sanitize: bool = False) -> Build:
-    """The cached build of ``tree``, compiling it first if needed."""
+def build(tree: KernelTree, *, sanitize: bool = False, coverage: bool = False) -> Build:
+    """The cached build of ``tree``, compiling it first if needed.
+
+    ``coverage`` is a variant of its own (gcc ``--coverage``): it keeps the
+    allocator's ``allocator.gcno`` beside the worker for gcov.
+    """
     cc = compiler()
-    fl = flags(tree, sanitize)
+    fl = flags(tree, sanitize, coverage)
     key = _key(tree, cc, fl)
-    out = cache_root() / "build" / f"{tree.version}-{'asan-' if sanitize else ''}{key[:16]}"
+    variant = "asan-" if sanitize else "cov-" if coverage else ""
+    out = cache_root() / "build" / f"{tree.version}-{variant}{key[:16]}"
     if (out / LIB).is_file() and (out / WORKER).is_file():
-        return Build(out, out / LIB, out / WORKER, sanitize, 0.0, True)
+        return Build(out, out / LIB, out / WORKER, sanitize, 0.0, True, coverage)
     out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=out.parent))
@@ -81,7 +90,7 @@ def build(tree: KernelTree, *, sanitize: bool = False) -> Build:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    return Build(out, out / LIB, out / WORKER, sanitize, time.monotonic() - t0, False)
+    return Build(out, out / LIB, out / WORKER, sanitize, time.monotonic() - t0, False, coverage)
 
 
 def _key(tree: KernelTree, cc: str, fl: list[str]) -> str:
@@ -124,7 +133,7 @@ def _compile(tree: KernelTree, cc: str, fl: list[str], out: Path, sanitize: bool
         text, _ = p.communicate()
         if p.returncode != 0:
             raise BuildError(f"building {units[obj]} failed: {_first_error(text)}")
-    san = [f for f in fl if f.startswith("-fsanitize")]
+    san = [f for f in fl if f.startswith("-fsanitize") or f == "--coverage"]
     objs = [str(out / o) for o in ("allocator.o", "rbtree.o", "wrapper.o")]
     for cmd in ([cc, "-shared", *san, "-o", str(out / LIB), *objs],
                 [cc, *san, "-o", str(out / WORKER), str(out / "worker_main.o"), *objs]):

@@ -33,10 +33,11 @@ SANITIZER_ENV = {
 class Worker:
     """One live worker process."""
 
-    def __init__(self, executable: str, *, timeout: float, sanitize: bool = False) -> None:
+    def __init__(self, executable: str, *, timeout: float, sanitize: bool = False,
+                 env: dict[str, str] | None = None) -> None:
         self.timeout = timeout
         self._stderr = tempfile.TemporaryFile()
-        env = dict(os.environ, BH_SLAB_BUDGET=str(SLAB_BUDGET))
+        env = dict(os.environ, **(env or {}), BH_SLAB_BUDGET=str(SLAB_BUDGET))
         if sanitize:
             # The caller's own options come after ours, so they win (sanitizers read
             # left to right): ASAN_OPTIONS=detect_leaks=1 turns LeakSanitizer back on.
@@ -167,7 +168,9 @@ class Worker:
 
 def _verb(request: str) -> str:
     names = {"i": "init", "a": "alloc", "f": "free", "t": "trim", "r": "reset_clear",
-             "c": "counters", "z": "fini", "w": "warnings", "X": "double free", "S": "spin"}
+             "c": "counters", "z": "fini", "w": "warnings",
+             "F": "arm a failure", "g": "failures fired", "X": "double free",
+             "L": "lose a block structure", "S": "spin"}
     return names.get(request[:1], request[:1])
 
 
