@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from harness.backends.base import BackendUnavailable
+from harness.baseline import add_expect_as_option
 from harness.spec.position import SpecError
 
 USAGE_ERROR = 2
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only cases whose id, title or params contain TEXT")
     p.add_argument("--json", metavar="FILE", default=None, help="write results as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="list only unexpected outcomes")
+    add_expect_as_option(p)
     p.set_defaults(module="harness.commands.run")
 
     p = sub.add_parser("check", help="validate spec files (schema and semantics)")

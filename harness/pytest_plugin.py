@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import expectations
+from harness import baseline, expectations
 from harness.backends.base import BackendUnavailable, CoreBackend
 from harness.backends.registry import resolve
 from harness.divergence.compare import first_difference
@@ -41,9 +41,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="run the YAML cases under DIR instead of the generated modules")
     g.addoption("--diff", metavar="A,B", default=None,
                 help="run each case on two backends and fail on the first differing step")
+    g.addoption("--expect-as", metavar="NAME", default=None,
+                help="judge every backend by specs/expectations/NAME.yaml, or by none "
+                     "(default: a kernel tree's own version)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    _EXPECT_AS[:] = [config.getoption("expect_as")]
     config.addinivalue_line("markers", "spec_case(id): a generated spec case")
     for kind in SOURCE_KINDS:
         config.addinivalue_line("markers", f"{kind.replace('-', '_')}: cases from {kind} sources")
@@ -119,8 +123,10 @@ def _cases(path: str) -> dict[str, Case]:
 
 
 @functools.cache
-def _expectations(roots: tuple[str, ...], backend: str) -> expectations.Expectations:
-    return expectations.load([Path(r) for r in roots], backend)
+def _expectations(roots: tuple[str, ...], name: str | None) -> expectations.Expectations:
+    if name is None:
+        return expectations.Expectations(baseline.NONE)
+    return expectations.load([Path(r) for r in roots], name)
 
 
 def run_spec_case(spec: str, case_id: str, params: str, backend, *,
@@ -144,7 +150,7 @@ def run_spec_case(spec: str, case_id: str, params: str, backend, *,
     if isinstance(backend, DiffPair):
         return _run_diff(case, ps, backend, exp_roots)
     out = run_case(case, ps, backend)
-    status, message = _verdict(out, exp_roots)
+    status, message = _verdict(out, backend, exp_roots)
     if status == "skip":
         pytest.skip(message)
     if status == "xfail":
@@ -155,8 +161,9 @@ def run_spec_case(spec: str, case_id: str, params: str, backend, *,
         pytest.fail(f"{status}: {message}", pytrace=False)
 
 
-def _verdict(out, exp_roots: tuple[str, ...]) -> tuple[str, str]:
-    reason = _expectations(exp_roots, out.backend).reason(out.case_id, out.params)
+def _verdict(out, backend: CoreBackend, exp_roots: tuple[str, ...]) -> tuple[str, str]:
+    name = baseline.baseline_name(backend, _EXPECT_AS[0] if _EXPECT_AS else None)
+    reason = _expectations(exp_roots, name).reason(out.case_id, out.params)
     return expectations.apply(out.status, reason, out.message)
 
 
@@ -164,7 +171,7 @@ def _run_diff(case: Case, ps, pair: DiffPair, exp_roots: tuple[str, ...]) -> Non
     """As `buddy-harness diff` judges a row: a backend that cannot run the case skips it,
     and a difference both expectation files account for is an expected failure."""
     outs = [run_case(case, ps, b, keep_going=True) for b in (pair.a, pair.b)]
-    verdicts = [_verdict(o, exp_roots) for o in outs]
+    verdicts = [_verdict(o, b, exp_roots) for o, b in zip(outs, (pair.a, pair.b))]
     for status, message in verdicts:
         if status == "skip":
             pytest.skip(message)
@@ -179,6 +186,7 @@ def _run_diff(case: Case, ps, pair: DiffPair, exp_roots: tuple[str, ...]) -> Non
 
 
 _ROOT: list[Path] = []
+_EXPECT_AS: list[str | None] = []  # --expect-as, for run_spec_case
 
 
 def _rootdir() -> Path:

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness import expectations
+from harness import baseline
 from harness.cli import USAGE_ERROR, default_backends, load_specs, log
 from harness.engine.trace import Outcome
 from harness.runner import EXPECTED, Backends, run_one, select, specs_roots, summary, summary_line
@@ -27,7 +27,7 @@ def run(ns: argparse.Namespace) -> int:
     try:
         print(f"{'case':<{width}}  {'params':<24} {'backend':<12} outcome")
         for name, backend in backends.opened.items():
-            exp = expectations.load(specs_roots(dirs), backend.name)
+            exp = baseline.load_for(backend, specs_roots(dirs), ns.expect_as, log)
             if ns.keyword is None and not loaded.errors:
                 stale += exp.stale({(c.id, ps.id) for c, ps in select(loaded.cases, None)})
             for case, ps in todo:
@@ -49,6 +49,10 @@ def run(ns: argparse.Namespace) -> int:
     s = summary(outcomes)
     took = time.monotonic() - start
     print(f"{len(todo)} items x {len(names)} backend(s) in {took:.1f}s")
+    changes = baseline.changed(outcomes, EXPECTED)
+    if changes:
+        print(f"{len(changes)} not as the expectations predict (first differing step each):")
+        print("\n".join(changes))
     print(summary_line(s))
     if ns.json:
         Path(ns.json).write_text(json.dumps(
