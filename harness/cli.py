@@ -59,10 +59,10 @@ def log(msg: str) -> None:
 
 def load_specs(ns: argparse.Namespace):
     """(dirs, loaded) of the run's --specs; each spec error is printed, the rest still load."""
-    from harness.spec.loader import load_paths
+    from harness.spec.cache import load_paths_cached
 
     dirs = specs_dirs(ns)
-    loaded = load_paths(dirs)
+    loaded = load_paths_cached(dirs)
     for err in loaded.errors:
         print(err, file=sys.stderr)
     return dirs, loaded
@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", default=None, help="write results as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="list only unexpected outcomes")
     add_expect_as_option(p)
+    p.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
+                   help="worker processes per native backend (default: one per core)")
     p.set_defaults(module="harness.commands.run")
 
     p = sub.add_parser("check", help="validate spec files (schema and semantics)")

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness import baseline
+from harness import baseline, parallel
 from harness.cli import USAGE_ERROR, default_backends, load_specs, log
 from harness.engine.trace import Outcome
 from harness.runner import EXPECTED, Backends, run_one, select, specs_roots, summary, summary_line
@@ -30,8 +30,11 @@ def run(ns: argparse.Namespace) -> int:
             exp = baseline.load_for(backend, specs_roots(dirs), ns.expect_as, log)
             if ns.keyword is None and not loaded.errors:
                 stale += exp.stale({(c.id, ps.id) for c, ps in select(loaded.cases, None)})
-            for case, ps in todo:
-                out = run_one(case, ps, backend, exp)
+            jobs = ns.jobs or parallel.default_jobs()
+            extra = backends.instances(name, jobs, len(todo), kernel_src=ns.kernel_src,
+                                       sanitize=ns.native_sanitize, timeout=ns.timeout)
+            for out in parallel.run_in_order(todo, [backend, *extra],
+                                             lambda c, p, b, exp=exp: run_one(c, p, b, exp)):
                 out.backend = name
                 outcomes.append(out)
                 if not ns.quiet or out.status not in EXPECTED:

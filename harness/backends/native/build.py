@@ -9,6 +9,7 @@ changed source or flag is a new build and an unchanged one costs nothing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.backends.base import BackendUnavailable
+from harness.backends.native import objcache
 from harness.backends.native.kernels import cache_root
 from harness.backends.native.tree import KernelTree
 
@@ -88,15 +90,20 @@ def _key(tree: KernelTree, cc: str, fl: list[str]) -> str:
     h = hashlib.sha256()
     h.update(f"{tree.version}\0{tree.api}\0{' '.join(fl)}\0".encode())
     h.update(_compiler_id(cc).encode())
-    inputs = [tree.source, tree.header, tree.root / "tools/lib/rbtree.c"]
-    inputs += sorted(p for p in (tree.root / "tools/include").rglob("*.h") if p.is_file())
-    inputs += sorted(p for p in CSRC.rglob("*") if p.is_file())
+    inputs = [tree.source, tree.header, tree.root / "tools/lib/rbtree.c", *_headers(tree)]
     for p in inputs:
         h.update(str(p.relative_to(CSRC if p.is_relative_to(CSRC) else tree.root)).encode())
         h.update(b"\0" + p.read_bytes() + b"\0")
     return h.hexdigest()
 
 
+def _headers(tree: KernelTree) -> list[Path]:
+    """What any unit may include besides the allocator's header: tools/include and the shim."""
+    found = sorted(p for p in (tree.root / "tools/include").rglob("*.h") if p.is_file())
+    return found + sorted(p for p in CSRC.rglob("*") if p.is_file())
+
+
+@functools.cache
 def _compiler_id(cc: str) -> str:
     try:
         return subprocess.run([cc, "--version"], capture_output=True, text=True,
@@ -117,13 +124,16 @@ def _compile(tree: KernelTree, cc: str, fl: list[str], out: Path, sanitize: bool
            f"-fmacro-prefix-map={tree.root}/=", f"-fmacro-prefix-map={CSRC}/=csrc/"]
     units = {"allocator.o": tree.source, "rbtree.o": tree.root / "tools/lib/rbtree.c",
              "wrapper.o": CSRC / "wrapper.c", "worker_main.o": CSRC / "worker_main.c"}
+    shared = [tree.header, *_headers(tree)]
+    keys = objcache.unit_keys(shared, f"{_compiler_id(cc)}\0{' '.join(fl)}", units)
     procs = {obj: subprocess.Popen([cc, *fl, *inc, "-c", str(src), "-o", str(out / obj)],
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for obj, src in units.items()}
+             for obj, src in units.items() if not objcache.restore(keys[obj], out / obj)}
     for obj, p in procs.items():
         text, _ = p.communicate()
         if p.returncode != 0:
             raise BuildError(f"building {units[obj]} failed: {_first_error(text)}")
+        objcache.store(keys[obj], out / obj)
     san = [f for f in fl if f.startswith("-fsanitize")]
     objs = [str(out / o) for o in ("allocator.o", "rbtree.o", "wrapper.o")]
     for cmd in ([cc, "-shared", *san, "-o", str(out / LIB), *objs],
