@@ -103,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("diff", "harness.divergence.diff_cli", "compare backends on the corpus: a matrix"),
         ("fuzz", "harness.divergence.fuzz_cli", "differential fuzzing between two backends"),
         ("bench", "harness.bench", "benchmark a backend"),
+        ("watch", "harness.commands.watch",
+         "rerun what a saved allocator or spec file affects; print changed verdicts"),
     ):
         p = sub.add_parser(verb, help=text)
         importlib.import_module(module).add_arguments(p)
