@@ -198,8 +198,14 @@ def run(ns: argparse.Namespace) -> int:
         from harness import edit_bench
 
         name = ns.backend if ns.backend != "reference" else "native@7.2"
-        samples = edit_bench.measure(name, kernel_src=ns.kernel_src, specs=ns.specs or ["specs"],
-                                     runs=ns.runs, jobs=ns.jobs, log=print)
+        try:
+            samples = edit_bench.measure(name, kernel_src=ns.kernel_src,
+                                         specs=ns.specs or ["specs"], runs=ns.runs, jobs=ns.jobs,
+                                         log=print)
+        except ValueError as e:
+            from harness.cli import UsageError
+
+            raise UsageError(str(e)) from None
         return edit_bench.report(name, samples, print)
     t0 = time.perf_counter()
     backend = resolve(ns.backend, kernel_src=ns.kernel_src, log=print)
