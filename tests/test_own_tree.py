@@ -92,3 +92,18 @@ def test_pytest_judges_a_tree_by_its_version(tmp_path):
                         "--backend", f"native@{tree}"], cwd=ROOT, capture_output=True,
                        text=True, timeout=300)
     assert r.returncode == 0 and "xfailed" in r.stdout, r.stdout[-1500:]
+
+
+def test_pytest_and_diff_take_expect_as(tmp_path, capsys):
+    tree = _tree(tmp_path)
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        "generated/test_kernel_doc__flags_contiguous.py",
+                        "--backend", f"native@{tree}", "--expect-as", "none"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1 and "xfailed" not in r.stdout, r.stdout[-1500:]
+    # diff: the reference and an unmodified 7.2 tree agree on every row, whatever they expect.
+    args = ["diff", "--specs", CORPUS, "--backend", "reference", "--backend", f"native@{tree}",
+            "-k", "contiguous"]
+    assert main(args) == 0
+    assert main([*args, "--expect-as", "none"]) == 0
+    assert "judged against no expectation file" in capsys.readouterr().err

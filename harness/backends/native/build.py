@@ -136,12 +136,15 @@ def _compile(tree: KernelTree, cc: str, fl: list[str], out: Path, sanitize: bool
         objcache.store(keys[obj], out / obj)
     san = [f for f in fl if f.startswith("-fsanitize")]
     objs = [str(out / o) for o in ("allocator.o", "rbtree.o", "wrapper.o")]
-    for cmd in ([cc, "-shared", *san, "-o", str(out / LIB), *objs],
-                [cc, *san, "-o", str(out / WORKER), str(out / "worker_main.o"), *objs]):
-        p2 = subprocess.run(cmd, capture_output=True, text=True)
+    links = {name: subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    text=True)  # the two links at once: one per core
+             for name, cmd in ((LIB, [cc, "-shared", *san, "-o", str(out / LIB), *objs]),
+                               (WORKER, [cc, *san, "-o", str(out / WORKER),
+                                         str(out / "worker_main.o"), *objs]))}
+    for name, p2 in links.items():
+        text, _ = p2.communicate()
         if p2.returncode != 0:
-            raise BuildError(f"linking {Path(cmd[-len(objs) - 1]).name} failed: "
-                             f"{_first_error(p2.stdout + p2.stderr)}")
+            raise BuildError(f"linking {name} failed: {_first_error(text)}")
     for o in units:
         (out / o).unlink()
 
