@@ -10,9 +10,13 @@ reference) gain nothing from threads and run serially.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from harness.backends.base import CoreBackend
 from harness.engine.trace import Outcome
@@ -40,9 +44,78 @@ def instances(backend: CoreBackend, jobs: int, reopen: Callable[[], CoreBackend]
     return [backend, *(reopen() for _ in range(min(jobs, items) - 1))]
 
 
+def run_corpus(todo: list[Item], backend: CoreBackend,
+               run: Callable[[Case, ParamSet, CoreBackend], Outcome], *, jobs: int,
+               reopen: Callable[[], CoreBackend]) -> Iterator[Outcome]:
+    """Every outcome of ``todo`` on ``backend``, in order, using ``jobs`` cores.
+
+    With more than one instance, the cases that took longest on the previous run of
+    this backend start first (one case, the slab-budget ``oom``, takes most of a
+    second: started last, it would keep one core busy after the other is done).
+    """
+    extra = instances(backend, jobs, reopen, len(todo))[1:]
+    if not extra:
+        yield from run_in_order(todo, [backend], run)
+        return
+    name = getattr(backend, "name", "?")
+    past = load_timings(name)
+    took: dict[str, float] = {}
+
+    def timed(case: Case, ps: ParamSet, b: CoreBackend) -> Outcome:
+        t0 = time.perf_counter()
+        try:
+            return run(case, ps, b)
+        finally:
+            took[_key((case, ps))] = time.perf_counter() - t0
+
+    try:
+        yield from run_in_order(todo, [backend, *extra], timed,
+                                lambda it: past.get(_key(it), 0.0))
+    finally:
+        for b in extra:
+            b.close()
+    save_timings(name, past | took)
+
+
+def _key(item: Item) -> str:
+    case, ps = item
+    return f"{case.id}[{ps.id}]"
+
+
+def _timings_file(name: str) -> Path:
+    from harness.backends.native.kernels import cache_root
+
+    return cache_root() / "timings" / f"{hashlib.sha256(name.encode()).hexdigest()[:16]}.json"
+
+
+def load_timings(name: str) -> dict[str, float]:
+    """Seconds per case on the last run of the backend ``name`` (empty if none)."""
+    try:
+        data = json.loads(_timings_file(name).read_text())
+        return {k: float(v) for k, v in data.items()}
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}
+
+
+def save_timings(name: str, timings: dict[str, float]) -> None:
+    path = _timings_file(name)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({k: round(v, 4) for k, v in timings.items()}))
+        os.replace(tmp, path)
+    except OSError:
+        pass  # only the order of the next run depends on it
+
+
 def run_in_order(todo: list[Item], backends: list[CoreBackend],
-                 run: Callable[[Case, ParamSet, CoreBackend], Outcome]) -> Iterator[Outcome]:
-    """Each outcome of ``todo`` in order, as soon as it and those before it are done."""
+                 run: Callable[[Case, ParamSet, CoreBackend], Outcome],
+                 first: Callable[[Item], float] | None = None) -> Iterator[Outcome]:
+    """Each outcome of ``todo`` in order, as soon as it and those before it are done.
+
+    ``first`` ranks items: higher starts earlier (the slowest first, so no core is left
+    finishing one long case at the end); the output order stays the corpus order.
+    """
     if len(backends) == 1:
         for case, ps in todo:
             yield run(case, ps, backends[0])
@@ -50,15 +123,19 @@ def run_in_order(todo: list[Item], backends: list[CoreBackend],
     results: list[Outcome | BaseException | None] = [None] * len(todo)
     done = [threading.Event() for _ in todo]
     lock = threading.Lock()
+    order = list(range(len(todo)))
+    if first is not None:
+        order.sort(key=lambda i: -first(todo[i]))
     state = {"next": 0, "stop": False}
 
     def work(backend: CoreBackend) -> None:
         while True:
             with lock:
-                i = state["next"]
-                if i >= len(todo) or state["stop"]:
+                k = state["next"]
+                if k >= len(order) or state["stop"]:
                     return
-                state["next"] = i + 1
+                state["next"] = k + 1
+                i = order[k]
             try:
                 results[i] = run(*todo[i], backend)
             except BaseException as e:  # handed to the caller's thread, which raises it

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import expectations, parallel
+from harness import expectations
 from harness.backends.base import CoreBackend
 from harness.backends.registry import resolve
 from harness.engine import run_case
@@ -29,7 +29,6 @@ class Backends:
     """Opened backends by the name the user gave; closed together (workers end)."""
 
     opened: dict[str, CoreBackend] = field(default_factory=dict)
-    extra: list[CoreBackend] = field(default_factory=list)  # parallel instances
 
     @classmethod
     def open(cls, names: list[str], *, kernel_src: str | None, sanitize: bool,
@@ -45,18 +44,10 @@ class Backends:
             raise
         return self
 
-    def instances(self, name: str, jobs: int, items: int, **kw) -> list[CoreBackend]:
-        """Extra instances of the opened ``name`` for a parallel run; closed with the rest."""
-        more = parallel.instances(self.opened[name], jobs,
-                                  lambda: resolve(name, log=lambda _: None, **kw), items)[1:]
-        self.extra += more
-        return more
-
     def close(self) -> None:
-        for b in [*self.opened.values(), *self.extra]:
+        for b in self.opened.values():
             b.close()
         self.opened.clear()
-        self.extra.clear()
 
 
 def run_one(case: Case, ps: ParamSet, backend: CoreBackend, exp: expectations.Expectations,

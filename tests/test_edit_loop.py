@@ -67,6 +67,20 @@ def test_parallel_order_is_the_corpus_order():
 
     got = list(parallel.run_in_order(todo, [ReferenceBackend(), ReferenceBackend()], run))
     assert got == [(c.id, ps.id) for c, ps in todo] and len(seen) == len(todo)
+    # Ranked (the slowest of the last run first), the output order is still the corpus's.
+    seen.clear()
+    last = todo[-1][0].id
+    got = list(parallel.run_in_order(todo, [ReferenceBackend(), ReferenceBackend()], run,
+                                     lambda it: 1.0 if it[0].id == last else 0.0))
+    assert got == [(c.id, ps.id) for c, ps in todo] and last in seen[:2]
+
+
+def test_timings_round_trip(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert parallel.load_timings("native@/x") == {}
+    parallel.save_timings("native@/x", {"a[]": 0.5})
+    assert parallel.load_timings("native@/x") == {"a[]": 0.5}
+    assert parallel.load_timings("native@/y") == {}
 
 
 def test_parallel_native_run_gives_the_serial_outcomes(tmp_path):

@@ -6,12 +6,16 @@ import argparse
 import json
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
-from harness import baseline, parallel
+from harness import baseline, expectations, parallel
+from harness.backends.base import CoreBackend
+from harness.backends.registry import resolve
 from harness.cli import USAGE_ERROR, default_backends, load_specs, log
 from harness.engine.trace import Outcome
 from harness.runner import EXPECTED, Backends, run_one, select, specs_roots, summary, summary_line
+from harness.spec.model import Case, ParamSet
 
 
 def run(ns: argparse.Namespace) -> int:
@@ -30,11 +34,11 @@ def run(ns: argparse.Namespace) -> int:
             exp = baseline.load_for(backend, specs_roots(dirs), ns.expect_as, log)
             if ns.keyword is None and not loaded.errors:
                 stale += exp.stale({(c.id, ps.id) for c, ps in select(loaded.cases, None)})
-            jobs = ns.jobs or parallel.default_jobs()
-            extra = backends.instances(name, jobs, len(todo), kernel_src=ns.kernel_src,
-                                       sanitize=ns.native_sanitize, timeout=ns.timeout)
-            for out in parallel.run_in_order(todo, [backend, *extra],
-                                             lambda c, p, b, exp=exp: run_one(c, p, b, exp)):
+            again = partial(resolve, name, kernel_src=ns.kernel_src, sanitize=ns.native_sanitize,
+                            timeout=ns.timeout, log=lambda _: None)
+            for out in parallel.run_corpus(todo, backend, partial(judged, exp=exp),
+                                           jobs=ns.jobs or parallel.default_jobs(),
+                                           reopen=again):
                 out.backend = name
                 outcomes.append(out)
                 if not ns.quiet or out.status not in EXPECTED:
@@ -63,6 +67,11 @@ def run(ns: argparse.Namespace) -> int:
     if loaded.errors:
         return USAGE_ERROR
     return 0 if all(o.status in EXPECTED for o in outcomes) and not stale else 1
+
+
+def judged(case: Case, ps: ParamSet, backend: CoreBackend, *,
+            exp: expectations.Expectations) -> Outcome:
+    return run_one(case, ps, backend, exp)
 
 
 def _row(out: Outcome, width: int) -> None:

@@ -15,14 +15,16 @@ import queue
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from harness import baseline, expectations, parallel
 from harness.backends.base import BackendUnavailable, CoreBackend
 from harness.backends.registry import resolve
 from harness.cli import add_backend_options, add_specs_option, default_backends, log, specs_dirs
+from harness.commands.run import judged
 from harness.engine.trace import Outcome
-from harness.runner import EXPECTED, run_one, select, specs_roots, summary, summary_line
+from harness.runner import EXPECTED, select, specs_roots, summary, summary_line
 from harness.spec.cache import load_paths_cached
 from harness.spec.model import Case
 
@@ -61,7 +63,6 @@ class Watcher:
     names: list[str]
     dirs: list[Path]
     backends: dict[str, CoreBackend] = field(default_factory=dict)
-    extra: dict[str, list[CoreBackend]] = field(default_factory=dict)
     cases: list[Case] = field(default_factory=list)
     verdicts: dict[Key, Outcome] = field(default_factory=dict)
 
@@ -75,18 +76,13 @@ class Watcher:
         except BackendUnavailable as e:  # e.g. the edit does not compile: say so, keep watching
             return f"{name}: {e}"
         self.backends[name] = b
-        jobs = self.ns.jobs or parallel.default_jobs()
-        self.extra[name] = parallel.instances(
-            b, jobs, lambda: resolve(name, kernel_src=self.ns.kernel_src,
-                                     sanitize=self.ns.native_sanitize, timeout=self.ns.timeout,
-                                     log=lambda _: None), 2)[1:]
         return None
 
     def close(self, name: str | None = None) -> None:
         for n in [name] if name else list(self.backends):
-            for b in [self.backends.pop(n, None), *self.extra.pop(n, [])]:
-                if b is not None:
-                    b.close()
+            b = self.backends.pop(n, None)
+            if b is not None:
+                b.close()
 
     def load(self) -> bool:
         loaded = load_paths_cached(self.dirs)
@@ -106,8 +102,12 @@ class Watcher:
             if b is None:
                 continue
             exp = baseline.load_for(b, specs_roots(self.dirs), self.ns.expect_as)
-            for o in parallel.run_in_order(todo, [b, *self.extra.get(name, [])],
-                                           lambda c, p, b, exp=exp: run_one(c, p, b, exp)):
+            again = partial(resolve, name, kernel_src=self.ns.kernel_src,
+                            sanitize=self.ns.native_sanitize, timeout=self.ns.timeout,
+                            log=lambda _: None)
+            for o in parallel.run_corpus(todo, b, partial(judged, exp=exp),
+                                         jobs=self.ns.jobs or parallel.default_jobs(),
+                                         reopen=again):
                 o.backend = name
                 out.append(o)
         return out

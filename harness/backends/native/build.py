@@ -27,9 +27,11 @@ from harness.backends.native.tree import KernelTree
 CSRC = Path(__file__).with_name("csrc")
 # As the kernel builds: no strict aliasing or overflow assumptions, keep null checks.
 KERNEL_LIKE = ["-fno-strict-aliasing", "-fno-strict-overflow", "-fno-delete-null-pointer-checks"]
-BASE_FLAGS = ["-std=gnu11", "-g", "-fPIC", "-w", *KERNEL_LIKE]
+BASE_FLAGS = ["-std=gnu11", "-fPIC", "-w", *KERNEL_LIKE]
+# No debug info in the plain build: its reports come from __FILE__/__LINE__, and -g costs a
+# quarter of the compile after each edit.  Sanitizer reports are symbolized, so they keep it.
 OPT = ["-O2"]
-SANITIZE = ["-O1", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+SANITIZE = ["-g", "-O1", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
             "-fno-omit-frame-pointer"]
 LIB = "libbuddy.so"
 WORKER = "buddy-worker"
