@@ -9,7 +9,7 @@ and corpus included.  The median is the figure.
 
 Which file is edited, and how a backend name becomes a tree, is per backend
 family (:data:`TARGETS`); a family with a tree of its own (``rust@PATH`` after
-an edit to ``rust/kernel/gpu/buddy.rs``) registers an :class:`EditTarget`.
+an edit to ``rust/kernel/gpu/buddy.rs``) has an :class:`EditTarget` of its own.
 """
 
 from __future__ import annotations
@@ -43,10 +43,12 @@ class EditTarget:
     comment: str  # a line the file's language ignores; {n} makes each edit new
 
 
-def _native_tree(name: str, kernel_src: str | None) -> Path:
+def _kernel_tree(name: str, kernel_src: str | None) -> Path:
+    """The kernel tree ``FAMILY@PATH`` or ``FAMILY@VERSION`` names, for any family."""
     from harness.backends.native import resolve_tree
 
-    return resolve_tree(name, kernel_src, log=lambda _: None).root
+    family, at, what = name.partition("@")
+    return resolve_tree(f"native{at}{what}", kernel_src, log=lambda _: None).root
 
 
 def _native_source(root: Path) -> Path:
@@ -56,7 +58,10 @@ def _native_source(root: Path) -> Path:
 
 
 TARGETS: dict[str, EditTarget] = {
-    "native": EditTarget(_native_tree, _native_source, "/* edit-to-verdict {n} */\n"),
+    "native": EditTarget(_kernel_tree, _native_source, "/* edit-to-verdict {n} */\n"),
+    # Timed through `buddy-harness run --backend rust@SCRATCH`, once that backend is there.
+    "rust": EditTarget(_kernel_tree, lambda root: root / "rust/kernel/gpu/buddy.rs",
+                       "// edit-to-verdict {n}\n"),
 }
 
 

@@ -129,7 +129,9 @@ def test_bench_reports_edit_to_verdict(tmp_path, capsys):
 
 
 def test_bench_families_are_pluggable():
-    assert "native" in edit_bench.TARGETS
-    with pytest.raises(ValueError, match="not rust"):
-        edit_bench.measure("rust@/nowhere", kernel_src=None, specs=[], runs=1, jobs=None,
+    assert {"native", "rust"} <= set(edit_bench.TARGETS)
+    assert edit_bench.TARGETS["rust"].source(Path("/src/linux")) == \
+        Path("/src/linux/rust/kernel/gpu/buddy.rs")
+    with pytest.raises(ValueError, match="not mini"):
+        edit_bench.measure("mini@/nowhere", kernel_src=None, specs=[], runs=1, jobs=None,
                            log=print)
