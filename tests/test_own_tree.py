@@ -3,6 +3,7 @@ unmodified tree passes, a planted regression fails naming the case and step."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -51,7 +52,10 @@ def _tree(tmp_path: Path) -> Path:
 
 def test_unmodified_tree_passes(tmp_path, capsys):
     tree = _tree(tmp_path)
-    assert main(["run", "--specs", CORPUS, "--backend", f"native@{tree}", "-q"]) == 0
+    out = tmp_path / "r.json"
+    assert main(["run", "--specs", CORPUS, "--backend", f"native@{tree}", "-q",
+                 "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["expectations"] == {f"native@{tree}": "native@7.2"}
     err = capsys.readouterr().err
     assert "a Linux 7.2.13 tree, judged against the native@7.2 expectations" in err
 

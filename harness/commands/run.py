@@ -26,12 +26,14 @@ def run(ns: argparse.Namespace) -> int:
     outcomes: list[Outcome] = []
     todo = list(select(loaded.cases, ns.keyword))
     stale: list[str] = []
+    judged_by: dict[str, str | None] = {}  # backend -> the expectation file's name, for the JSON
     start = time.monotonic()
     width = max((len(c.id) for c, _ in todo), default=10)
     try:
         print(f"{'case':<{width}}  {'params':<24} {'backend':<12} outcome")
         for name, backend in backends.opened.items():
             exp = baseline.load_for(backend, specs_roots(dirs), ns.expect_as, log)
+            judged_by[name] = baseline.baseline_name(backend, ns.expect_as)
             if ns.keyword is None and not loaded.errors:
                 stale += exp.stale({(c.id, ps.id) for c, ps in select(loaded.cases, None)})
             again = partial(resolve, name, kernel_src=ns.kernel_src, sanitize=ns.native_sanitize,
@@ -63,7 +65,8 @@ def run(ns: argparse.Namespace) -> int:
     print(summary_line(s))
     if ns.json:
         Path(ns.json).write_text(json.dumps(
-            {"results": [o.to_json() for o in outcomes], "summary": s}, indent=2) + "\n")
+            {"results": [o.to_json() for o in outcomes], "summary": s,
+             "expectations": judged_by}, indent=2) + "\n")
     if loaded.errors:
         return USAGE_ERROR
     return 0 if all(o.status in EXPECTED for o in outcomes) and not stale else 1
