@@ -11,28 +11,16 @@ from pathlib import Path
 import pytest
 
 from harness import edit_bench, parallel
-from harness.backends.native import kernels
-from harness.backends.native.testing import why_unavailable
 from harness.backends.reference import ReferenceBackend
 from harness.cli import main
 from harness.runner import select
 from harness.spec import cache
 from harness.spec.loader import load_paths
+from tests.scratch_tree import cached_tree, copy_tree
 from tests.test_cli import ROOT
 
 CORPUS = ROOT / "specs"
 
-
-def _cached_tree(tmp_path: Path | None = None) -> Path:
-    skip = why_unavailable()
-    src = kernels.locate("7.2")
-    if skip or src is None:
-        pytest.skip(skip or "Linux 7.2 is not cached (buddy-harness kernel fetch 7.2)")
-    if tmp_path is None:
-        return src
-    dst = tmp_path / "linux"
-    shutil.copytree(src, dst, symlinks=True)
-    return dst
 
 
 def test_spec_cache_gives_the_loaded_corpus_and_notices_a_change(tmp_path, monkeypatch):
@@ -84,7 +72,7 @@ def test_timings_round_trip(tmp_path, monkeypatch):
 
 
 def test_parallel_native_run_gives_the_serial_outcomes(tmp_path):
-    _cached_tree()
+    cached_tree()
     outs = {}
     for jobs in ("1", "2"):
         out = tmp_path / f"j{jobs}.json"
@@ -99,7 +87,7 @@ def test_an_edit_recompiles_only_the_edited_unit(tmp_path, monkeypatch):
     from harness.backends.native import build as native_build
     from harness.backends.native.tree import inspect
 
-    tree = _cached_tree(tmp_path)
+    tree = copy_tree(tmp_path)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     compiled: list[str] = []
     real = native_build.subprocess.Popen
@@ -120,7 +108,7 @@ def test_an_edit_recompiles_only_the_edited_unit(tmp_path, monkeypatch):
 
 
 def test_bench_reports_edit_to_verdict(tmp_path, capsys):
-    tree = _cached_tree(tmp_path)
+    tree = copy_tree(tmp_path)
     assert main(["bench", "--edit-to-verdict", "--backend", f"native@{tree}", "--runs", "2",
                  "--specs", str(CORPUS)]) == 0
     out = capsys.readouterr().out

@@ -4,17 +4,14 @@ unmodified tree passes, a planted regression fails naming the case and step."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from harness.backends.native import kernels
-from harness.backends.native.testing import why_unavailable
 from harness.baseline import NONE, baseline_name, expectation_name
 from harness.cli import main
+from tests.scratch_tree import copy_tree
 from tests.test_cli import ROOT
 
 CORPUS = str(ROOT / "specs")
@@ -40,18 +37,9 @@ def test_expect_as_overrides():
     assert baseline_name(B(), NONE) is None
 
 
-def _tree(tmp_path: Path) -> Path:
-    skip = why_unavailable()
-    src = kernels.locate("7.2")
-    if skip or src is None:
-        pytest.skip(skip or "Linux 7.2 is not cached (buddy-harness kernel fetch 7.2)")
-    dst = tmp_path / "linux"
-    shutil.copytree(src, dst, symlinks=True)  # as `cp -r` does
-    return dst
-
 
 def test_unmodified_tree_passes(tmp_path, capsys):
-    tree = _tree(tmp_path)
+    tree = copy_tree(tmp_path)
     out = tmp_path / "r.json"
     assert main(["run", "--specs", CORPUS, "--backend", f"native@{tree}", "-q",
                  "--json", str(out)]) == 0
@@ -61,7 +49,7 @@ def test_unmodified_tree_passes(tmp_path, capsys):
 
 
 def test_tree_without_fetch_record_uses_its_makefile(tmp_path, capsys):
-    tree = _tree(tmp_path)
+    tree = copy_tree(tmp_path)
     (tree / "buddy-harness.json").unlink()
     assert main(["run", "--specs", CORPUS, "--backend", f"native@{tree}", "-q",
                  "-k", "kernel-doc.contiguous"]) == 0
@@ -69,7 +57,7 @@ def test_tree_without_fetch_record_uses_its_makefile(tmp_path, capsys):
 
 
 def test_planted_regression_fails_naming_the_case_and_step(tmp_path, capsys):
-    tree = _tree(tmp_path)
+    tree = copy_tree(tmp_path)
     buddy = tree / "drivers/gpu/buddy.c"
     check = "\t\tif (!IS_ALIGNED(new_start, mm->chunk_size))\n\t\t\treturn -EINVAL;\n"
     text = buddy.read_text()
@@ -83,14 +71,14 @@ def test_planted_regression_fails_naming_the_case_and_step(tmp_path, capsys):
 
 
 def test_expect_as_none_shows_the_known_findings(tmp_path, capsys):
-    tree = _tree(tmp_path)
+    tree = copy_tree(tmp_path)
     assert main(["run", "--specs", CORPUS, "--backend", f"native@{tree}", "-q",
                  "--expect-as", "none", "-k", "kernel-doc.contiguous-single-block"]) == 1
     assert "kernel-doc.contiguous-single-block[sz=12M] on native@" in capsys.readouterr().out
 
 
 def test_pytest_judges_a_tree_by_its_version(tmp_path):
-    tree = _tree(tmp_path)
+    tree = copy_tree(tmp_path)
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                         "generated/test_kernel_doc__flags_contiguous.py",
                         "--backend", f"native@{tree}"], cwd=ROOT, capture_output=True,
@@ -99,7 +87,7 @@ def test_pytest_judges_a_tree_by_its_version(tmp_path):
 
 
 def test_pytest_and_diff_take_expect_as(tmp_path, capsys):
-    tree = _tree(tmp_path)
+    tree = copy_tree(tmp_path)
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                         "generated/test_kernel_doc__flags_contiguous.py",
                         "--backend", f"native@{tree}", "--expect-as", "none"], cwd=ROOT,

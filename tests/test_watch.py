@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends.native import kernels
-from harness.backends.native.testing import why_unavailable
 from harness.commands.watch import Watcher
+from tests.scratch_tree import copy_tree
 from tests.test_cli import ROOT
 
 CHECK = "expect: {total: 12M, avail: 0}"
@@ -62,18 +61,9 @@ def test_a_saved_case_reruns_its_file_and_prints_only_changes(specs):
     assert sum("-> gone" in line for line in gone) == 4  # both cases, all their params
 
 
-def _tree(tmp_path: Path) -> Path:
-    skip = why_unavailable()
-    src = kernels.locate("7.2")
-    if skip or src is None:
-        pytest.skip(skip or "Linux 7.2 is not cached (buddy-harness kernel fetch 7.2)")
-    dst = tmp_path / "linux"
-    shutil.copytree(src, dst, symlinks=True)
-    return dst
-
 
 def test_a_saved_allocator_rebuilds_and_names_the_changed_case(tmp_path, specs):
-    tree = _tree(tmp_path)
+    tree = copy_tree(tmp_path)
     name = f"native@{tree}"
     w = _watcher([name], specs, keyword="block-trim")
     buddy = tree / "drivers/gpu/buddy.c"
