@@ -53,6 +53,23 @@ def baseline_name(backend: object, override: str | None) -> str | None:
     return expectation_name(name, tree_version(backend))
 
 
+def name_for(backend_name: str, kernel_src: str | None, override: str | None) -> str | None:
+    """As :func:`baseline_name`, from a backend's name alone (reads its tree; never builds)."""
+    if override is not None:
+        return None if override == NONE else override
+    family, at, what = backend_name.partition("@")
+    if (at and _VERSION.match(what)) or (not at and family != "native"):
+        return backend_name
+    from harness.backends.base import BackendUnavailable
+    from harness.backends.native import resolve_tree
+
+    try:  # every family's trees are kernel trees: read the version as native does
+        tree = resolve_tree(f"native{at}{what}", kernel_src, log=lambda _: None)
+    except BackendUnavailable:
+        return backend_name  # opening it will say what is wrong
+    return expectation_name(backend_name, tree.version)
+
+
 def load_for(backend: object, roots: list[Path], override: str | None,
              log: Callable[[str], None] | None = None) -> expectations.Expectations:
     """The expectations judging ``backend``; says which file when it is not the literal name."""

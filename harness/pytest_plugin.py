@@ -57,6 +57,20 @@ def pytest_configure(config: pytest.Config) -> None:
         config.args.append(str(Path(d)))
 
 
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Which expectation file judges each backend, when it is not the backend's own name."""
+    diff = config.getoption("diff")
+    names = diff.split(",") if diff else backend_names(config)
+    lines = []
+    for name in dict.fromkeys(names):
+        used = baseline.name_for(name, config.getoption("kernel_src"),
+                                 config.getoption("expect_as"))
+        if used != name:
+            by = f"the {used} expectations" if used else "no expectation file"
+            lines.append(f"buddy-harness: {name} is judged by {by}")
+    return lines
+
+
 def backend_names(config: pytest.Config) -> list[str]:
     names = list(config.getoption("backend"))
     if config.getoption("kernel_version"):

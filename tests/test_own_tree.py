@@ -79,11 +79,12 @@ def test_expect_as_none_shows_the_known_findings(tmp_path, capsys):
 
 def test_pytest_judges_a_tree_by_its_version(tmp_path):
     tree = copy_tree(tmp_path)
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+    r = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
                         "generated/test_kernel_doc__flags_contiguous.py",
                         "--backend", f"native@{tree}"], cwd=ROOT, capture_output=True,
                        text=True, timeout=300)
     assert r.returncode == 0 and "xfailed" in r.stdout, r.stdout[-1500:]
+    assert f"buddy-harness: native@{tree} is judged by the native@7.2 expectations" in r.stdout
 
 
 def test_pytest_and_diff_take_expect_as(tmp_path, capsys):
