@@ -85,3 +85,12 @@ def test_pytest_reports_each_kind():
     failed = [line for line in r.stdout.splitlines() if line.startswith("FAILED")]
     for name in NAMES:
         assert any(f"{name}]" in line and SAYS[name] in line for line in failed), name
+
+
+@pytest.mark.parametrize("name", ["bad-exception", "bad-misaligned"])
+def test_fuzz_verb_reports_and_emits(name, registered, tmp_path, capsys):
+    assert main(["fuzz", "--backend", "reference", "--backend", name, "--examples", "200",
+                 "--seed", "5", "--emit", str(tmp_path)]) == 1
+    out, err = capsys.readouterr()
+    assert "DIVERGENCE" in out + err and "Traceback" not in out + err
+    assert list(tmp_path.glob("*.yaml"))  # the shrunk program, as a case

@@ -223,14 +223,17 @@ def _run_side(backend: CoreBackend, side: Side, prog: Program) -> Side:
         return side
     try:
         side.results = run_batch(mm, ops)
-    except BackendCrash:
-        # Find the op that crashed: run again one op at a time on a fresh allocator.
+    except Exception:  # a crash, or an exception outside the contract
+        # Find the op that did it: run again one op at a time on a fresh allocator.
         side.results = []
         try:
             mm = backend.create(prog.size, prog.chunk)
             run_one_by_one(mm, ops, side.results)
         except BackendCrash as e:
             side.crash = e
+            return side
+        except Exception as e:
+            side.crash = BackendCrash(unexpected(e), "exception")
             return side
     try:
         side.warned = mm.warnings() + mm.fini()
