@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from harness.backends.base import CoreBackend
+from harness.cachedir import prune
 from harness.engine.trace import Outcome
 from harness.spec.model import Case, ParamSet
 
@@ -106,6 +107,7 @@ def save_timings(name: str, timings: dict[str, float]) -> None:
         os.replace(tmp, path)
     except OSError:
         pass  # only the order of the next run depends on it
+    prune(path.parent, "*.json")
 
 
 def run_in_order(todo: list[Item], backends: list[CoreBackend],

@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from harness.cachedir import prune
 from harness.spec.loader import LoadResult, iter_spec_files, load_paths
 
 _CODE = Path(__file__).parent
@@ -58,4 +59,5 @@ def load_paths_cached(paths: list[str | Path]) -> LoadResult:
         os.replace(tmp, path)
     except (OSError, pickle.PicklingError, TypeError, AttributeError):
         pass  # an unwritable cache only costs a reload
+    prune(path.parent, "*.pickle")
     return result

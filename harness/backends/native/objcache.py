@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from harness.backends.native.kernels import cache_root
+from harness.cachedir import prune
 
 
 def objects_dir() -> Path:
@@ -40,6 +41,7 @@ def restore(key: str, dest: Path) -> bool:
     src = objects_dir() / f"{key}.o"
     try:
         shutil.copyfile(src, dest)
+        os.utime(src)  # in use: the pruning keeps what was used last
     except OSError:
         return False
     return True
@@ -56,3 +58,4 @@ def store(key: str, obj: Path) -> None:
         os.replace(tmp, d / f"{key}.o")
     except OSError:
         pass  # a cache that cannot be written only costs a recompile
+    prune(d, "*.o", keep=64)  # the units of a few trees and flag sets
