@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from harness.backends.base import BackendUnavailable
+from harness.baseline import add_expect_as_option
 from harness.spec.position import SpecError
 
 USAGE_ERROR = 2
@@ -60,10 +61,10 @@ def log(msg: str) -> None:
 def load_specs(ns: argparse.Namespace):
     """(dirs, loaded) of the run's --specs; each spec error is printed, the rest still load."""
     from harness.docs.speccheck import check_cases
-    from harness.spec.loader import load_paths
+    from harness.spec.cache import load_paths_cached
 
     dirs = specs_dirs(ns)
-    loaded = load_paths(dirs)
+    loaded = load_paths_cached(dirs)
     loaded.errors.extend(check_cases(loaded.cases)[0])
     for err in loaded.errors:
         print(err, file=sys.stderr)
@@ -85,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only cases whose id, title or params contain TEXT")
     p.add_argument("--json", metavar="FILE", default=None, help="write results as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="list only unexpected outcomes")
+    add_expect_as_option(p)
+    p.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
+                   help="worker processes per native backend (default: one per core)")
     p.set_defaults(module="harness.commands.run")
 
     p = sub.add_parser("check", help="validate spec files (schema and semantics)")
@@ -104,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("bench", "harness.bench", "benchmark a backend"),
         ("docs", "harness.docs.docs_cli", "documented items, the cases citing them, drift"),
         ("cover", "harness.commands.cover", "line and branch coverage of the kernel's C"),
+        ("watch", "harness.commands.watch",
+         "rerun what a saved allocator or spec file affects; print changed verdicts"),
     ):
         p = sub.add_parser(verb, help=text)
         importlib.import_module(module).add_arguments(p)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import expectations
+from harness import baseline, expectations
 from harness.backends.base import BackendUnavailable, CoreBackend
 from harness.backends.registry import resolve
 from harness.divergence.compare import first_difference
@@ -42,9 +42,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="run the YAML cases under DIR instead of the generated modules")
     g.addoption("--diff", metavar="A,B", default=None,
                 help="run each case on two backends and fail on the first differing step")
+    g.addoption("--expect-as", metavar="NAME", default=None,
+                help="judge every backend by specs/expectations/NAME.yaml, or by none "
+                     "(default: a kernel tree's own version)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    _EXPECT_AS[:] = [config.getoption("expect_as")]
     config.addinivalue_line("markers", "spec_case(id): a generated spec case")
     for kind in SOURCE_KINDS:
         config.addinivalue_line("markers", f"{kind.replace('-', '_')}: cases from {kind} sources")
@@ -52,6 +56,20 @@ def pytest_configure(config: pytest.Config) -> None:
         if not Path(d).is_dir():
             raise pytest.UsageError(f"--specs {d}: no such directory")
         config.args.append(str(Path(d)))
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Which expectation file judges each backend, when it is not the backend's own name."""
+    diff = config.getoption("diff")
+    names = diff.split(",") if diff else backend_names(config)
+    lines = []
+    for name in dict.fromkeys(names):
+        used = baseline.name_for(name, config.getoption("kernel_src"),
+                                 config.getoption("expect_as"))
+        if used != name:
+            by = f"the {used} expectations" if used else "no expectation file"
+            lines.append(f"buddy-harness: {name} is judged by {by}")
+    return lines
 
 
 def backend_names(config: pytest.Config) -> list[str]:
@@ -144,8 +162,10 @@ def _cases(path: str) -> dict[str, Case]:
 
 
 @functools.cache
-def _expectations(roots: tuple[str, ...], backend: str) -> expectations.Expectations:
-    return expectations.load([Path(r) for r in roots], backend)
+def _expectations(roots: tuple[str, ...], name: str | None) -> expectations.Expectations:
+    if name is None:
+        return expectations.Expectations(baseline.NONE)
+    return expectations.load([Path(r) for r in roots], name)
 
 
 def run_spec_case(spec: str, case_id: str, params: str, backend, *,
@@ -169,7 +189,7 @@ def run_spec_case(spec: str, case_id: str, params: str, backend, *,
     if isinstance(backend, DiffPair):
         return _run_diff(case, ps, backend, exp_roots)
     out = run_case(case, ps, backend)
-    _judge(*_verdict(out, exp_roots))
+    _judge(*_verdict(out, backend, exp_roots))
 
 
 def run_rust_doctest(backends: _Backends, backend_name: str, doctest_id: str) -> None:
@@ -179,7 +199,7 @@ def run_rust_doctest(backends: _Backends, backend_name: str, doctest_id: str) ->
     if out is None:
         pytest.fail(f"{backend_name} has no doc example {doctest_id}", pytrace=False)
     out.backend = backend_name
-    _judge(*_verdict(out, (str(_rootdir() / DEFAULT_SPECS),)))
+    _judge(*_verdict(out, backend, (str(_rootdir() / DEFAULT_SPECS),)))
 
 
 def _judge(status: str, message: str) -> None:
@@ -193,8 +213,9 @@ def _judge(status: str, message: str) -> None:
         pytest.fail(f"{status}: {message}", pytrace=False)
 
 
-def _verdict(out, exp_roots: tuple[str, ...]) -> tuple[str, str]:
-    reason = _expectations(exp_roots, out.backend).reason(out.case_id, out.params)
+def _verdict(out, backend: CoreBackend, exp_roots: tuple[str, ...]) -> tuple[str, str]:
+    name = baseline.baseline_name(backend, _EXPECT_AS[0] if _EXPECT_AS else None)
+    reason = _expectations(exp_roots, name).reason(out.case_id, out.params)
     return expectations.apply(out.status, reason, out.message)
 
 
@@ -202,7 +223,7 @@ def _run_diff(case: Case, ps, pair: DiffPair, exp_roots: tuple[str, ...]) -> Non
     """As `buddy-harness diff` judges a row: a backend that cannot run the case skips it,
     and a difference both expectation files account for is an expected failure."""
     outs = [run_case(case, ps, b, keep_going=True) for b in (pair.a, pair.b)]
-    verdicts = [_verdict(o, exp_roots) for o in outs]
+    verdicts = [_verdict(o, b, exp_roots) for o, b in zip(outs, (pair.a, pair.b))]
     for status, message in verdicts:
         if status == "skip":
             pytest.skip(message)
@@ -217,6 +238,7 @@ def _run_diff(case: Case, ps, pair: DiffPair, exp_roots: tuple[str, ...]) -> Non
 
 
 _ROOT: list[Path] = []
+_EXPECT_AS: list[str | None] = []  # --expect-as, for run_spec_case
 
 
 def _rootdir() -> Path:

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness import expectations
+from harness import baseline
 from harness.cli import (
     USAGE_ERROR,
     UsageError,
@@ -36,6 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", metavar="FILE", default=None, help="write the matrix as JSON")
     p.add_argument("--html", metavar="FILE", default=None,
                    help="write the matrix as one self-contained HTML page")
+    baseline.add_expect_as_option(p)
 
 
 def run(ns: argparse.Namespace) -> int:
@@ -57,7 +58,7 @@ def run(ns: argparse.Namespace) -> int:
                   flush=True)
 
     try:
-        exps = {name: expectations.load(specs_roots(dirs), b.name)
+        exps = {name: baseline.load_for(b, specs_roots(dirs), ns.expect_as, log)
                 for name, b in backends.opened.items()}
         m = matrix.build(todo, backends.opened, exps, progress, ns.keyword)
         absent = flags.absent_by_backend(loaded.cases, backends.opened)

@@ -38,6 +38,7 @@ from harness.backends.base import (
 )
 from harness.backends.batch import run_batch, run_one_by_one
 from harness.engine.checks import fmt, fmt_blocks
+from harness.engine.run import unexpected
 
 K, G = 1 << 10, 1 << 30
 MAX_PAGES = (1 << 32) - (1 << 6)
@@ -200,7 +201,17 @@ def programs(draw, features: frozenset[str]) -> Program:
 # -- running ------------------------------------------------------------------
 
 def run_side(backend: CoreBackend, name: str, prog: Program) -> Side:
+    """Run ``prog`` on one backend; an exception outside the backend contract (a malformed
+    result, a backend bug) ends the side like a crash of kind ``exception``."""
     side = Side(name)
+    try:
+        return _run_side(backend, side, prog)
+    except Exception as e:
+        side.crash = BackendCrash(unexpected(e), "exception")
+        return side
+
+
+def _run_side(backend: CoreBackend, side: Side, prog: Program) -> Side:
     ops = prog.with_teardown()
     try:
         mm = backend.create(prog.size, prog.chunk)
@@ -212,14 +223,17 @@ def run_side(backend: CoreBackend, name: str, prog: Program) -> Side:
         return side
     try:
         side.results = run_batch(mm, ops)
-    except BackendCrash:
-        # Find the op that crashed: run again one op at a time on a fresh allocator.
+    except Exception:  # a crash, or an exception outside the contract
+        # Find the op that did it: run again one op at a time on a fresh allocator.
         side.results = []
         try:
             mm = backend.create(prog.size, prog.chunk)
             run_one_by_one(mm, ops, side.results)
         except BackendCrash as e:
             side.crash = e
+            return side
+        except Exception as e:
+            side.crash = BackendCrash(unexpected(e), "exception")
             return side
     try:
         side.warned = mm.warnings() + mm.fini()

@@ -84,6 +84,11 @@ class _Run:
         if not self.keep_going:
             raise _Stop
 
+    def fail_hard(self, path: str, line: int, message: str) -> None:
+        """A failure after which the allocator's state is unknown: stop even with keep_going."""
+        self.fail(path, line, message)
+        raise _Stop
+
     # -- steps --------------------------------------------------------------
     def run_steps(self, steps: list[Step], prefix: str = "") -> None:
         for idx, step in enumerate(steps, 1):
@@ -102,6 +107,8 @@ class _Run:
     def attempt(self, step: Step, path: str) -> StepTrace | None:
         """Execute one step and record it; None if the case itself made it impossible."""
         st = StepTrace(path=path, verb=verb_of(step), line=step.pos.line, ok=True)
+        self.trace.crash_step = f"step {path} (line {step.pos.line})"
+        broken: str | None = None
         nth = faults.arm(self.injector, getattr(step, "fail_alloc", None), self.ev)
         before = self.session.counters()
         try:
@@ -111,10 +118,18 @@ class _Run:
         except _CaseError as e:
             self.fail(path, step.pos.line, str(e))
             return None
+        except CheckFailure as e:  # the backend returned blocks that break an invariant
+            broken = str(e)
+        except (BackendCrash, SpecError):
+            raise
+        except Exception as e:  # a malformed result or a backend bug: this case fails
+            self.fail_hard(path, step.pos.line, unexpected(e))
         finally:
             fired = faults.fired(self.injector, nth)
         st.avail, st.clear_avail = self.session.counters()
         self.trace.steps.append(st)
+        if broken is not None:
+            self.fail(path, step.pos.line, broken)
         if nth:
             problem = faults.judge_step(nth, fired, st.errno, before,
                                         (st.avail, st.clear_avail))
@@ -201,6 +216,8 @@ class _Run:
         actual = {"avail": avail, "clear_avail": clear, "size": self.env["size"],
                   "chunk_size": self.env["chunk_size"], "base_offset": self.env["base_offset"]}
         for key, expr in step.values.items():
+            if key == "size":  # what the allocator says, not what the case asked for
+                actual[key] = self.session.size()
             if actual[key] != self.ev(expr):
                 raise CheckFailure(f"check: expected {key} {fmt(self.ev(expr))}, "
                                    f"got {fmt(actual[key])}")
@@ -275,8 +292,15 @@ class _Run:
 
     # -- teardown -----------------------------------------------------------
     def teardown(self) -> None:
+        # Record the first failure but go on, so the allocator is always finalised.
+        self.keep_going = True
         for held in list(self.held.values()) + self.anonymous:
-            self.session.free(held.token, False)
+            try:
+                self.session.free(held.token, False)
+            except (BackendCrash, SpecError):
+                raise
+            except Exception as e:
+                self.fail("teardown", 0, f"freeing what the case still held: {unexpected(e)}")
             self.live.remove(held.blocks, self.session.base)
         self.held.clear()
         self.anonymous.clear()
@@ -292,6 +316,12 @@ class _Run:
 
 class _Stop(Exception):
     pass
+
+
+def unexpected(e: Exception) -> str:
+    """A backend exception outside its contract (BuddyError, BackendCrash), as a verdict."""
+    return f"the backend raised {type(e).__name__}: {e} (only BuddyError or BackendCrash " \
+           "are allowed)"
 
 
 class _CaseError(Exception):
@@ -346,6 +376,9 @@ def run_case(
     except SpecError as e:
         out.status, out.message = "error", str(e)
         return out
+    except Exception as e:  # creation, or anything else outside the steps
+        out.status, out.message = "fail", unexpected(e)
+        return out
 
 
 def _run(case: Case, backend: CoreBackend, env: dict[str, int], keep_going: bool,
@@ -390,10 +423,12 @@ def _run(case: Case, backend: CoreBackend, env: dict[str, int], keep_going: bool
     except BaseException:
         _close_quietly(session)
         raise
+    trace.crash_step = "teardown"
     try:
         run.teardown()
     except _Stop:
         pass
+    trace.crash_step = None
     if run.failure is not None:
         f = run.failure
         where = f"step {f.path} (line {f.line})" if f.line else f"step {f.path}"

@@ -34,6 +34,10 @@ class Session:
     def counters(self) -> tuple[int, int]:
         raise NotImplementedError
 
+    def size(self) -> int:
+        """The size the layer's API reports (``check: size``)."""
+        raise NotImplementedError
+
     def warnings(self) -> list[str]:
         raise NotImplementedError
 
@@ -63,6 +67,9 @@ class CoreSession(Session):
 
     def counters(self):
         return self.mm.avail, self.mm.clear_avail
+
+    def size(self):
+        return self.mm.size  # what the C stores: rounded down to a chunk multiple
 
     def warnings(self):
         return self.mm.warnings()
@@ -96,6 +103,9 @@ class BindingSession(Session):
 
     def counters(self):
         return self.gb.avail(), self.gb.clear_avail()
+
+    def size(self):
+        return self.gb.size()  # GpuBuddy::size(): the size the user asked for
 
     def warnings(self):
         return self.gb.warnings()

@@ -49,14 +49,22 @@ class RustBackend:
         self.timeout = timeout
         self.capabilities = Capabilities(tree.version, tree.features, tree.api)
         self._worker: Worker | None = None
-        # The doc examples compile and run on the other core while cases use the worker.
         self._pool = ThreadPoolExecutor(max_workers=1)
-        self._doctests: Future[list[doctests.DoctestResult]] = self._pool.submit(
-            doctests.run_all, build, doctests.extract(tree.root / BINDING, BINDING),
-            timeout=max(timeout, 30))
+        self._doctests: Future[list[doctests.DoctestResult]] | None = None
+
+    def start_doctests(self) -> None:
+        """Build and run the doc examples in the background (on the other core, while the
+        cases use the worker)."""
+        if self._doctests is None:
+            self._doctests = self._pool.submit(
+                doctests.run_all, self.build,
+                doctests.extract(self.tree.root / BINDING, BINDING),
+                timeout=max(self.timeout, 30))
 
     def doctest_outcomes(self) -> list[Outcome]:
         """Every example of the tree's ``buddy.rs`` compiled and run (once per backend)."""
+        self.start_doctests()
+        assert self._doctests is not None
         return [Outcome(r.doctest.id, "", self.name, r.status, r.message, file=r.doctest.file,
                         line=r.doctest.line) for r in self._doctests.result()]
 
