@@ -1,9 +1,7 @@
 """``buddy-harness bench --backend rust@...``: the Rust backend's figures (printed, never asserted).
 
-* edit-to-verdict: on a scratch copy of the tree, ``buddy.rs`` is edited (a
-  comment appended, so the kernel crate, worker and doctests really rebuild),
-  then the backend is opened (the rebuild) and every binding-layer case and
-  every doc example runs; the median of several rounds;
+(Edit-to-verdict after an edit to ``buddy.rs`` is ``bench --edit-to-verdict``, as for native.)
+
 * the binding-layer corpus with a cached build, on ``rust@`` and on the same
   tree's ``native@`` (the model binding over the same C), alternated, and
   their ratio;
@@ -12,9 +10,7 @@
 
 from __future__ import annotations
 
-import shutil
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,8 +35,7 @@ def _corpus(backend, todo: list) -> float:
     return time.perf_counter() - t0
 
 
-def run(name: str, *, kernel_src: str | None, rounds: int = 5,
-        out: Callable[[str], None] = print) -> int:
+def run(name: str, *, kernel_src: str | None, out: Callable[[str], None] = print) -> int:
     from harness.backends.native import resolve_tree
 
     todo = _binding_cases(Path("specs"))
@@ -67,31 +62,7 @@ def run(name: str, *, kernel_src: str | None, rounds: int = 5,
     finally:
         rust.close()
         native.close()
-    times = _edit_to_verdict(tree.root, todo, rounds, out)
-    out(f"edit-to-verdict after an edit to {BINDING} (rebuild + {len(todo)} binding-layer items "
-        f"+ doc examples), median of {rounds}: {statistics.median(times):.2f} s "
-        f"(min {min(times):.2f}, max {max(times):.2f})")
+    out(f"edit-to-verdict after an edit to {BINDING}: buddy-harness bench --edit-to-verdict "
+        f"--backend {name}")
     return 0
 
-
-def _edit_to_verdict(root: Path, todo: list, rounds: int,
-                     out: Callable[[str], None]) -> list[float]:
-    times = []
-    with tempfile.TemporaryDirectory(prefix="bh-rust-bench-") as tmp:
-        scratch = Path(tmp) / "linux"
-        shutil.copytree(root, scratch, symlinks=True)
-        path = scratch / BINDING
-        text = path.read_text()
-        for i in range(rounds):
-            path.write_text(text + f"\n// bench edit {time.time_ns()} {i}\n")
-            t0 = time.perf_counter()
-            b = resolve(f"rust@{scratch}", kernel_src=None, log=lambda _m: None)
-            try:
-                _corpus(b, todo)
-                docs = b.doctest_outcomes()  # type: ignore[attr-defined]
-            finally:
-                b.close()
-            times.append(time.perf_counter() - t0)
-            bad = [d.case_id for d in docs if d.status != "pass"]
-            out(f"  round {i + 1}: {times[-1]:.2f} s" + (f" (failing: {bad})" if bad else ""))
-    return times
