@@ -32,9 +32,12 @@ def add_expect_as_option(p: argparse.ArgumentParser) -> None:
 
 
 def expectation_name(backend_name: str, tree_version: str | None) -> str:
-    """``native@/src/linux`` with a 7.2.13 tree -> ``native@7.2``; a version name is kept."""
+    """``native@/src/linux`` with a 7.2.13 tree -> ``native@7.2``; a version name is kept, and
+    so is a patched tree's (``rust@v12.1``: its own file, over its base's)."""
+    from harness.patching.trees import base_of
+
     family, at, what = backend_name.partition("@")
-    if tree_version is None or (at and _VERSION.match(what)):
+    if tree_version is None or (at and _VERSION.match(what)) or base_of(backend_name):
         return backend_name
     m = _RELEASE.match(tree_version)
     return f"{family}@{m[1]}.{m[2]}" if m else backend_name
@@ -58,7 +61,7 @@ def name_for(backend_name: str, kernel_src: str | None, override: str | None) ->
     if override is not None:
         return None if override == NONE else override
     family, at, what = backend_name.partition("@")
-    if (at and _VERSION.match(what)) or (not at and family != "native"):
+    if (at and _VERSION.match(what)) or (not at and family == "reference"):
         return backend_name
     from harness.backends.base import BackendUnavailable
     from harness.backends.native import resolve_tree
