@@ -1,4 +1,4 @@
-"""``buddy-harness``: run, check, generate, diff, fuzz, kernel, bench.
+"""``buddy-harness``: run, check, generate, diff, fuzz, kernel, bench, mutate.
 
 Exit codes: 0 every outcome as expected, 1 some outcome not as expected,
 2 a spec or usage error (one ``FILE:LINE:COL: message`` line each), 130
@@ -99,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("diff", "harness.divergence.diff_cli", "compare backends on the corpus: a matrix"),
         ("fuzz", "harness.divergence.fuzz_cli", "differential fuzzing between two backends"),
         ("bench", "harness.bench", "benchmark a backend"),
+        ("mutate", "harness.mutation.mutate_cli", "mutation testing of the allocator's C"),
     ):
         p = sub.add_parser(verb, help=text)
         importlib.import_module(module).add_arguments(p)
