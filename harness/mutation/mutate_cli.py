@@ -1,7 +1,8 @@
 """``buddy-harness mutate``: mutation testing of the allocator's C against the corpus and fuzz.
 
-Exit 0 when every mutant that compiled and did not time out was killed or is listed
-as equivalent (and the list is true), 1 otherwise, 2 on usage errors.
+Exit 0 when every mutant that compiled and did not time out was killed or is an
+accepted survivor (harness/mutation/survivors/, kept true), 1 otherwise, 2 on usage
+errors.  Mutants run with a 3 s per-operation timeout unless --timeout says otherwise.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def select_mutants(source: str, ns: argparse.Namespace):
 
 def run(ns: argparse.Namespace) -> int:
     from harness.backends.native import resolve_tree
-    from harness.mutation import equivalent
+    from harness.mutation import survivors
     from harness.mutation.report import Report
     from harness.mutation.runner import KILLED, Bench
 
@@ -84,7 +85,7 @@ def run(ns: argparse.Namespace) -> int:
     tree = resolve_tree(name, ns.kernel_src, log)
     source = tree.source.read_text(encoding="utf-8")
     try:
-        listed = equivalent.load(tree.version)
+        listed = survivors.load(tree.version)
     except ValueError as e:
         raise UsageError(str(e)) from None
     every, chosen = select_mutants(source, ns)
@@ -114,10 +115,11 @@ def run(ns: argparse.Namespace) -> int:
             raise
     rel = str(tree.source.relative_to(tree.root))
     report = Report(name, rel, len(every), ns.seed if ns.sample else None, ns.sample, ns.fuzz,
-                    time.monotonic() - t0, equivalent=listed)
+                    time.monotonic() - t0, accepted=listed)
     report.rows = [(m, verdicts[m.id], m.diff(source, rel)) for m in chosen]
     killed = {m.id for m, v, _d in report.rows if v.status == KILLED}
-    report.problems = equivalent.stale(listed, {m.id for m in every}, killed, tree.version)
+    report.problems = survivors.stale(listed, {m.id for m in every}, killed,
+                                      survivors.path_for(tree.version))
     sys.stdout.write(report.text())
     if ns.json:
         report.write_json(Path(ns.json))

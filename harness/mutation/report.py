@@ -9,9 +9,10 @@ from pathlib import Path
 
 from harness.mutation.mutants import Mutant
 from harness.mutation.runner import KILLED, NO_COMPILE, SURVIVED, TIMED_OUT, Verdict
+from harness.mutation.survivors import Entry
 
-EQUIVALENT = "equivalent"
-ORDER = (KILLED, SURVIVED, EQUIVALENT, NO_COMPILE, TIMED_OUT)
+EQUIVALENT, NEEDS_FAULTS = "equivalent", "needs-fault-injection"
+ORDER = (KILLED, SURVIVED, NEEDS_FAULTS, EQUIVALENT, NO_COMPILE, TIMED_OUT)
 
 
 @dataclass
@@ -24,11 +25,12 @@ class Report:
     fuzz_examples: int
     seconds: float
     rows: list[tuple[Mutant, Verdict, str]] = field(default_factory=list)  # + diff
-    equivalent: dict[str, str] = field(default_factory=dict)
+    accepted: dict[str, Entry] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
     def status(self, v: Verdict) -> str:
-        return EQUIVALENT if v.status == SURVIVED and v.id in self.equivalent else v.status
+        entry = self.accepted.get(v.id)
+        return entry.kind if v.status == SURVIVED and entry is not None else v.status
 
     def counts(self) -> dict[str, int]:
         c = {k: 0 for k in ORDER}
@@ -39,7 +41,7 @@ class Report:
     def score(self) -> float:
         """Killed among compiled, non-timeout mutants not listed as equivalent."""
         c = self.counts()
-        judged = c[KILLED] + c[SURVIVED]
+        judged = c[KILLED] + c[SURVIVED] + c[NEEDS_FAULTS]
         return c[KILLED] / judged if judged else 1.0
 
     def by_fuzz(self) -> int:
@@ -75,7 +77,8 @@ class Report:
                                      "operator": m.operator, "line": m.line,
                                      "original": m.original, "replacement": m.replacement,
                                      "diff": d}
-                        | ({"reason": self.equivalent[m.id]} if m.id in self.equivalent else {})
+                        | ({"reason": self.accepted[m.id].reason} if m.id in self.accepted
+                           else {})
                         for m, v, d in self.rows],
         }
 
@@ -90,11 +93,12 @@ class Report:
             rows.append(
                 f"<tr class='{st}'><td>{e(st)}</td><td>{m.line}</td><td>{e(m.function)}</td>"
                 f"<td>{e(m.operator)}</td><td><code>{e(m.id)}</code></td>"
-                f"<td>{e(v.by or self.equivalent.get(m.id, ''))}</td>"
+                f"<td>{e(v.by or (self.accepted[m.id].reason if m.id in self.accepted else ''))}"
+                "</td>"
                 f"<td><details><summary>diff</summary><pre>{e(d)}</pre></details></td></tr>")
         page = f"""<!doctype html><meta charset="utf-8"><title>mutation: {e(self.backend)}</title>
 <style>body{{font-family:sans-serif}}td{{vertical-align:top;padding:2px 6px}}
-tr.survived{{background:#fdd}}tr.equivalent{{background:#eef}}tr.killed{{background:#efe}}
+tr.survived{{background:#fdd}}tr.equivalent,tr.needs-fault-injection{{background:#eef}}tr.killed{{background:#efe}}
 tr.timed-out,tr.did-not-compile{{background:#eee}}pre{{margin:0}}</style>
 <h1>Mutation testing of {e(self.source)} on {e(self.backend)}</h1>
 <p>{e(self.summary())}</p>
