@@ -181,14 +181,15 @@ def run_chunk(a: CoreBackend, b: CoreBackend, names: tuple[str, str], seed: int,
     return count, ops, None
 
 
-def finding_at(a: CoreBackend, b: CoreBackend, names: tuple[str, str], prog: Program) -> Finding:
+def finding_at(a: CoreBackend, b: CoreBackend, names: tuple[str, str], prog: Program,
+               shrinking: bool = True) -> Finding:
     """Shrink the divergent ``prog`` and describe the smallest program found."""
     t0 = time.monotonic()
 
     def diverges(p: Program) -> bool:
         return compare(run_side(a, names[0], p), run_side(b, names[1], p)) is not None
 
-    small = shrink(prog, diverges)
+    small = shrink(prog, diverges) if shrinking else prog
     sa, sb = run_side(a, names[0], small), run_side(b, names[1], small)
     d = compare(sa, sb)
     assert d is not None  # the backends are deterministic: what diverged diverges again
@@ -198,10 +199,12 @@ def finding_at(a: CoreBackend, b: CoreBackend, names: tuple[str, str], prog: Pro
 def search(a: CoreBackend, b: CoreBackend, names: tuple[str, str], *, seed: int,
            examples: int | None = None, seconds: float | None = None,
            progress: Callable[[Stats], None] | None = None, jobs: int = 1,
-           opener: Callable[[str], CoreBackend] | None = None) -> tuple[Finding | None, Stats]:
+           opener: Callable[[str], CoreBackend] | None = None,
+           shrinking: bool = True) -> tuple[Finding | None, Stats]:
     """Run programs 0, 1, ... of ``seed`` on both until one diverges (then shrunk) or the
     budget is spent: ``examples`` programs and/or ``seconds`` of time, whichever ends first.
 
+    ``shrinking=False`` reports the divergent program as generated.
     With ``jobs`` > 1 and an ``opener`` (a picklable name -> backend), chunks of programs
     run in that many processes, each with backends of its own; the result is the same.
     """
@@ -228,7 +231,7 @@ def search(a: CoreBackend, b: CoreBackend, names: tuple[str, str], *, seed: int,
                 break
     if hit is None:
         return None, stats
-    return finding_at(a, b, names, program_at(seed, hit, features)), stats
+    return finding_at(a, b, names, program_at(seed, hit, features), shrinking), stats
 
 
 __all__ = ["Block", "Divergence", "FLAG_FEATURES", "Finding", "MAX_OPS", "Program", "Side",

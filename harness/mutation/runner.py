@@ -144,8 +144,9 @@ class Bench:
         from harness.divergence import fuzz
 
         names = ("reference", backend.name)
+        # Not shrunk: a mutant that hangs would cost a timeout per attempt.
         found, stats = fuzz.search(ReferenceBackend(), backend, names, seed=seed,
-                                   examples=examples)
+                                   examples=examples, shrinking=False)
         v.fuzz_examples = stats.examples
         if found is not None:
             timed_out = any(s.crash is not None and s.crash.kind == "timeout"
