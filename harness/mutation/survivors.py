@@ -3,8 +3,10 @@
 Each entry maps a mutant id to ``{kind, reason}``.  ``equivalent``: no program
 can tell the mutant from the original (the reason says why).  ``needs-fault-
 injection``: the mutant changes code that runs only when a block structure cannot
-be allocated, which no case can reach until the shim can fail allocations; it
-counts against the score.  The file is kept true like the expectation files: an
+be allocated, which no case can reach until the shim can fail allocations.
+``hidden-by-shim``: the user-space shim hides the change (its kmalloc returns
+zeroed memory; only block structures are counted for leaks).  Both count against
+the score.  The file is kept true like the expectation files: an
 entry naming a mutant the source no longer has, or one the run killed, is an error.
 """
 
@@ -16,7 +18,7 @@ from pathlib import Path
 import yaml
 
 DIR = Path(__file__).with_name("survivors")
-KINDS = ("equivalent", "needs-fault-injection")
+KINDS = ("equivalent", "needs-fault-injection", "hidden-by-shim")
 
 
 @dataclass(frozen=True)
