@@ -139,6 +139,8 @@ class _Gen:
             mbs = c << min(max(size // c, 1).bit_length() - 1 + r.randint(0, 1), 40)
         else:
             mbs = r.choice((c // 2, 3 * c, c + 4096))
+        if mbs >= c and mbs & (mbs - 1) == 0 and max(-(-size // mbs), 1) * mbs > MAX_PAGES * c:
+            mbs = c  # rounded up to min_block_size, the request would reach 2^32 pages
         # Before 7.2 a size below min_block_size needs a whole min_block_size block
         # (extra.offset-aligned-needs-only-an-aligned-hole records the difference).
         if "offset_aligned" not in f and size < mbs:
