@@ -132,3 +132,21 @@ def test_the_verb_reports_text_json_and_html(tmp_path, capsys):
 def test_usage_errors_exit_2(capsys):
     assert main(["mutate", "--backend", "reference"]) == 2
     assert "exactly one native backend" in capsys.readouterr().err
+
+
+def test_the_mutants_are_pytest_items_for_xdist(tmp_path):
+    """The same judging as pytest items: collected by id, one outcome each, on xdist workers."""
+    import subprocess
+    import sys
+
+    _tree("7.2")
+    root = Path(__file__).resolve().parent.parent
+    r = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "harness.mutation.suite", "--pyargs",
+         "harness.mutation.suite", "--mutate", "native@7.2", "--mutate-sample", "2",
+         "--mutate-seed", "3", "--mutate-fuzz", "0", "--mutate-specs", str(root / "specs"),
+         "-n", "2", "-q", "-rA", "-p", "no:cacheprovider"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert r.returncode in (0, 1), r.stdout + r.stderr
+    ran = [ln for ln in r.stdout.splitlines() if "::test_mutant_is_killed[" in ln]
+    assert len(ran) == 2, r.stdout
