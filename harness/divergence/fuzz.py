@@ -12,11 +12,11 @@ Programs come from a seeded generator of the harness's own
 (:mod:`harness.divergence.gen`): program ``i`` of seed ``S`` is the same on any
 machine, so ``--seed S --examples N`` runs the same programs and finds the same
 first divergence however the work is split and however fast it runs; a time
-budget only decides how far along the sequence a run gets.  Programs run in
-chunks, several per native round trip (:mod:`harness.divergence.pool` spreads
-chunks over processes).  The first divergent program is shrunk deterministically
-(:mod:`harness.divergence.shrink`) and becomes a core-layer YAML case
-(:mod:`harness.divergence.emit`).
+budget only decides how far along the sequence a run gets.  Each program's
+operations go to a native worker in one batch; programs run in chunks, which
+:mod:`harness.divergence.pool` spreads over processes.  The first divergent
+program is shrunk deterministically (:mod:`harness.divergence.shrink`) and
+becomes a core-layer YAML case (:mod:`harness.divergence.emit`).
 """
 
 from __future__ import annotations
@@ -165,7 +165,7 @@ def new_seed() -> int:
     return int.from_bytes(os.urandom(4), "little")
 
 
-CHUNK = 64  # programs per unit of work: one round trip per backend, one scheduling step
+CHUNK = 64  # programs per unit of work handed to a process (one scheduling step)
 
 
 def run_chunk(a: CoreBackend, b: CoreBackend, names: tuple[str, str], seed: int,
