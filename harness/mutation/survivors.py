@@ -28,7 +28,8 @@ class Entry:
 
 
 def path_for(version: str) -> Path:
-    return DIR / f"{version}.yaml"
+    """The file of a kernel version (7.2.13 and 7.2 share 7.2.yaml)."""
+    return DIR / f"{'.'.join(version.split('.')[:2])}.yaml"
 
 
 def load(version: str) -> dict[str, Entry]:
