@@ -25,7 +25,10 @@ from harness.mutation.mutants import OPERATORS
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_backend_options(p, default_help="exactly one native backend")
     add_specs_option(p)
-    p.set_defaults(timeout=3.0)
+    p.set_defaults(timeout=3.0)  # a looping mutant should cost seconds, not the usual 10
+    for action in p._actions:
+        if action.dest == "timeout":
+            action.help = "per-operation limit for a mutant's worker (default 3)"
     p.add_argument("--sample", type=int, default=None, metavar="N",
                    help="run N mutants drawn with --seed instead of all of them")
     p.add_argument("--seed", type=int, default=1, metavar="S",
