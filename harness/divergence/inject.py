@@ -82,8 +82,41 @@ def search_injected(a: CoreBackend, b: CoreBackend, names: tuple[str, str], seed
         if progress is not None:
             progress(stats)
         if d is not None:
-            return Finding(prog, d, (sa, sb), time.monotonic() - t0), stats
+            small = shrink_injected(prog, lambda p: compare_injected(
+                p, *run_pair(a, b, names, p)) is not None)
+            sa, sb = run_pair(a, b, names, small)
+            d = compare_injected(small, sa, sb)
+            assert d is not None  # deterministic backends diverge again
+            return Finding(small, d, (sa, sb), time.monotonic() - t0), stats
     return None, stats
+
+
+def shrink_injected(prog: InjectedProgram, diverges: Callable[[InjectedProgram], bool]
+                    ) -> InjectedProgram:
+    """Fewer operations while it still diverges: what follows the failing op, then ops
+    before it one at a time (those nothing later refers to, so the failing op only moves
+    up by one)."""
+    from harness.divergence.shrink import without
+
+    def variant(ops: list[Op], at: int) -> InjectedProgram:
+        return InjectedProgram(prog.size, prog.chunk, ops, at=at, nth=prog.nth)
+
+    best = prog
+    cut = variant(list(prog.ops[: prog.at + 1]), prog.at)
+    if len(cut.ops) < len(best.ops) and diverges(cut):
+        best = cut
+    changed = True
+    while changed:
+        changed = False
+        for i in range(best.at - 1, -1, -1):
+            fewer = without(best, {i}).ops
+            if len(fewer) != len(best.ops) - 1:
+                continue  # its frees or trims would go too: the failing op would move more
+            cand = variant(list(fewer), best.at - 1)
+            if diverges(cand):
+                best, changed = cand, True
+                break
+    return best
 
 
 def can_inject(a: CoreBackend, b: CoreBackend) -> bool:
