@@ -201,7 +201,7 @@ class _Run:
                 self.env[step.var] = i
                 self.run_steps(step.steps, f"{path}[{i}].")
         else:
-            limit = self.ev(step.max) if step.max is not None else 1 << 20
+            limit = self.ev(step.max) if step.max is not None else self.case.limits.until
             done = None
             for i in range(limit):
                 self.env[step.var] = i

@@ -29,7 +29,7 @@ from typing import Any
 import jsonschema
 
 from harness.backends.base import ERRNOS, FEATURES, FLAG_BITS
-from harness.spec import yamlpos
+from harness.spec import limits, yamlpos
 from harness.spec.expr import Expr
 from harness.spec.model import (
     LAYERS,
@@ -41,6 +41,7 @@ from harness.spec.model import (
     Check,
     Expect,
     Free,
+    Limits,
     Repeat,
     ResetClear,
     Source,
@@ -54,7 +55,8 @@ from harness.spec.yamlpos import YNode
 SPEC_SUFFIXES = (".yaml", ".yml")
 EXPECTATIONS_DIR = "expectations"
 
-CASE_KEYS = ("id", "title", "source", "layer", "requires", "params", "buddy", "steps", "tags")
+CASE_KEYS = ("id", "title", "source", "layer", "requires", "params", "buddy", "steps", "tags",
+             "limits")
 CASE_REQUIRED = ("id", "title", "source", "buddy", "steps")
 SOURCE_KEYS = ("kind", "ref", "quote")
 BUDDY_KEYS = ("base_offset", "size", "chunk_size", "expect")
@@ -408,9 +410,10 @@ class _Builder:
             raise SpecError(v["steps"].pos, "steps is empty",
                             "only a case whose buddy creation must fail may have no steps")
         tags = self.tags(v["tags"]) if "tags" in v else ()
+        lim = limits.parse(v["limits"]) if "limits" in v else Limits()
         case = Case(id=cid, title=title.strip(), source=source, buddy=buddy, steps=steps,
                     pos=node.pos, layer=self.layer, requires=requires, params=params,
-                    tags=tags, raw=node.to_plain())
+                    tags=tags, limits=lim, raw=node.to_plain())
         self._note(case, node)
         return case
 

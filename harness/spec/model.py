@@ -126,6 +126,15 @@ class BuddySpec:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """The work a case may ask for (:mod:`harness.spec.limits` checks it)."""
+
+    combinations: int = 1024  # params product
+    operations: int = 100_000  # steps run per combination, repeats multiplied through
+    until: int = 10_000  # iterations of one repeat-until
+
+
+@dataclass(frozen=True)
 class ParamSet:
     """One combination of a case's params: pytest id and the value expressions."""
 
@@ -145,6 +154,7 @@ class Case:
     requires: frozenset[str] = frozenset()
     params: dict[str, list[Expr]] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
+    limits: Limits = Limits()
     raw: dict[str, Any] = field(default_factory=dict)  # the YAML mapping, for rendering
 
     @property
