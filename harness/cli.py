@@ -1,8 +1,9 @@
 """``buddy-harness``: run, check, generate, diff, fuzz, kernel, bench.
 
 Exit codes: 0 every outcome as expected, 1 some outcome not as expected,
-2 a spec or usage error (one ``FILE:LINE:COL: message`` line each), 130
-interrupted.
+2 a spec or usage error (one ``FILE:LINE:COL: message`` line each), 5 nothing
+selected (no case matched, no spec file found), 130 interrupted.  Every option
+value is checked when the command line is parsed (:mod:`harness.options`).
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ import os
 import sys
 from pathlib import Path
 
+from harness import options
 from harness.backends.base import BackendUnavailable
+from harness.engine.budget import DEFAULT_CASE_BUDGET, set_case_budget
 from harness.spec.position import SpecError
 
 USAGE_ERROR = 2
+NOTHING_SELECTED = 5  # as pytest's "no tests collected"
 
 
 class UsageError(Exception):
@@ -24,7 +28,7 @@ class UsageError(Exception):
 
 
 def add_backend_options(p: argparse.ArgumentParser, *, default_help: str) -> None:
-    p.add_argument("--backend", action="append", default=[], metavar="NAME",
+    p.add_argument("--backend", action="append", default=[], metavar="NAME", type=options.backend,
                    help=f"reference, native, native@VERSION or native@PATH; repeatable "
                         f"({default_help})")
     p.add_argument("--kernel-src", metavar="PATH", default=None,
@@ -32,8 +36,11 @@ def add_backend_options(p: argparse.ArgumentParser, *, default_help: str) -> Non
                         "(default: $BUDDY_HARNESS_KERNEL_SRC)")
     p.add_argument("--native-sanitize", action="store_true",
                    help="build the native backend with ASan + UBSan")
-    p.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+    p.add_argument("--timeout", type=options.seconds, default=10.0, metavar="SECONDS",
                    help="per-operation limit for the native worker (default 10)")
+    p.add_argument("--case-budget", type=options.seconds, default=DEFAULT_CASE_BUDGET,
+                   metavar="SECONDS", help="wall-clock limit per case on every backend, past "
+                   f"which it is a crash: timeout (default {DEFAULT_CASE_BUDGET:g})")
 
 
 def add_specs_option(p: argparse.ArgumentParser) -> None:
@@ -68,7 +75,7 @@ def load_specs(ns: argparse.Namespace):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = options.OneLineParser(
         prog="buddy-harness",
         description="Conformance harness for the Linux kernel's GPU buddy allocator.",
     )
@@ -80,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
                                         "and native@VERSION for every cached kernel")
     p.add_argument("-k", dest="keyword", default=None, metavar="TEXT",
                    help="only cases whose id, title or params contain TEXT")
-    p.add_argument("--json", metavar="FILE", default=None, help="write results as JSON")
+    p.add_argument("--json", metavar="FILE", default=None, type=options.output_file,
+                   help="write results as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="list only unexpected outcomes")
     p.set_defaults(module="harness.commands.run")
 
@@ -90,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("generate", help="render specs into generated/ pytest modules")
     p.add_argument("--specs", default="specs", metavar="DIR")
-    p.add_argument("--out", default="generated", metavar="DIR")
+    p.add_argument("--out", default="generated", metavar="DIR", type=options.output_dir)
     p.add_argument("--check", action="store_true",
                    help="fail (exit 1) if generated/ is not what the specs render to")
     p.set_defaults(module="harness.commands.generate")
@@ -107,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("kernel", help="kernel sources for the native backend")
     ksub = p.add_subparsers(dest="kernel_verb", metavar="fetch|list")
     kf = ksub.add_parser("fetch", help="fetch Debian's linux-source-VERSION into the cache")
-    kf.add_argument("version", help="e.g. 7.2, 6.12, 6.1")
+    kf.add_argument("version", type=options.kernel_version, help="e.g. 7.2, 6.12, 6.1")
     ksub.add_parser("list", help="list cached kernel trees")
     p.set_defaults(module="harness.commands.kernel")
     return parser
@@ -134,6 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(ns, "module", None):
         parser.print_help()
         return USAGE_ERROR
+    clash = options.conflicts(ns)
+    if clash:
+        print(f"buddy-harness {ns.verb}: {clash}", file=sys.stderr)
+        return USAGE_ERROR
+    set_case_budget(getattr(ns, "case_budget", DEFAULT_CASE_BUDGET))
     try:
         return importlib.import_module(ns.module).run(ns)
     except (UsageError, BackendUnavailable) as e:
@@ -146,4 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
+        return 1
+    except OSError as e:  # e.g. the disk filled while writing results
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"buddy-harness {ns.verb}: {where}{e.strerror or e}", file=sys.stderr)
         return 1

@@ -6,6 +6,28 @@ from collections.abc import Callable
 
 from harness.backends.base import BackendUnavailable, CoreBackend
 
+# A backend name is a plain name or FAMILY@WHAT (a kernel version or a tree's path).
+PLAIN_NAMES = ("reference", "native")
+FAMILIES = ("native", "rust")
+# Names a plugin makes resolvable besides these (tests/miniatures.py's deliberately wrong
+# backends); checked as known names.
+extra_names: set[str] = set()
+
+
+def name_problem(name: str) -> str | None:
+    """What is wrong with a backend name, judged by its family alone; None if nothing.
+
+    Whether the backend can be opened (a tree exists, a compiler works) is for
+    :func:`resolve`; this only refuses what no backend could be, at parse time.
+    """
+    family, at, what = name.partition("@")
+    if name in PLAIN_NAMES or name in extra_names or (family in FAMILIES and at and what):
+        return None
+    if family in FAMILIES and at:
+        return f"backend '{name}' names no version or path after '@' (e.g. {family}@7.2)"
+    forms = ", ".join(PLAIN_NAMES + tuple(f"{f}@VERSION, {f}@PATH" for f in FAMILIES))
+    return f"unknown backend '{name}' (use {forms})"
+
 
 def resolve(
     name: str,

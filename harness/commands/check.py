@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.cli import USAGE_ERROR, UsageError
+from harness.cli import NOTHING_SELECTED, USAGE_ERROR, UsageError
 from harness.spec.loader import load_paths
 
 
@@ -20,6 +20,10 @@ def run(ns: argparse.Namespace) -> int:
     if result.errors:
         print(f"{len(result.errors)} error(s) in {len(result.files)} file(s)", file=sys.stderr)
         return USAGE_ERROR
+    if not result.files:
+        print(f"buddy-harness check: no spec file (*.yaml, *.yml) in {' '.join(ns.paths)}: "
+              "nothing checked", file=sys.stderr)
+        return NOTHING_SELECTED
     items = sum(len(c.combinations()) for c in result.cases)
     print(f"{len(result.files)} file(s), {len(result.cases)} case(s), {items} item(s): ok")
     return 0

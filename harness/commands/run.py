@@ -9,13 +9,15 @@ import time
 from pathlib import Path
 
 from harness import expectations
-from harness.cli import USAGE_ERROR, default_backends, load_specs, log
+from harness.cli import NOTHING_SELECTED, USAGE_ERROR, default_backends, load_specs, log
 from harness.engine.trace import Outcome
 from harness.runner import EXPECTED, Backends, run_one, select, specs_roots, summary, summary_line
 
 
 def run(ns: argparse.Namespace) -> int:
     dirs, loaded = load_specs(ns)
+    if not any(True for _ in select(loaded.cases, ns.keyword)):
+        return _nothing_selected(ns, loaded)
     names = default_backends(ns)
     backends = Backends.open(names, kernel_src=ns.kernel_src, sanitize=ns.native_sanitize,
                              timeout=ns.timeout, log=log)
@@ -56,6 +58,17 @@ def run(ns: argparse.Namespace) -> int:
     if loaded.errors:
         return USAGE_ERROR
     return 0 if all(o.status in EXPECTED for o in outcomes) and not stale else 1
+
+
+def _nothing_selected(ns: argparse.Namespace, loaded) -> int:
+    """Said, and an exit code of its own, so a typo in -k never passes CI by running nothing."""
+    if loaded.errors:
+        return USAGE_ERROR  # the errors are the reason, and printed already
+    where = ", ".join(ns.specs) or "specs"
+    what = f"no case matches -k {ns.keyword!r}" if ns.keyword is not None and loaded.cases \
+        else f"no case found in {where}"
+    print(f"buddy-harness run: {what}: nothing ran", file=sys.stderr)
+    return NOTHING_SELECTED
 
 
 def _row(out: Outcome, width: int) -> None:

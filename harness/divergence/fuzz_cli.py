@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from harness import options
 from harness.backends import registry
 from harness.backends.base import CoreBackend
 from harness.cli import UsageError, add_backend_options, log
@@ -21,13 +22,13 @@ from harness.spec.loader import load_file
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_backend_options(p, default_help="exactly two")
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--seconds", type=float, default=None, metavar="N",
+    budget.add_argument("--seconds", type=options.seconds, default=None, metavar="N",
                         help="search for N seconds (default 10 when --examples is not given)")
-    budget.add_argument("--examples", type=int, default=None, metavar="N",
+    budget.add_argument("--examples", type=options.count, default=None, metavar="N",
                         help="search N random programs")
-    p.add_argument("--seed", type=int, default=None, metavar="N",
+    p.add_argument("--seed", type=options.seed, default=None, metavar="N",
                    help="seed of the search (printed when chosen at random)")
-    p.add_argument("--emit", metavar="DIR", default=None,
+    p.add_argument("--emit", metavar="DIR", default=None, type=options.output_dir,
                    help="write the shrunk divergent case into DIR (default: print it)")
 
 
@@ -36,8 +37,6 @@ def run(ns: argparse.Namespace) -> int:
 
     if len(ns.backend) != 2:
         raise UsageError("needs exactly two backends: --backend A --backend B")
-    if ns.examples is not None and ns.examples < 1 or ns.seconds is not None and ns.seconds <= 0:
-        raise UsageError("the budget must be positive")
     names = (ns.backend[0], ns.backend[1])
     seconds = ns.seconds if ns.seconds is not None or ns.examples is not None else 10.0
     seed = ns.seed if ns.seed is not None else fuzz.new_seed()

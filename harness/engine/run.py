@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.backends.base import BackendCrash, BuddyError, CoreBackend
+from harness.engine.budget import BudgetedBackend, case_budget
 from harness.engine.checks import CheckFailure, LiveSet, check_expect, fmt
 from harness.engine.session import BindingSession, CoreSession, Session
 from harness.engine.trace import Outcome, StepTrace, Trace
@@ -294,8 +295,12 @@ def run_case(
     backend: CoreBackend,
     *,
     keep_going: bool = False,
+    budget: float | None = None,
 ) -> Outcome:
-    """Run ``case`` with ``params`` on ``backend`` and judge it (pass/fail/skip/crash/error)."""
+    """Run ``case`` with ``params`` on ``backend`` and judge it (pass/fail/skip/crash/error).
+
+    ``budget``: wall-clock seconds before the case is a ``crash: timeout`` (default: the
+    process's setting, :func:`harness.engine.budget.case_budget`)."""
     name = getattr(backend, "name", "?")
     trace = Trace(case.id, params.id, name)
     out = Outcome(case.id, params.id, name, "pass", trace=trace, file=case.file,
@@ -316,7 +321,8 @@ def run_case(
         out.status, out.message = "error", str(e)
         return out
     try:
-        return _run(case, backend, env, keep_going, out)
+        timed = BudgetedBackend(backend, budget if budget is not None else case_budget())
+        return _run(case, timed, env, keep_going, out)
     except BackendCrash as e:
         trace.crash, trace.crash_kind = str(e), e.kind
         out.status = "crash"
@@ -363,6 +369,9 @@ def _run(case: Case, backend: CoreBackend, env: dict[str, int], keep_going: bool
         run.teardown()
     except _Stop:
         pass
+    except BaseException:
+        _close_quietly(session)
+        raise
     if run.failure is not None:
         f = run.failure
         where = f"step {f.path} (line {f.line})" if f.line else f"step {f.path}"
