@@ -144,13 +144,13 @@ def main(argv: list[str] | None = None) -> int:
         return USAGE_ERROR
     clash = options.conflicts(ns)
     if clash:
-        print(f"buddy-harness {ns.verb}: {clash}", file=sys.stderr)
+        print(f"buddy-harness {ns.verb}: {options.printable(clash)}", file=sys.stderr)
         return USAGE_ERROR
     set_case_budget(getattr(ns, "case_budget", DEFAULT_CASE_BUDGET))
     try:
         return importlib.import_module(ns.module).run(ns)
     except (UsageError, BackendUnavailable) as e:
-        print(f"buddy-harness {ns.verb}: {e}", file=sys.stderr)
+        print(f"buddy-harness {ns.verb}: {options.printable(str(e))}", file=sys.stderr)
         return USAGE_ERROR
     except SpecError as e:
         print(e, file=sys.stderr)
@@ -162,5 +162,6 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except OSError as e:  # e.g. the disk filled while writing results
         where = f"{e.filename}: " if e.filename else ""
-        print(f"buddy-harness {ns.verb}: {where}{e.strerror or e}", file=sys.stderr)
+        print(f"buddy-harness {ns.verb}: {options.printable(f'{where}{e.strerror or e}')}",
+              file=sys.stderr)
         return 1

@@ -30,7 +30,12 @@ class OneLineParser(argparse.ArgumentParser):
     """argparse whose errors are one line, ``PROG: message (what to do)``, exit 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: {printable(message)} (see {self.prog} --help)\n")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped: a value quoted in a message stays one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def seconds(text: str) -> float:

@@ -69,7 +69,7 @@ def _check_options(config: pytest.Config) -> None:
                             "--kernel-version")
     for problem in problems:
         if problem:
-            raise pytest.UsageError(problem)
+            raise pytest.UsageError(options.printable(problem))
     set_case_budget(options.seconds(budget) if budget is not None else DEFAULT_CASE_BUDGET)
 
 
@@ -81,7 +81,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{kind.replace('-', '_')}: cases from {kind} sources")
     for d in config.getoption("specs"):
         if not Path(d).is_dir():
-            raise pytest.UsageError(f"--specs {d}: no such directory")
+            raise pytest.UsageError(options.printable(f"--specs {d}: no such directory"))
         config.args.append(str(Path(d)))
 
 

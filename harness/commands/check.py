@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from harness.cli import NOTHING_SELECTED, USAGE_ERROR, UsageError
+from harness.options import printable
 from harness.spec.loader import load_paths
 
 
@@ -21,8 +22,9 @@ def run(ns: argparse.Namespace) -> int:
         print(f"{len(result.errors)} error(s) in {len(result.files)} file(s)", file=sys.stderr)
         return USAGE_ERROR
     if not result.files:
-        print(f"buddy-harness check: no spec file (*.yaml, *.yml) in {' '.join(ns.paths)}: "
-              "nothing checked", file=sys.stderr)
+        where = printable(" ".join(ns.paths))
+        print(f"buddy-harness check: no spec file (*.yaml, *.yml) in {where}: nothing checked",
+              file=sys.stderr)
         return NOTHING_SELECTED
     items = sum(len(c.combinations()) for c in result.cases)
     print(f"{len(result.files)} file(s), {len(result.cases)} case(s), {items} item(s): ok")

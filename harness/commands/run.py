@@ -11,6 +11,7 @@ from pathlib import Path
 from harness import expectations
 from harness.cli import NOTHING_SELECTED, USAGE_ERROR, default_backends, load_specs, log
 from harness.engine.trace import Outcome
+from harness.options import printable
 from harness.runner import EXPECTED, Backends, run_one, select, specs_roots, summary, summary_line
 
 
@@ -67,7 +68,7 @@ def _nothing_selected(ns: argparse.Namespace, loaded) -> int:
     where = ", ".join(ns.specs) or "specs"
     what = f"no case matches -k {ns.keyword!r}" if ns.keyword is not None and loaded.cases \
         else f"no case found in {where}"
-    print(f"buddy-harness run: {what}: nothing ran", file=sys.stderr)
+    print(f"buddy-harness run: {printable(what)}: nothing ran", file=sys.stderr)
     return NOTHING_SELECTED
 
 
