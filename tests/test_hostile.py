@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from harness.backends.registry import name_problem
@@ -193,6 +193,7 @@ def test_every_verb_ends_in_bounded_time_with_a_documented_code(args, files):
                            env=_env(tmp), capture_output=True, text=True, timeout=BOUND * 2)
         took = time.monotonic() - t0
     out = r.stdout + r.stderr
+    event(f"{args[0]} exit {r.returncode}")  # --hypothesis-show-statistics: what was reached
     assert "Traceback" not in out, (args, out[-3000:])
     assert r.returncode in (0, 1, 2, 5), (args, r.returncode, out[-2000:])
     assert took < BOUND, (args, took)
@@ -226,6 +227,7 @@ def test_the_pytest_plugin_ends_in_bounded_time_with_pytests_codes(opts, files):
                            capture_output=True, text=True, timeout=BOUND * 2)
         took = time.monotonic() - t0
     out = r.stdout + r.stderr
+    event(f"pytest exit {r.returncode}")
     assert "Traceback" not in out, (args, out[-3000:])
     # pytest's own codes: 1 failures, 2 collection errors, 4 usage error, 5 nothing collected
     assert r.returncode in (0, 1, 2, 4, 5), (args, r.returncode, out[-2000:])
