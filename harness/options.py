@@ -50,26 +50,24 @@ def seconds(text: str) -> float:
     return value
 
 
-def count(text: str) -> int:
-    """A positive whole number."""
+def _whole(text: str, low: int, what: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if not 0 < value < MAX_COUNT:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a positive whole number below 2^63")
+    if not low <= value < MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"'{text}' is not {what}")
     return value
+
+
+def count(text: str) -> int:
+    """A positive whole number."""
+    return _whole(text, 1, "a positive whole number below 2^63")
 
 
 def seed(text: str) -> int:
     """Any whole number in [0, 2^63)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if not 0 <= value < MAX_COUNT:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a seed in 0 .. 2^63 - 1")
-    return value
+    return _whole(text, 0, "a seed in 0 .. 2^63 - 1")
 
 
 def backend(text: str) -> str:
