@@ -138,7 +138,10 @@ def main(argv: list[str] | None = None) -> int:
         parser = build_parser()
     except KeyboardInterrupt:
         return 130
-    ns = parser.parse_args(argv)
+    try:
+        ns = parser.parse_args(argv)
+    except SystemExit as e:  # a bad option (one line printed) or --help: a code, as verbs give
+        return e.code if isinstance(e.code, int) else USAGE_ERROR
     if not getattr(ns, "module", None):
         parser.print_help()
         return USAGE_ERROR

@@ -349,5 +349,5 @@ def test_failed_download_is_one_line(monkeypatch, tmp_path, capsys):
 def test_a_version_that_is_not_one_is_refused(capsys):
     from harness.cli import main
 
-    assert main(["kernel", "fetch", "latest"]) == 1
-    assert "give a kernel version like 7.2" in capsys.readouterr().err
+    assert main(["kernel", "fetch", "latest"]) == 2  # refused as the command line is parsed
+    assert "'latest' is not a kernel version like 7.2" in capsys.readouterr().err
