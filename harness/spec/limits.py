@@ -113,7 +113,7 @@ def check(case: Case, params_pos: Pos) -> None:
         raise SpecError(params_pos,
                         f"params multiply to {product:,} combinations, over the limit of "
                         f"{lim.combinations:,}",
-                        _raise_hint("combinations", lim.combinations) + ", or split the case")
+                        _raise_hint("combinations") + ", or split the case")
     env = {name: _values(exprs) for name, exprs in case.params.items()}
     b = case.buddy
     env["size"] = bound(b.size, env)
@@ -127,7 +127,7 @@ def _values(exprs: list[Expr]) -> Interval:
     return min(lo for lo, _ in got), max(hi for _, hi in got)
 
 
-def _raise_hint(key: str, limit: int) -> str:
+def _raise_hint(key: str) -> str:
     return (f"if the case needs it, raise it with `limits: {{{key}: N}}` on the case, "
             f"up to {getattr(CEILING, key):,}")
 
@@ -154,7 +154,7 @@ class _Work:
                 raise SpecError(pos, f"the case can run up to {before + total:,} operations "
                                      f"by the end of this {what}, over the limit of "
                                      f"{self.lim.operations:,}",
-                                _raise_hint("operations", self.lim.operations))
+                                _raise_hint("operations"))
         return total
 
     def iterations(self, step: Repeat, env: dict[str, Interval]) -> tuple[int, Pos]:
@@ -166,5 +166,5 @@ class _Work:
         if n > self.lim.until:
             raise SpecError(step.max.pos, f"repeat max can be {n:,}, over the limit of "
                                           f"{self.lim.until:,} iterations of an until loop",
-                            _raise_hint("until", self.lim.until))
+                            _raise_hint("until"))
         return n, step.max.pos
