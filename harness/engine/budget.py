@@ -60,26 +60,20 @@ class BudgetedBackend:
 
 
 class _BudgetedAllocator:
+    """Checks the deadline before each call that does work; the rest passes straight on
+    (``fini`` above all, so a timed-out case still tears down)."""
+
     def __init__(self, inner: Allocator, deadline: _Deadline) -> None:
         self.inner = inner
         self.deadline = deadline
 
-    @property
-    def size(self) -> int:
-        return self.inner.size
-
-    @property
-    def chunk_size(self) -> int:
-        return self.inner.chunk_size
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
 
     @property
     def avail(self) -> int:
         self.deadline.check()
         return self.inner.avail
-
-    @property
-    def clear_avail(self) -> int:
-        return self.inner.clear_avail
 
     def alloc(self, start: int, end: int, size: int, min_block_size: int,
               flags: int) -> tuple[int, list[Block]]:
@@ -97,9 +91,3 @@ class _BudgetedAllocator:
     def reset_clear(self, is_clear: bool) -> None:
         self.deadline.check()
         self.inner.reset_clear(is_clear)
-
-    def fini(self) -> list[str]:  # always reached, so a timed-out case still tears down
-        return self.inner.fini()
-
-    def warnings(self) -> list[str]:
-        return self.inner.warnings()
