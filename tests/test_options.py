@@ -91,10 +91,10 @@ def test_bad_options_of_every_verb(args, words, tmp_path):
 def test_backend_families_are_judged_by_one_function():
     from harness.backends.registry import name_problem
 
-    for good in ("reference", "native", "native@7.2", "native@/src/linux", "rust@7.2",
-                 "rust@../linux"):
+    for good in ("reference", "native", "native@7.2", "native@/src/linux", "rust", "rust@7.2",
+                 "rust@../linux", "native@my-patch"):
         assert name_problem(good) is None
-    for bad in ("", "rust", "Reference", "native@", "rust@", "reference@7.2", "c@7.2"):
+    for bad in ("", "Reference", "native@", "rust@", "reference@7.2", "c@7.2"):
         assert name_problem(bad), bad
 
 

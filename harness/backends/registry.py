@@ -6,9 +6,10 @@ from collections.abc import Callable
 
 from harness.backends.base import BackendUnavailable, CoreBackend
 
-# A backend name is a plain name or FAMILY@WHAT (a kernel version or a tree's path).
-PLAIN_NAMES = ("reference", "native")
+# A backend name is reference, or a family of the kernel's code alone (its tree from
+# --kernel-src) or as FAMILY@WHAT (a kernel version, a tree's path or a patched tree's name).
 FAMILIES = ("native", "rust")
+PLAIN_NAMES = ("reference", *FAMILIES)
 # Names a plugin makes resolvable besides these (tests/miniatures.py's deliberately wrong
 # backends); checked as known names.
 extra_names: set[str] = set()
@@ -25,7 +26,7 @@ def name_problem(name: str) -> str | None:
         return None
     if family in FAMILIES and at:
         return f"backend '{name}' names no version or path after '@' (e.g. {family}@7.2)"
-    forms = ", ".join(PLAIN_NAMES + tuple(f"{f}@VERSION, {f}@PATH" for f in FAMILIES))
+    forms = ", ".join(("reference",) + tuple(f"{f}, {f}@VERSION, {f}@PATH" for f in FAMILIES))
     return f"unknown backend '{name}' (use {forms})"
 
 
