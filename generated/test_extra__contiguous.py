@@ -84,6 +84,7 @@ def test_extra_contiguous_non_power_of_two_is_trimmed_into_blocks(harness_backen
 #     expect:
 #       blocks:
 #       - {offset: base + 1G - 32M, size: 16M}
+#   cites: ['rust:GpuBuddyAllocFlags', 'rust:GpuBuddyAllocFlag', 'rust:GpuBuddyAllocFlag::TrimDisable']
 @pytest.mark.spec_case('extra.contiguous-binding-twelve-mib')
 @pytest.mark.extra
 @pytest.mark.parametrize(

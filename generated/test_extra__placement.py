@@ -130,12 +130,12 @@ def test_extra_exact_range_takes_every_covering_block(harness_backend, params):
 
 
 # On the C API an inverted RANGE window is not refused as invalid; it finds nothing and fails with ENOSPC
-# source: extra, drivers/gpu/buddy.c, __alloc_range_bias
+# source: extra, drivers/gpu/buddy.c, gpu_buddy_alloc_blocks
 #
 #   id: extra.core-inverted-range-is-enospc
 #   title: On the C API an inverted RANGE window is not refused as invalid; it finds nothing and fails
 #     with ENOSPC
-#   source: {kind: extra, ref: 'drivers/gpu/buddy.c, __alloc_range_bias', quote: alloc_range_bias()
+#   source: {kind: extra, ref: 'drivers/gpu/buddy.c, gpu_buddy_alloc_blocks', quote: alloc_range_bias()
 #       called on range limitations}
 #   layer: core
 #   params:
@@ -163,12 +163,12 @@ def test_extra_core_inverted_range_is_enospc(harness_backend, params):
 
 
 # On the C API an empty RANGE window (start == end, not the whole-space 0..0) holds no block, so the request fails with ENOSPC and nothing is taken
-# source: extra, drivers/gpu/buddy.c, __alloc_range_bias
+# source: extra, drivers/gpu/buddy.c, gpu_buddy_alloc_blocks
 #
 #   id: extra.core-empty-range-is-enospc
 #   title: On the C API an empty RANGE window (start == end, not the whole-space 0..0) holds no block,
 #     so the request fails with ENOSPC and nothing is taken
-#   source: {kind: extra, ref: 'drivers/gpu/buddy.c, __alloc_range_bias', quote: alloc_range_bias()
+#   source: {kind: extra, ref: 'drivers/gpu/buddy.c, gpu_buddy_alloc_blocks', quote: alloc_range_bias()
 #       called on range limitations}
 #   layer: core
 #   params:

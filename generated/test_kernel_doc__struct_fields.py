@@ -165,3 +165,47 @@ def test_kernel_doc_struct_avail_available_as_one_block(harness_backend, params)
 )
 def test_kernel_doc_struct_clear_avail_subset_of_avail(harness_backend, params):
     run_spec_case(SPEC, 'kernel-doc.struct-clear-avail-subset-of-avail', params, harness_backend)
+
+
+# Two 4K allocations split the 1M root down to a pair of order-0 buddies, and freeing both merges the root back
+# source: kernel-doc, include/linux/gpu_buddy.h, struct gpu_buddy_block
+#
+#   id: kernel-doc.block-split-into-buddies-and-merged-back
+#   title: Two 4K allocations split the 1M root down to a pair of order-0 buddies, and freeing both
+#     merges the root back
+#   source: {kind: kernel-doc, ref: 'include/linux/gpu_buddy.h, struct gpu_buddy_block', quote: Blocks
+#       are organized in a binary tree where each parent block can be split into two children (left
+#       and right buddies).}
+#   layer: core
+#   params:
+#     chunk: [4K, 64K]
+#   buddy: {size: 1M, chunk_size: chunk}
+#   steps:
+#   - alloc: {as: right, size: chunk}
+#     expect:
+#       blocks:
+#       - {offset: 1M - chunk, order: 0}
+#       avail: 1M - chunk
+#   - alloc: {as: left, size: chunk}
+#     expect:
+#       blocks:
+#       - {offset: 1M - 2 * chunk, order: 0}
+#       avail: 1M - 2 * chunk
+#   - {free: right}
+#   - free: left
+#     expect: {avail: 1M}
+#   - alloc: {as: whole, size: 1M, min_block_size: 1M}
+#     expect:
+#       blocks:
+#       - {offset: 0, size: 1M}
+@pytest.mark.spec_case('kernel-doc.block-split-into-buddies-and-merged-back')
+@pytest.mark.kernel_doc
+@pytest.mark.parametrize(
+    "params",
+    [
+        pytest.param('chunk=4K', id='chunk=4K'),
+        pytest.param('chunk=64K', id='chunk=64K'),
+    ],
+)
+def test_kernel_doc_block_split_into_buddies_and_merged_back(harness_backend, params):
+    run_spec_case(SPEC, 'kernel-doc.block-split-into-buddies-and-merged-back', params, harness_backend)

@@ -32,6 +32,10 @@ SPEC = 'specs/rustdoc/module-examples.yaml'
 #   - free: a
 #     expect: {avail: space}
 #   tags: [example]
+#   cites: ['rust:GpuBuddy', 'rust:GpuBuddy::new', 'rust:GpuBuddyParams', 'rust:GpuBuddyParams::base_offset',
+#     'rust:GpuBuddyParams::size', 'rust:GpuBuddy::base_offset', 'rust:GpuBuddy::chunk_size', 'rust:GpuBuddy::size',
+#     'rust:GpuBuddy::avail', 'rust:GpuBuddyAllocMode::Simple', 'rust:AllocatedBlocks', 'rust:AllocatedBlocks::iter',
+#     'rust:AllocatedBlock', 'rust:AllocatedBlock::offset', 'rust:AllocatedBlock::order', 'rust:AllocatedBlock::size']
 @pytest.mark.spec_case('rustdoc.simple-alloc-lands-at-top')
 @pytest.mark.rustdoc
 @pytest.mark.parametrize(
@@ -106,6 +110,7 @@ def test_rustdoc_simple_alloc_lands_at_top(harness_backend, params):
 #   - free: t
 #     expect: {avail: space}
 #   tags: [example]
+#   cites: ['rust:GpuBuddyAllocMode', 'rust:GpuBuddyAllocMode::TopDown']
 @pytest.mark.spec_case('rustdoc.topdown-alloc-lands-at-top')
 @pytest.mark.rustdoc
 @pytest.mark.parametrize(

@@ -45,6 +45,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=options.seed, default=1, help="random seed (default 1)")
     p.add_argument("--pairs", type=options.count, default=20000,
                    help="alloc+free pairs in the mixed workload (default 20000)")
+    p.add_argument("--edit-to-verdict", action="store_true",
+                   help="time rebuild + the whole corpus after an edit to the backend's source, "
+                        "on a scratch copy of its tree (native@PATH or native@VERSION)")
+    p.add_argument("--runs", type=int, default=5, help="edits timed (default 5)")
+    p.add_argument("--specs", action="append", default=[], metavar="DIR",
+                   help="corpus for --edit-to-verdict (default specs/)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="worker processes for --edit-to-verdict (default: one per core)")
 
 
 def random_request(rng: random.Random) -> tuple[int, int, int, int, int]:
@@ -187,6 +195,23 @@ def measure(backend: CoreBackend, seed: int, pairs: int,
 
 
 def run(ns: argparse.Namespace) -> int:
+    if ns.edit_to_verdict:
+        from harness import edit_bench
+
+        name = ns.backend if ns.backend != "reference" else "native@7.2"
+        try:
+            samples = edit_bench.measure(name, kernel_src=ns.kernel_src,
+                                         specs=ns.specs or ["specs"], runs=ns.runs, jobs=ns.jobs,
+                                         log=print)
+        except ValueError as e:
+            from harness.cli import UsageError
+
+            raise UsageError(str(e)) from None
+        return edit_bench.report(name, samples, print)
+    if ns.backend == "rust" or ns.backend.startswith("rust@"):
+        from harness.backends.rust import bench as rust_bench
+
+        return rust_bench.run(ns.backend, kernel_src=ns.kernel_src)
     t0 = time.perf_counter()
     backend = resolve(ns.backend, kernel_src=ns.kernel_src, log=print)
     try:

@@ -1,4 +1,4 @@
-"""``buddy-harness``: run, check, generate, diff, fuzz, kernel, bench.
+"""``buddy-harness``: run, check, generate, diff, fuzz, kernel, bench, cover.
 
 Exit codes: 0 every outcome as expected, 1 some outcome not as expected,
 2 a spec or usage error (one ``FILE:LINE:COL: message`` line each), 5 nothing
@@ -16,6 +16,7 @@ from pathlib import Path
 
 from harness import options
 from harness.backends.base import BackendUnavailable
+from harness.baseline import add_expect_as_option
 from harness.engine.budget import DEFAULT_CASE_BUDGET, set_case_budget
 from harness.spec.position import SpecError
 
@@ -28,11 +29,13 @@ class UsageError(Exception):
 
 
 def add_backend_options(p: argparse.ArgumentParser, *, default_help: str) -> None:
-    p.add_argument("--backend", action="append", default=[], metavar="NAME", type=options.backend,
-                   help=f"reference, native, native@VERSION or native@PATH; repeatable "
-                        f"({default_help})")
+    p.add_argument("--backend", action="append", default=[], metavar="NAME",
+                   type=options.backend,
+                   help=f"reference, native, native@VERSION, native@PATH, native@NAME (a "
+                        f"tree made by `kernel patch`), or rust in the same forms (the tree's "
+                        f"Rust binding); repeatable ({default_help})")
     p.add_argument("--kernel-src", metavar="PATH", default=None,
-                   help="kernel tree for the plain 'native' backend "
+                   help="kernel tree for the plain 'native' and 'rust' backends "
                         "(default: $BUDDY_HARNESS_KERNEL_SRC)")
     p.add_argument("--native-sanitize", action="store_true",
                    help="build the native backend with ASan + UBSan")
@@ -65,10 +68,12 @@ def log(msg: str) -> None:
 
 def load_specs(ns: argparse.Namespace):
     """(dirs, loaded) of the run's --specs; each spec error is printed, the rest still load."""
-    from harness.spec.loader import load_paths
+    from harness.docs.speccheck import check_cases
+    from harness.spec.cache import load_paths_cached
 
     dirs = specs_dirs(ns)
-    loaded = load_paths(dirs)
+    loaded = load_paths_cached(dirs)
+    loaded.errors.extend(check_cases(loaded.cases)[0])
     for err in loaded.errors:
         print(err, file=sys.stderr)
     return dirs, loaded
@@ -90,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", default=None, type=options.output_file,
                    help="write results as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="list only unexpected outcomes")
+    add_expect_as_option(p)
+    p.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
+                   help="worker processes per native backend (default: one per core)")
     p.set_defaults(module="harness.commands.run")
 
     p = sub.add_parser("check", help="validate spec files (schema and semantics)")
@@ -107,16 +115,26 @@ def build_parser() -> argparse.ArgumentParser:
         ("diff", "harness.divergence.diff_cli", "compare backends on the corpus: a matrix"),
         ("fuzz", "harness.divergence.fuzz_cli", "differential fuzzing between two backends"),
         ("bench", "harness.bench", "benchmark a backend"),
+        ("docs", "harness.docs.docs_cli", "documented items, the cases citing them, drift"),
+        ("cover", "harness.commands.cover", "line and branch coverage of the kernel's C"),
+        ("watch", "harness.commands.watch",
+         "rerun what a saved allocator or spec file affects; print changed verdicts"),
     ):
         p = sub.add_parser(verb, help=text)
         importlib.import_module(module).add_arguments(p)
         p.set_defaults(module=module)
 
     p = sub.add_parser("kernel", help="kernel sources for the native backend")
-    ksub = p.add_subparsers(dest="kernel_verb", metavar="fetch|list")
+    ksub = p.add_subparsers(dest="kernel_verb", metavar="fetch|list|patch")
     kf = ksub.add_parser("fetch", help="fetch Debian's linux-source-VERSION into the cache")
     kf.add_argument("version", type=options.kernel_version, help="e.g. 7.2, 6.12, 6.1")
     ksub.add_parser("list", help="list cached kernel trees")
+    kp = ksub.add_parser("patch", help="apply a patch onto a fetched tree, cached as tree NAME")
+    kp.add_argument("name", metavar="NAME", help="the new tree's name, e.g. v12.1 (then "
+                    "--backend native@NAME)")
+    kp.add_argument("--onto", required=True, metavar="VERSION", help="a fetched version, e.g. 7.2")
+    kp.add_argument("file", metavar="FILE", help="a git patch, an mbox, or a review reply "
+                    "quoting the patch with '> '")
     p.set_defaults(module="harness.commands.kernel")
     return parser
 
@@ -129,7 +147,13 @@ def default_backends(ns: argparse.Namespace) -> list[str]:
         names.append("native")
     from harness.backends.native import kernels  # no compiler or apt needed to list the cache
 
-    names += [f"native@{c.version}" for c in kernels.cached()]
+    cached = kernels.cached()
+    names += [f"native@{c.version}" for c in cached]
+    from harness.backends.rust.build import BINDING, toolchain_missing
+
+    # The Rust binding of every cached tree that has one, where it can be built here.
+    if toolchain_missing() is None:
+        names += [f"rust@{c.version}" for c in cached if (c.path / BINDING).is_file()]
     return names
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import expectations, options
+from harness import baseline, expectations, options
 from harness.backends.base import BackendUnavailable, CoreBackend
 from harness.backends.registry import resolve
 from harness.divergence.compare import first_difference
@@ -31,7 +31,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("buddy-harness")
     g.addoption("--backend", action="append", default=[], metavar="NAME",
                 help="backend to run specs on (repeatable): reference, native, "
-                     "native@VERSION, native@PATH; default reference")
+                     "native@VERSION|PATH|NAME, rust, rust@VERSION|PATH|NAME; default "
+                     "reference")
     g.addoption("--kernel-src", metavar="PATH", default=None,
                 help="kernel tree for the plain 'native' backend")
     g.addoption("--kernel-version", metavar="VERSION", default=None,
@@ -45,6 +46,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--case-budget", metavar="SECONDS", default=None,
                 help="wall-clock limit per case, past which it is a crash: timeout "
                      f"(default {DEFAULT_CASE_BUDGET:g})")
+    g.addoption("--expect-as", metavar="NAME", default=None,
+                help="judge every backend by specs/expectations/NAME.yaml, or by none "
+                     "(default: a kernel tree's own version)")
 
 
 def _check_options(config: pytest.Config) -> None:
@@ -76,6 +80,7 @@ def _check_options(config: pytest.Config) -> None:
 @pytest.hookimpl(trylast=True)  # after plugins that add backend names (tests/miniatures.py)
 def pytest_configure(config: pytest.Config) -> None:
     _check_options(config)
+    _EXPECT_AS[:] = [config.getoption("expect_as")]
     config.addinivalue_line("markers", "spec_case(id): a generated spec case")
     for kind in SOURCE_KINDS:
         config.addinivalue_line("markers", f"{kind.replace('-', '_')}: cases from {kind} sources")
@@ -85,6 +90,20 @@ def pytest_configure(config: pytest.Config) -> None:
         config.args.append(str(Path(d)))
 
 
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Which expectation file judges each backend, when it is not the backend's own name."""
+    diff = config.getoption("diff")
+    names = diff.split(",") if diff else backend_names(config)
+    lines = []
+    for name in dict.fromkeys(names):
+        used = baseline.name_for(name, config.getoption("kernel_src"),
+                                 config.getoption("expect_as"))
+        if used != name:
+            by = f"the {used} expectations" if used else "no expectation file"
+            lines.append(f"buddy-harness: {name} is judged by {by}")
+    return lines
+
+
 def backend_names(config: pytest.Config) -> list[str]:
     names = list(config.getoption("backend"))
     if config.getoption("kernel_version"):
@@ -92,7 +111,31 @@ def backend_names(config: pytest.Config) -> list[str]:
     return names or ["reference"]
 
 
+def _doctest_ids(config: pytest.Config, name: str) -> list[str]:
+    """The doc examples of a rust backend's tree, read without building anything."""
+    if not (name == "rust" or name.startswith("rust@")):
+        return []
+    from harness.backends.native import resolve_tree
+    from harness.backends.rust.build import BINDING
+    from harness.backends.rust.doctests import extract
+
+    try:
+        tree = resolve_tree(name, config.getoption("kernel_src"), log=lambda m: None)
+    except BackendUnavailable:
+        return ["(unavailable)"]  # the test itself reports why
+    path = tree.root / BINDING
+    return [d.id for d in extract(path, BINDING)] if path.is_file() else []
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "rust_doctest" in metafunc.fixturenames:
+        pairs = [(n, d) for n in backend_names(metafunc.config)
+                 for d in _doctest_ids(metafunc.config, n)]
+        params = [pytest.param((n, d), id=f"{n}-{d}") for n, d in pairs] or [pytest.param(
+            None, id="no-rust-backend", marks=pytest.mark.skip(
+                reason="the doc examples of buddy.rs run on rust@ backends "
+                       "(--backend rust@7.2)"))]
+        metafunc.parametrize("rust_doctest", params)
     if "harness_backend" in metafunc.fixturenames:
         diff = metafunc.config.getoption("diff")
         names = [diff] if diff else backend_names(metafunc.config)
@@ -151,8 +194,10 @@ def _cases(path: str) -> dict[str, Case]:
 
 
 @functools.cache
-def _expectations(roots: tuple[str, ...], backend: str) -> expectations.Expectations:
-    return expectations.load([Path(r) for r in roots], backend)
+def _expectations(roots: tuple[str, ...], name: str | None) -> expectations.Expectations:
+    if name is None:
+        return expectations.Expectations(baseline.NONE)
+    return expectations.load([Path(r) for r in roots], name)
 
 
 def run_spec_case(spec: str, case_id: str, params: str, backend, *,
@@ -176,7 +221,20 @@ def run_spec_case(spec: str, case_id: str, params: str, backend, *,
     if isinstance(backend, DiffPair):
         return _run_diff(case, ps, backend, exp_roots)
     out = run_case(case, ps, backend)
-    status, message = _verdict(out, exp_roots)
+    _judge(*_verdict(out, backend, exp_roots))
+
+
+def run_rust_doctest(backends: _Backends, backend_name: str, doctest_id: str) -> None:
+    """One doc example of a rust backend's tree, judged like a spec case."""
+    backend = backends.get(backend_name)
+    out = next((o for o in backend.doctest_outcomes() if o.case_id == doctest_id), None)
+    if out is None:
+        pytest.fail(f"{backend_name} has no doc example {doctest_id}", pytrace=False)
+    out.backend = backend_name
+    _judge(*_verdict(out, backend, (str(_rootdir() / DEFAULT_SPECS),)))
+
+
+def _judge(status: str, message: str) -> None:
     if status == "skip":
         pytest.skip(message)
     if status == "xfail":
@@ -187,8 +245,9 @@ def run_spec_case(spec: str, case_id: str, params: str, backend, *,
         pytest.fail(f"{status}: {message}", pytrace=False)
 
 
-def _verdict(out, exp_roots: tuple[str, ...]) -> tuple[str, str]:
-    reason = _expectations(exp_roots, out.backend).reason(out.case_id, out.params)
+def _verdict(out, backend: CoreBackend, exp_roots: tuple[str, ...]) -> tuple[str, str]:
+    name = baseline.baseline_name(backend, _EXPECT_AS[0] if _EXPECT_AS else None)
+    reason = _expectations(exp_roots, name).reason(out.case_id, out.params)
     return expectations.apply(out.status, reason, out.message)
 
 
@@ -196,7 +255,7 @@ def _run_diff(case: Case, ps, pair: DiffPair, exp_roots: tuple[str, ...]) -> Non
     """As `buddy-harness diff` judges a row: a backend that cannot run the case skips it,
     and a difference both expectation files account for is an expected failure."""
     outs = [run_case(case, ps, b, keep_going=True) for b in (pair.a, pair.b)]
-    verdicts = [_verdict(o, exp_roots) for o in outs]
+    verdicts = [_verdict(o, b, exp_roots) for o, b in zip(outs, (pair.a, pair.b))]
     for status, message in verdicts:
         if status == "skip":
             pytest.skip(message)
@@ -211,6 +270,7 @@ def _run_diff(case: Case, ps, pair: DiffPair, exp_roots: tuple[str, ...]) -> Non
 
 
 _ROOT: list[Path] = []
+_EXPECT_AS: list[str | None] = []  # --expect-as, for run_spec_case
 
 
 def _rootdir() -> Path:

@@ -59,6 +59,25 @@ def run_one(case: Case, ps: ParamSet, backend: CoreBackend, exp: expectations.Ex
     return out
 
 
+def doctest_outcomes(name: str, backend: CoreBackend, exp: expectations.Expectations,
+                     keyword: str | None) -> list[tuple[Outcome, Outcome]]:
+    """(verdict, raw outcome) of each doctest a backend runs (the Rust binding's examples)."""
+    run = getattr(backend, "doctest_outcomes", None)
+    if run is None:
+        return []
+    pairs = []
+    for raw in run():
+        if keyword is not None and keyword not in raw.case_id:
+            continue
+        raw.backend = name
+        verdict = Outcome(raw.case_id, "", name, raw.status, raw.message, file=raw.file,
+                          line=raw.line)
+        verdict.status, verdict.message = expectations.apply(
+            raw.status, exp.reason(raw.case_id, ""), raw.message)
+        pairs.append((verdict, raw))
+    return pairs
+
+
 def summary(outcomes: list[Outcome]) -> dict[str, int]:
     counts = Counter(o.status for o in outcomes)
     return {k: counts.get(k, 0) for k in ("pass", "fail", "xfail", "xpass", "skip", "crash",

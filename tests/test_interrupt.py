@@ -90,7 +90,7 @@ def test_ctrl_c_prints_what_finished_and_leaves_no_worker(tmp_path: Path,
                 assert proc.poll() is None and time.monotonic() < deadline, "no case ran"
                 time.sleep(0.02)
             children = {p for p, pp in _workers(worker, tag).items() if pp == proc.pid}
-            assert len(children) == 1, "the scan should see the run's worker"
+            assert children, "the scan should see the run's workers (one per core)"
             os.killpg(proc.pid, signal.SIGINT)
             t0 = time.monotonic()
             code = proc.wait(timeout=15)

@@ -21,6 +21,8 @@ from tests.test_cli import GOOD, harness
 # A pytest run of its own, not an xdist worker's child.
 CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
 MALFORMED = Path(__file__).parent / "malformed"
+# Said when no Linux 7.2 tree is cached to check quotes against: a notice, not a complaint.
+NOTICE = "quote check skipped:"
 ONE_LINE = re.compile(r"buddy-harness [a-z ]+: \S.*")
 
 SLOW = """
@@ -49,7 +51,7 @@ def test_each_example_is_one_line_and_its_exit_code(args, code):
     r = harness(*args)
     assert r.returncode == code, r.stderr
     assert "Traceback" not in r.stderr + r.stdout
-    lines = r.stderr.splitlines()
+    lines = [ln for ln in r.stderr.splitlines() if not ln.startswith(NOTICE)]
     if args[0] == "check":  # the error, then the count of errors
         assert len(lines) == 2 and lines[1] == "1 error(s) in 1 file(s)"
     else:

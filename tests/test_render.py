@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.render import module_name, render, stale, write
+from harness.render import DOCTESTS_MODULE, module_name, render, stale, write
 from tests.helpers import write_spec
 from tests.test_cli import GOOD, ROOT, WRONG, harness
 
@@ -31,7 +31,7 @@ def test_stale_detection(tmp_path):
     specs, out = tmp_path / "specs", tmp_path / "generated"
     write_spec(specs, "good.yaml", GOOD)
     rendered = render(specs, out, tmp_path)
-    assert stale(rendered, out) == [out / "test_good.py"]
+    assert stale(rendered, out) == [out / "test_good.py", out / DOCTESTS_MODULE]
     write(rendered, out)
     assert stale(render(specs, out, tmp_path), out) == []
     write_spec(specs, "good.yaml", GOOD.replace("16M", "32M"))
@@ -55,9 +55,11 @@ def test_generated_modules_run_under_pytest(tmp_path):
     assert r.returncode == 0, r.stderr
     assert harness("generate", "--specs", "specs", "--out", "generated", "--check",
                    cwd=tmp_path).returncode == 0
-    p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+    p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
                         "generated"], cwd=tmp_path, capture_output=True, text=True)
-    assert "2 passed, 1 xfailed" in p.stdout, p.stdout + p.stderr
+    # the doc examples' module skips, saying why, when no rust@ backend is given
+    assert "2 passed, 1 skipped, 1 xfailed" in p.stdout, p.stdout + p.stderr
+    assert "the doc examples of buddy.rs run on rust@ backends" in p.stdout
 
 
 def test_pytest_specs_option_collects_yaml(tmp_path):

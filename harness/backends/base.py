@@ -37,6 +37,10 @@ ERRNOS = ("EINVAL", "ENOSPC", "ENOMEM")
 FEATURES = frozenset(
     {"contiguous", "clear", "trim_disable", "offset_aligned", "trim", "reset_clear"}
 )
+# Not a kernel feature but a backend's: failing a chosen memory allocation on purpose
+# (harness/backends/faults.py).  A case that uses `fail_alloc` requires it.
+FAIL_ALLOC = "fail_alloc"
+CASE_FEATURES = FEATURES | {FAIL_ALLOC}
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ the numbering does not depend on what succeeded.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from harness.backends.base import Allocator, BuddyError, Op, OpResult
 
 
@@ -20,10 +22,16 @@ def run_batch(mm: Allocator, ops: list[Op]) -> list[OpResult]:
     return out
 
 
-def run_one_by_one(mm: Allocator, ops: list[Op], out: list[OpResult]) -> None:
-    """The one-op loop, appending to ``out`` as it goes so a crash keeps what ran."""
+def run_one_by_one(mm: Allocator, ops: list[Op], out: list[OpResult],
+                   before: Callable[[int], None] | None = None) -> None:
+    """The one-op loop, appending to ``out`` as it goes so a crash keeps what ran.
+
+    ``before(i)`` is called before op ``i`` (fault injection arms there).
+    """
     handles: list[int | None] = []
-    for op in ops:
+    for i, op in enumerate(ops):
+        if before is not None:
+            before(i)
         r = OpResult(ok=True)
         a = op.args
         try:

@@ -76,6 +76,16 @@ class GpuBuddy:
         with self._lock:
             return self.core.avail
 
+    # What the harness reads beside the Rust API, for its invariants.
+    def mm_size(self) -> int:
+        return self.core.size
+
+    def clear_avail(self) -> int:
+        return self.core.clear_avail
+
+    def warnings(self) -> list[str]:
+        return self.core.warnings()
+
     def alloc_blocks(self, mode: tuple, size: int, min_block_size: int,
                      flags: set[str] | frozenset[str] = frozenset()) -> AllocatedBlocks:
         """``mode`` is ``("simple",)``, ``("topdown",)`` or ``("range", start, end)``."""

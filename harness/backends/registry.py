@@ -1,4 +1,4 @@
-"""Backend names understood everywhere: reference, native, native@VERSION, native@PATH."""
+"""Backend names understood everywhere: reference, native[@VERSION|PATH|NAME], rust[@...]."""
 
 from __future__ import annotations
 
@@ -51,6 +51,11 @@ def resolve(
                 f"{name}: the native backend cannot be loaded ({e})") from None
         return open_backend(name, kernel_src=kernel_src, sanitize=sanitize, timeout=timeout,
                             log=log)
+    if name == "rust" or name.startswith("rust@"):
+        from harness.backends.rust import open_backend as open_rust
+
+        return open_rust(name, kernel_src=kernel_src, timeout=timeout, log=log)
     raise BackendUnavailable(
-        f"unknown backend '{name}' (use reference, native, native@VERSION or native@PATH)"
+        f"unknown backend '{name}' (use reference, native, native@VERSION, native@PATH, "
+        "native@NAME of a patched tree, or rust with the same forms)"
     )

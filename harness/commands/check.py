@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from harness.cli import NOTHING_SELECTED, USAGE_ERROR, UsageError
+from harness.docs.speccheck import check_cases
 from harness.options import printable
 from harness.spec.loader import load_paths
 
@@ -16,6 +17,8 @@ def run(ns: argparse.Namespace) -> int:
         if not Path(p).exists():
             raise UsageError(f"{p}: no such file or directory")
     result = load_paths(ns.paths)
+    quote_errors, docs = check_cases(result.cases)
+    result.errors.extend(quote_errors)
     for err in result.errors:
         print(err, file=sys.stderr)
     if result.errors:
@@ -27,5 +30,6 @@ def run(ns: argparse.Namespace) -> int:
               file=sys.stderr)
         return NOTHING_SELECTED
     items = sum(len(c.combinations()) for c in result.cases)
-    print(f"{len(result.files)} file(s), {len(result.cases)} case(s), {items} item(s): ok")
+    quoted = "" if docs is None else f", quotes checked against {docs.version}"
+    print(f"{len(result.files)} file(s), {len(result.cases)} case(s), {items} item(s){quoted}: ok")
     return 0

@@ -1,4 +1,4 @@
-"""``buddy-harness kernel fetch VERSION | list``: kernel sources for the native backend."""
+"""``buddy-harness kernel fetch VERSION | list | patch``: kernel trees for the backends."""
 
 from __future__ import annotations
 
@@ -14,4 +14,9 @@ def run(ns: argparse.Namespace) -> int:
         return commands.kernel_fetch(ns.version)
     if ns.kernel_verb == "list":
         return commands.kernel_list()
-    raise UsageError("say `kernel fetch VERSION` or `kernel list`")
+    if ns.kernel_verb == "patch":
+        from harness.patching.command import kernel_patch
+
+        return kernel_patch(ns.name, ns.onto, ns.file)
+    raise UsageError("say `kernel fetch VERSION`, `kernel list` or "
+                     "`kernel patch NAME --onto VERSION FILE`")

@@ -6,39 +6,66 @@ import argparse
 import json
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
-from harness import expectations
+from harness import baseline, expectations, parallel
+from harness.backends.base import CoreBackend
+from harness.backends.registry import resolve
 from harness.cli import NOTHING_SELECTED, USAGE_ERROR, default_backends, load_specs, log
+from harness.docs import flags
 from harness.engine.trace import Outcome
 from harness.options import printable
-from harness.runner import EXPECTED, Backends, run_one, select, specs_roots, summary, summary_line
+from harness.runner import (
+    EXPECTED,
+    Backends,
+    doctest_outcomes,
+    run_one,
+    select,
+    specs_roots,
+    summary,
+    summary_line,
+)
+from harness.spec.model import Case, ParamSet
 
 
 def run(ns: argparse.Namespace) -> int:
     dirs, loaded = load_specs(ns)
-    if not any(True for _ in select(loaded.cases, ns.keyword)):
-        return _nothing_selected(ns, loaded)
     names = default_backends(ns)
     backends = Backends.open(names, kernel_src=ns.kernel_src, sanitize=ns.native_sanitize,
                              timeout=ns.timeout, log=log)
     outcomes: list[Outcome] = []
     todo = list(select(loaded.cases, ns.keyword))
     stale: list[str] = []
+    judged_by: dict[str, str | None] = {}  # backend -> the expectation file's name, for the JSON
+    absent = flags.absent_by_backend(list({c.id: c for c, _ in todo}.values()), backends.opened)
     start = time.monotonic()
     width = max((len(c.id) for c, _ in todo), default=10)
     try:
         print(f"{'case':<{width}}  {'params':<24} {'backend':<12} outcome")
         for name, backend in backends.opened.items():
-            exp = expectations.load(specs_roots(dirs), backend.name)
-            if ns.keyword is None and not loaded.errors:
-                stale += exp.stale({(c.id, ps.id) for c, ps in select(loaded.cases, None)})
-            for case, ps in todo:
-                out = run_one(case, ps, backend, exp)
+            exp = baseline.load_for(backend, specs_roots(dirs), ns.expect_as, log)
+            judged_by[name] = baseline.baseline_name(backend, ns.expect_as)
+            start_doctests = getattr(backend, "start_doctests", None)
+            if start_doctests is not None:
+                start_doctests()  # the doc examples build and run beside the cases
+            again = partial(resolve, name, kernel_src=ns.kernel_src, sanitize=ns.native_sanitize,
+                            timeout=ns.timeout, log=lambda _: None)
+            for out in parallel.run_corpus(todo, backend, partial(judged, exp=exp),
+                                           jobs=ns.jobs or parallel.default_jobs(),
+                                           reopen=again):
                 out.backend = name
                 outcomes.append(out)
                 if not ns.quiet or out.status not in EXPECTED:
+                    _row(out, width, flags.note(absent, name, out.case_id))
+            docs = [v for v, _ in doctest_outcomes(name, backend, exp, ns.keyword)]
+            for out in docs:
+                outcomes.append(out)
+                if not ns.quiet or out.status not in EXPECTED:
                     _row(out, width)
+            if ns.keyword is None and not loaded.errors:
+                known = {(c.id, ps.id) for c, ps in select(loaded.cases, None)}
+                stale += exp.stale(known | {(o.case_id, "") for o in docs})
     except KeyboardInterrupt:
         backends.close()
         print(f"interrupted: {len(outcomes)} of {len(todo) * len(backends.opened or names)} "
@@ -47,15 +74,24 @@ def run(ns: argparse.Namespace) -> int:
         return 130
     finally:
         backends.close()
+    if not outcomes:  # no case, and no doc example of a backend, matched
+        return _nothing_selected(ns, loaded)
     for line in stale:
         print(line, file=sys.stderr)
+    for line in flags.summary(absent):
+        print(line)
     s = summary(outcomes)
     took = time.monotonic() - start
     print(f"{len(todo)} items x {len(names)} backend(s) in {took:.1f}s")
+    changes = baseline.changed(outcomes, EXPECTED)
+    if changes:
+        print(f"{len(changes)} not as the expectations predict (first differing step each):")
+        print("\n".join(changes))
     print(summary_line(s))
     if ns.json:
         Path(ns.json).write_text(json.dumps(
-            {"results": [o.to_json() for o in outcomes], "summary": s}, indent=2) + "\n")
+            {"results": [o.to_json() for o in outcomes], "summary": s,
+             "expectations": judged_by}, indent=2) + "\n")
     if loaded.errors:
         return USAGE_ERROR
     return 0 if all(o.status in EXPECTED for o in outcomes) and not stale else 1
@@ -72,8 +108,15 @@ def _nothing_selected(ns: argparse.Namespace, loaded) -> int:
     return NOTHING_SELECTED
 
 
-def _row(out: Outcome, width: int) -> None:
+def judged(case: Case, ps: ParamSet, backend: CoreBackend, *,
+            exp: expectations.Expectations) -> Outcome:
+    return run_one(case, ps, backend, exp)
+
+
+def _row(out: Outcome, width: int, note: str = "") -> None:
     line = f"{out.case_id:<{width}}  {out.params or '-':<24} {out.backend:<12} {out.status}"
+    if note:
+        line += f" [{note}]"
     if out.status not in ("pass",):
         line += f"  {out.message[:300]}"
     print(line, flush=True)

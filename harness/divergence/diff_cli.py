@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness import expectations, options
+from harness import baseline, options
 from harness.cli import (
     NOTHING_SELECTED,
     USAGE_ERROR,
@@ -23,6 +23,7 @@ from harness.cli import (
     log,
 )
 from harness.divergence import matrix, report
+from harness.docs import flags
 from harness.runner import Backends, select, specs_roots
 
 
@@ -37,6 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="write the matrix as JSON")
     p.add_argument("--html", metavar="FILE", default=None, type=options.output_file,
                    help="write the matrix as one self-contained HTML page")
+    baseline.add_expect_as_option(p)
 
 
 def run(ns: argparse.Namespace) -> int:
@@ -62,9 +64,13 @@ def run(ns: argparse.Namespace) -> int:
                   flush=True)
 
     try:
-        exps = {name: expectations.load(specs_roots(dirs), b.name)
+        exps = {name: baseline.load_for(b, specs_roots(dirs), ns.expect_as, log)
                 for name, b in backends.opened.items()}
-        m = matrix.build(todo, backends.opened, exps, progress)
+        m = matrix.build(todo, backends.opened, exps, progress, ns.keyword)
+        absent = flags.absent_by_backend(loaded.cases, backends.opened)
+        for row in m.rows:
+            for name, cell in row.cells.items():
+                cell.doc = flags.note(absent, name, row.case_id)
     finally:
         backends.close()
     m.seconds = time.monotonic() - start

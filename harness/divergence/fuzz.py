@@ -38,6 +38,7 @@ from harness.backends.base import (
 )
 from harness.backends.batch import run_batch, run_one_by_one
 from harness.engine.checks import fmt, fmt_blocks
+from harness.engine.run import unexpected
 
 K, G = 1 << 10, 1 << 30
 MAX_PAGES = (1 << 32) - (1 << 6)
@@ -200,7 +201,17 @@ def programs(draw, features: frozenset[str]) -> Program:
 # -- running ------------------------------------------------------------------
 
 def run_side(backend: CoreBackend, name: str, prog: Program) -> Side:
+    """Run ``prog`` on one backend; an exception outside the backend contract (a malformed
+    result, a backend bug) ends the side like a crash of kind ``exception``."""
     side = Side(name)
+    try:
+        return _run_side(backend, side, prog)
+    except Exception as e:
+        side.crash = BackendCrash(unexpected(e), "exception")
+        return side
+
+
+def _run_side(backend: CoreBackend, side: Side, prog: Program) -> Side:
     ops = prog.with_teardown()
     try:
         mm = backend.create(prog.size, prog.chunk)
@@ -212,14 +223,17 @@ def run_side(backend: CoreBackend, name: str, prog: Program) -> Side:
         return side
     try:
         side.results = run_batch(mm, ops)
-    except BackendCrash:
-        # Find the op that crashed: run again one op at a time on a fresh allocator.
+    except Exception:  # a crash, or an exception outside the contract
+        # Find the op that did it: run again one op at a time on a fresh allocator.
         side.results = []
         try:
             mm = backend.create(prog.size, prog.chunk)
             run_one_by_one(mm, ops, side.results)
         except BackendCrash as e:
             side.crash = e
+            return side
+        except Exception as e:
+            side.crash = BackendCrash(unexpected(e), "exception")
             return side
     try:
         side.warned = mm.warnings() + mm.fini()
@@ -306,25 +320,32 @@ def new_seed() -> int:
 
 def search(a: CoreBackend, b: CoreBackend, names: tuple[str, str], *, seed: int,
            examples: int | None = None, seconds: float | None = None,
-           progress: Callable[[Stats], None] | None = None, round_size: int = 100) -> tuple[
-               Finding | None, Stats]:
+           progress: Callable[[Stats], None] | None = None, round_size: int = 100,
+           inject: bool = False) -> tuple[Finding | None, Stats]:
     """Run programs on both until one diverges (shrunk) or the budget is spent.
 
     ``examples`` runs one hypothesis search of that many examples with ``seed``;
     ``seconds`` runs rounds of ``round_size`` examples, round r seeded ``seed + r``,
     until the time is up, so a run is reproducible from its seed (and length).
+    ``inject`` fails one allocation per program (:mod:`harness.divergence.inject`).
     """
+    from harness.divergence import inject as fi
+
     stats = Stats()
-    strategy = programs(common_features(a, b))
+    strategy = (fi.injected_programs if inject else programs)(common_features(a, b))
     first_hit: list[float] = []
 
     def check(prog: Program) -> None:
-        sa, sb = run_side(a, names[0], prog), run_side(b, names[1], prog)
+        if isinstance(prog, fi.InjectedProgram):
+            sa, sb = fi.run_pair(a, b, names, prog)
+            d = fi.compare_injected(prog, sa, sb)
+        else:
+            sa, sb = run_side(a, names[0], prog), run_side(b, names[1], prog)
+            d = compare(sa, sb)
         stats.examples += 1
         stats.ops += len(sa.results)
         if progress is not None:
             progress(stats)
-        d = compare(sa, sb)
         if d is not None:
             if not first_hit:
                 first_hit.append(time.monotonic())

@@ -30,6 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="seed of the search (printed when chosen at random)")
     p.add_argument("--emit", metavar="DIR", default=None, type=options.output_dir,
                    help="write the shrunk divergent case into DIR (default: print it)")
+    p.add_argument("--inject", action="store_true",
+                   help="fail one memory allocation per program on a backend that can "
+                        "(native); a divergence is printed as a program")
 
 
 def run(ns: argparse.Namespace) -> int:
@@ -46,6 +49,8 @@ def run(ns: argparse.Namespace) -> int:
             opened.append(registry.resolve(name, kernel_src=ns.kernel_src,
                                            sanitize=ns.native_sanitize, timeout=ns.timeout,
                                            log=log))
+        if any(hasattr(b, "create_binding") for b in opened):
+            return _fuzz_binding(ns, names, opened[0], opened[1], seed, seconds)
         return _fuzz(ns, names, opened[0], opened[1], seed, seconds)
     finally:
         for b in opened:
@@ -54,7 +59,7 @@ def run(ns: argparse.Namespace) -> int:
 
 def _fuzz(ns: argparse.Namespace, names: tuple[str, str], a: CoreBackend, b: CoreBackend,
           seed: int, seconds: float | None) -> int:
-    from harness.divergence import emit, fuzz
+    from harness.divergence import emit, fuzz, inject
 
     features = fuzz.common_features(a, b)
     budget = f"{ns.examples} examples" if ns.examples is not None else f"{seconds:g}s"
@@ -70,9 +75,12 @@ def _fuzz(ns: argparse.Namespace, names: tuple[str, str], a: CoreBackend, b: Cor
             print(("\r" if tty else "") + stats.line(), end="" if tty else "\n",
                   file=sys.stderr, flush=True)
 
+    if ns.inject and not inject.can_inject(a, b):
+        raise UsageError("--inject needs a backend that can inject allocation failures "
+                         "(native, native@VERSION)")
     finding, stats = fuzz.search(a, b, names, seed=seed, examples=ns.examples,
                                  seconds=None if ns.examples is not None else seconds,
-                                 progress=progress)
+                                 progress=progress, inject=ns.inject)
     if tty:
         print("", file=sys.stderr)
     log(stats.line())
@@ -83,6 +91,9 @@ def _fuzz(ns: argparse.Namespace, names: tuple[str, str], a: CoreBackend, b: Cor
     print(f"DIVERGENCE: {finding.divergence.describe(names)}")
     print(f"shrunk to {len(finding.program.ops)} operations in {finding.shrink_seconds:.1f}s "
           f"(seed {seed})")
+    if ns.inject:  # a case needs fail_alloc where the failure fired: written by hand
+        print(finding.program.describe())
+        return 1
     text = emit.to_yaml(finding, names, seed=seed)
     if ns.emit:
         out = Path(ns.emit)
@@ -93,6 +104,36 @@ def _fuzz(ns: argparse.Namespace, names: tuple[str, str], a: CoreBackend, b: Cor
         print(f"wrote {path}: {_reproduces(path, names, a, b)}")
         print(f"replay: buddy-harness run --specs {out} --backend {names[0]} "
               f"--backend {names[1]}")
+    else:
+        sys.stdout.write(text)
+    return 1
+
+
+def _fuzz_binding(ns: argparse.Namespace, names: tuple[str, str], a: CoreBackend,
+                  b: CoreBackend, seed: int, seconds: float | None) -> int:
+    """A real Rust binding on one side: binding-layer programs (the model binding over a
+    core backend on the other side, or another rust@)."""
+    from harness.divergence import binding_fuzz as bf
+
+    budget = f"{ns.examples} examples" if ns.examples is not None else f"{seconds:g}s"
+    log(f"fuzz (binding layer): {names[0]} vs {names[1]}, seed {seed}, {budget}")
+    found, stats = bf.search(a, b, seed=seed, examples=ns.examples,
+                             seconds=None if ns.examples is not None else seconds)
+    log(stats.line())
+    if found is None:
+        print(f"no divergence between {names[0]} and {names[1]} in {stats.examples} examples "
+              f"(seed {seed})")
+        return 0
+    prog, d = found
+    print(f"DIVERGENCE: {d.describe(names)}")
+    print(f"shrunk to {len(prog.ops)} operations (seed {seed})")
+    text = bf.case_yaml(prog, d, bf.run_side(a, prog), names, seed)
+    if ns.emit:
+        out = Path(ns.emit)
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / f"{text.split(chr(10), 1)[0].split('regression.', 1)[1]}.yaml"
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path}: {_reproduces(path, names, a, b)}")
     else:
         sys.stdout.write(text)
     return 1

@@ -17,6 +17,7 @@ from harness.backends.base import CoreBackend
 from harness.divergence.compare import Difference, first_difference
 from harness.engine import run_case
 from harness.engine.trace import Outcome
+from harness.runner import doctest_outcomes
 from harness.spec.model import Case, ParamSet
 
 FAILING = frozenset({"fail", "xfail", "crash", "error"})  # "nobody meets this claim"
@@ -27,9 +28,11 @@ UNEXPECTED = frozenset({"fail", "xpass", "crash", "error"})
 class Cell:
     status: str
     message: str = ""
+    doc: str = ""  # set when this backend's tree lacks the case's quote
 
     def to_json(self) -> dict:
-        return {"status": self.status, "message": self.message}
+        return {"status": self.status, "message": self.message} | (
+            {"doc": self.doc} if self.doc else {})
 
 
 @dataclass
@@ -68,6 +71,8 @@ class Row:
     @property
     def interesting(self) -> bool:
         statuses = {c.status for c in self.cells.values()}
+        if any(c.doc for c in self.cells.values()):
+            return True
         return self.disagree or len(statuses) > 1 or not statuses <= {"pass", "skip"}
 
     def to_json(self) -> dict:
@@ -157,13 +162,38 @@ def build_row(case: Case, ps: ParamSet, opened: dict[str, CoreBackend],
     return row
 
 
+def doctest_rows(opened: dict[str, CoreBackend], exps: dict[str, expectations.Expectations],
+                 keyword: str | None) -> list[Row]:
+    """A row per Rust doctest; backends without a Rust binding skip it."""
+    rows: dict[str, Row] = {}
+    raws: dict[str, dict[str, Outcome]] = {}
+    for name, backend in opened.items():
+        for verdict, raw in doctest_outcomes(name, backend, exps[name], keyword):
+            row = rows.setdefault(verdict.case_id, Row(verdict.case_id, "", "rustdoc example",
+                                                       verdict.file, verdict.line))
+            row.cells[name] = Cell(verdict.status, verdict.message)
+            raws.setdefault(verdict.case_id, {})[name] = raw
+    for cid, row in rows.items():
+        for name in opened:
+            row.cells.setdefault(name, Cell("skip", f"{name} has no Rust binding"))
+        ran = list(raws[cid].values())
+        for other in ran[1:]:
+            d = first_difference(ran[0], other)
+            if d is not None:
+                row.differences.append(d)
+        row.cells = {n: row.cells[n] for n in opened}
+    return list(rows.values())
+
+
 def build(todo: list[tuple[Case, ParamSet]], opened: dict[str, CoreBackend],
           exps: dict[str, expectations.Expectations],
-          progress: Callable[[int, int], None] | None = None) -> Matrix:
+          progress: Callable[[int, int], None] | None = None,
+          keyword: str | None = None) -> Matrix:
     m = Matrix(list(opened))
     for i, (case, ps) in enumerate(todo, 1):
         m.rows.append(build_row(case, ps, opened, exps))
         if progress is not None:
             progress(i, len(todo))
+    m.rows += doctest_rows(opened, exps, keyword)
     return m
 

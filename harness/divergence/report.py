@@ -26,11 +26,20 @@ def _keys(rows: list[Row], limit: int, unexpected: bool = False) -> list[str]:
     return out
 
 
+def _sym(cell) -> str:
+    """The cell's status; a * when the backend's tree lacks the quoted documentation."""
+    return SYMBOL[cell.status] + ("*" if cell.doc else "")
+
+
 def _summary_lines(m: Matrix, limit: int = 15) -> list[str]:
     out = [f"{len(m.rows)} rows x {len(m.backends)} backends in {m.seconds:.1f}s"]
     for b in m.backends:
         counts = m.counts(b)
         out.append(f"  {b}: " + ", ".join(f"{counts[k]} {k}" for k in SYMBOL if counts.get(k)))
+    for b in m.backends:
+        n = sum(1 for r in m.rows if r.cells[b].doc)
+        if n:
+            out.append(f"  {b}: * on {n} rows: the case's quote is absent from this tree")
     out.append(f"every backend fails ({len(m.all_fail)}): documented claims nobody meets")
     out += _keys(m.all_fail, limit)
     out.append(f"backends disagree ({len(m.disagreements)}, "
@@ -48,7 +57,7 @@ def terminal(m: Matrix, *, width: int = 60) -> str:
     lines = ["  ".join([f"{'case':<{keyw}}"] + [f"{b:<{w}}" for b, w in zip(m.backends, colw)])]
     for r in rows:
         key = r.key if len(r.key) <= keyw else r.key[: keyw - 1] + "~"
-        cells = [f"{SYMBOL[r.cells[b].status]:<{w}}" for b, w in zip(m.backends, colw)]
+        cells = [f"{_sym(r.cells[b]):<{w}}" for b, w in zip(m.backends, colw)]
         mark = "  <> " if r.disagree else ""
         lines.append("  ".join([f"{key:<{keyw}}"] + cells).rstrip() + mark)
         for d in r.differences:
@@ -94,6 +103,8 @@ def markdown(m: Matrix) -> str:
     for r in rows:
         cells = [SYMBOL[r.cells[b].status] for b in m.backends]
         cells = [f"**{c}**" if c.isupper() else c for c in cells]
+        cells = [c + (" (quote absent)" if r.cells[b].doc else "")
+                 for c, b in zip(cells, m.backends)]
         out.append(f"| `{r.case_id}` | {_md(r.params) or '-'} | " + " | ".join(cells) + " |")
     hidden = len(m.rows) - len(rows)
     if hidden:
@@ -160,8 +171,8 @@ def _html_row(r: Row, backends: list[str]) -> str:
         head += "</details>"
     head += "</td>"
     cells = "".join(
-        f"<td class='c {_h(r.cells[b].status)}' title='{_h(r.cells[b].message)}'>"
-        f"{_h(r.cells[b].status)}</td>" for b in backends)
+        f"<td class='c {_h(c.status)}' title='{_h(c.doc or c.message)}'>{_h(_sym(c))}</td>"
+        for c in (r.cells[b] for b in backends))
     return f"<tr class='{cls}'{inter}>{head}{cells}</tr>"
 
 

@@ -18,6 +18,8 @@ class CheckFailure(Exception):
 
 def fmt(n: int) -> str:
     """A number as a person reads it: hex for large values, with a size suffix if exact."""
+    if not isinstance(n, int):  # a malformed backend result is shown as it came
+        return repr(n)
     if n < 0:
         return "-" + fmt(-n)
     for shift, suffix in ((60, "E"), (50, "P"), (40, "T"), (30, "G"), (20, "M"), (10, "K")):
@@ -119,12 +121,15 @@ class LiveSet:
 
     def add(self, blocks: list[Block], base: int = 0) -> None:
         for b in blocks:
+            if not isinstance(b, Block) or not all(
+                    isinstance(v, int) for v in (b.offset, b.order, b.size)):
+                raise CheckFailure(f"invariant: {b!r} is not a block of integers")
             raw = b.offset - base
-            if b.size != self.chunk_size << b.order:
+            if not 0 <= b.order < 64 or b.size != self.chunk_size << b.order:
                 raise CheckFailure(f"invariant: block {b} size is not chunk_size << order")
             if raw % b.size:
                 raise CheckFailure(f"invariant: block {b} raw offset is not a multiple of its size")
-            if raw + b.size > self.mm_size:
+            if raw < 0 or raw + b.size > self.mm_size:
                 raise CheckFailure(f"invariant: block {b} lies outside the managed range")
             i = bisect.bisect_left(self.starts, raw)
             if i < len(self.starts) and self.starts[i] < raw + b.size:
@@ -139,6 +144,8 @@ class LiveSet:
 
     def remove(self, blocks: list[Block], base: int = 0) -> None:
         for b in blocks:
+            if not isinstance(getattr(b, "offset", None), int):
+                continue  # never added: add() refused it
             raw = b.offset - base
             i = bisect.bisect_left(self.starts, raw)
             if i < len(self.starts) and self.starts[i] == raw:
@@ -146,6 +153,9 @@ class LiveSet:
                 self.total -= self.ends.pop(raw) - raw
 
     def check_counters(self, avail: int, clear_avail: int) -> None:
+        for name, value in (("avail", avail), ("clear_avail", clear_avail)):
+            if not isinstance(value, int) or not 0 <= value < 1 << 64:
+                raise CheckFailure(f"invariant: {name} {fmt(value)} is not a u64 byte count")
         if avail != self.mm_size - self.total:
             raise CheckFailure(
                 f"invariant: avail {fmt(avail)} != size {fmt(self.mm_size)} - live "

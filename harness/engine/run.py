@@ -13,7 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.backends.base import BackendCrash, BuddyError, CoreBackend
+from harness.backends.base import FAIL_ALLOC, BackendCrash, BuddyError, CoreBackend
+from harness.engine import faults
 from harness.engine.budget import BudgetedBackend, case_budget
 from harness.engine.checks import CheckFailure, LiveSet, check_expect, fmt
 from harness.engine.session import BindingSession, CoreSession, Session
@@ -63,6 +64,7 @@ class _Run:
     anonymous: list[_Held] = field(default_factory=list)
     failure: _Failure | None = None
     repeat_vars: set[str] = field(default_factory=set)
+    injector: faults.Injector | None = None
 
     # -- evaluation ---------------------------------------------------------
     def ev(self, expr: Expr, *, signed: bool = False) -> int:
@@ -83,6 +85,11 @@ class _Run:
         if not self.keep_going:
             raise _Stop
 
+    def fail_hard(self, path: str, line: int, message: str) -> None:
+        """A failure after which the allocator's state is unknown: stop even with keep_going."""
+        self.fail(path, line, message)
+        raise _Stop
+
     # -- steps --------------------------------------------------------------
     def run_steps(self, steps: list[Step], prefix: str = "") -> None:
         for idx, step in enumerate(steps, 1):
@@ -101,6 +108,10 @@ class _Run:
     def attempt(self, step: Step, path: str) -> StepTrace | None:
         """Execute one step and record it; None if the case itself made it impossible."""
         st = StepTrace(path=path, verb=verb_of(step), line=step.pos.line, ok=True)
+        self.trace.crash_step = f"step {path} (line {step.pos.line})"
+        broken: str | None = None
+        nth = faults.arm(self.injector, getattr(step, "fail_alloc", None), self.ev)
+        before = self.session.counters()
         try:
             self.execute(step, st)
         except BuddyError as e:
@@ -108,8 +119,23 @@ class _Run:
         except _CaseError as e:
             self.fail(path, step.pos.line, str(e))
             return None
+        except CheckFailure as e:  # the backend returned blocks that break an invariant
+            broken = str(e)
+        except (BackendCrash, SpecError):
+            raise
+        except Exception as e:  # a malformed result or a backend bug: this case fails
+            self.fail_hard(path, step.pos.line, unexpected(e))
+        finally:
+            fired = faults.fired(self.injector, nth)
         st.avail, st.clear_avail = self.session.counters()
         self.trace.steps.append(st)
+        if broken is not None:
+            self.fail(path, step.pos.line, broken)
+        if nth:
+            problem = faults.judge_step(nth, fired, st.errno, before,
+                                        (st.avail, st.clear_avail))
+            if problem:
+                self.fail(path, step.pos.line, problem)
         return st
 
     def execute(self, step: Step, st: StepTrace) -> None:
@@ -170,7 +196,10 @@ class _Run:
             if isinstance(step, Check):
                 self.check_state(step)
             exp = step.expect or Expect(pos=step.pos)
-            check_expect(exp, self.ev, errno=st.errno, blocks=st.blocks, avail=st.avail,
+            errno = st.errno
+            if errno and exp.error is None and getattr(step, "fail_alloc", None) is not None:
+                exp, errno = faults.outcome_unstated(exp), None
+            check_expect(exp, self.ev, errno=errno, blocks=st.blocks, avail=st.avail,
                          clear_avail=st.clear_avail, avail_before=avail_before)
         except CheckFailure as e:
             self.fail(path, line, str(e))
@@ -188,6 +217,8 @@ class _Run:
         actual = {"avail": avail, "clear_avail": clear, "size": self.env["size"],
                   "chunk_size": self.env["chunk_size"], "base_offset": self.env["base_offset"]}
         for key, expr in step.values.items():
+            if key == "size":  # what the allocator says, not what the case asked for
+                actual[key] = self.session.size()
             if actual[key] != self.ev(expr):
                 raise CheckFailure(f"check: expected {key} {fmt(self.ev(expr))}, "
                                    f"got {fmt(actual[key])}")
@@ -262,8 +293,15 @@ class _Run:
 
     # -- teardown -----------------------------------------------------------
     def teardown(self) -> None:
+        # Record the first failure but go on, so the allocator is always finalised.
+        self.keep_going = True
         for held in list(self.held.values()) + self.anonymous:
-            self.session.free(held.token, False)
+            try:
+                self.session.free(held.token, False)
+            except (BackendCrash, SpecError):
+                raise
+            except Exception as e:
+                self.fail("teardown", 0, f"freeing what the case still held: {unexpected(e)}")
             self.live.remove(held.blocks, self.session.base)
         self.held.clear()
         self.anonymous.clear()
@@ -279,6 +317,12 @@ class _Run:
 
 class _Stop(Exception):
     pass
+
+
+def unexpected(e: Exception) -> str:
+    """A backend exception outside its contract (BuddyError, BackendCrash), as a verdict."""
+    return f"the backend raised {type(e).__name__}: {e} (only BuddyError or BackendCrash " \
+           "are allowed)"
 
 
 class _CaseError(Exception):
@@ -305,11 +349,18 @@ def run_case(
     trace = Trace(case.id, params.id, name)
     out = Outcome(case.id, params.id, name, "pass", trace=trace, file=case.file,
                   line=case.pos.line)
+    layer_skip = getattr(backend, "skip_reason", None)
+    reason = layer_skip(case.layer) if layer_skip is not None else None
+    if reason:
+        out.status, out.message = "skip", reason
+        return out
     missing = backend.capabilities.missing(case.requires)
     if missing:
         out.status = "skip"
         out.message = (f"{name} (kernel {backend.capabilities.version}) lacks "
                        f"{', '.join(missing)}")
+        if missing == [FAIL_ALLOC]:
+            out.message = f"{name} {faults.SKIP_REASON}"
         return out
     try:
         env = case_env(case, params)
@@ -331,6 +382,9 @@ def run_case(
     except SpecError as e:
         out.status, out.message = "error", str(e)
         return out
+    except Exception as e:  # creation, or anything else outside the steps
+        out.status, out.message = "fail", unexpected(e)
+        return out
 
 
 def _run(case: Case, backend: CoreBackend, env: dict[str, int], keep_going: bool,
@@ -338,6 +392,8 @@ def _run(case: Case, backend: CoreBackend, env: dict[str, int], keep_going: bool
     trace = out.trace
     assert trace is not None
     b = case.buddy
+    injector = faults.injector_of(backend)
+    nth = faults.arm(injector, b.fail_alloc, lambda e: e.eval(env))
     try:
         if case.layer == "core":
             session: Session = CoreSession(backend, env["size"], env["chunk_size"])
@@ -345,11 +401,18 @@ def _run(case: Case, backend: CoreBackend, env: dict[str, int], keep_going: bool
             session = BindingSession(backend, env["base_offset"], env["size"], env["chunk_size"])
     except BuddyError as e:
         trace.create_errno = e.errno
+        if problem := faults.after_create(injector, nth, e.errno):
+            out.status, out.message = "fail", f"line {b.pos.line}: {problem}"
+            return out
         if b.error == e.errno:
             return out
         out.status = "fail"
         want = f"error {b.error}" if b.error else "success"
         out.message = f"line {b.pos.line}: creating the allocator: expected {want}, got {e.errno}"
+        return out
+    if problem := faults.after_create(injector, nth, None):
+        _close_quietly(session)
+        out.status, out.message = "fail", f"line {b.pos.line}: {problem}"
         return out
     if b.error is not None:
         session.close()
@@ -357,7 +420,8 @@ def _run(case: Case, backend: CoreBackend, env: dict[str, int], keep_going: bool
         out.message = (f"line {b.pos.line}: creating the allocator: expected error {b.error}, "
                        "got success")
         return out
-    run = _Run(case, session, LiveSet(session.mm_size, env["chunk_size"]), env, keep_going, trace)
+    run = _Run(case, session, LiveSet(session.mm_size, env["chunk_size"]), env, keep_going, trace,
+               injector=injector)
     try:
         run.run_steps(case.steps)
     except _Stop:
@@ -365,6 +429,7 @@ def _run(case: Case, backend: CoreBackend, env: dict[str, int], keep_going: bool
     except BaseException:
         _close_quietly(session)
         raise
+    trace.crash_step = "teardown"
     try:
         run.teardown()
     except _Stop:
@@ -372,6 +437,7 @@ def _run(case: Case, backend: CoreBackend, env: dict[str, int], keep_going: bool
     except BaseException:
         _close_quietly(session)
         raise
+    trace.crash_step = None
     if run.failure is not None:
         f = run.failure
         where = f"step {f.path} (line {f.line})" if f.line else f"step {f.path}"

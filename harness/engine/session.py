@@ -34,6 +34,10 @@ class Session:
     def counters(self) -> tuple[int, int]:
         raise NotImplementedError
 
+    def size(self) -> int:
+        """The size the layer's API reports (``check: size``)."""
+        raise NotImplementedError
+
     def warnings(self) -> list[str]:
         raise NotImplementedError
 
@@ -64,6 +68,9 @@ class CoreSession(Session):
     def counters(self):
         return self.mm.avail, self.mm.clear_avail
 
+    def size(self):
+        return self.mm.size  # what the C stores: rounded down to a chunk multiple
+
     def warnings(self):
         return self.mm.warnings()
 
@@ -73,9 +80,12 @@ class CoreSession(Session):
 
 class BindingSession(Session):
     def __init__(self, backend: CoreBackend, base_offset: int, size: int, chunk_size: int) -> None:
-        self.gb = GpuBuddy(backend, base_offset, size, chunk_size)
+        # The real binding (rust@) brings its own; any core backend gets the model's.
+        make = getattr(backend, "create_binding", None)
+        self.gb = (make(base_offset, size, chunk_size) if make is not None
+                   else GpuBuddy(backend, base_offset, size, chunk_size))
         self.base = base_offset
-        self.mm_size = self.gb.core.size
+        self.mm_size = self.gb.mm_size()
 
     def alloc(self, *, mode, start, end, size, min_block_size, flags):
         m: tuple = ("range", start, end) if mode == "range" else (mode or "simple",)
@@ -92,10 +102,13 @@ class BindingSession(Session):
         raise AssertionError("reset_clear on the binding layer")
 
     def counters(self):
-        return self.gb.avail(), self.gb.core.clear_avail
+        return self.gb.avail(), self.gb.clear_avail()
+
+    def size(self):
+        return self.gb.size()  # GpuBuddy::size(): the size the user asked for
 
     def warnings(self):
-        return self.gb.core.warnings()
+        return self.gb.warnings()
 
     def close(self):
         return self.gb.close()

@@ -43,6 +43,7 @@ class Trace:
     create_errno: str | None = None
     crash: str | None = None  # set when the backend died: its own words
     crash_kind: str | None = None  # bug, oom, signal, ...: what backends are compared on
+    crash_step: str | None = None  # "step 3 (line 12)": the step the backend died in
     warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:

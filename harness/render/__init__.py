@@ -49,6 +49,9 @@ def _yaml_comment(raw: dict) -> str:
     return "\n".join(("#   " + line).rstrip() for line in text.splitlines())
 
 
+DOCTESTS_MODULE = "test_rustdoc_examples.py"
+
+
 def module_name(spec_file: Path, specs_root: Path) -> str:
     rel = spec_file.relative_to(specs_root).with_suffix("")
     return "test_" + re.sub(r"[^0-9a-zA-Z_]", "_", "__".join(rel.parts)) + ".py"
@@ -74,6 +77,9 @@ def render(specs_root: Path, out_dir: Path, project_root: Path) -> Rendered:
         files[out_dir / module_name(spec_file, specs_root)] = template.render(
             spec=rel, cases=cases, header=HEADER
         )
+    # The Rust binding's doc examples are cases too, found in each tree at collection time.
+    files[out_dir / DOCTESTS_MODULE] = _env().get_template("doctests.py.j2").render(
+        header=HEADER)
     return Rendered(files, result.errors)
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import jsonschema
 
-from harness.backends.base import ERRNOS, FEATURES, FLAG_BITS
+from harness.backends.base import CASE_FEATURES, ERRNOS, FAIL_ALLOC, FLAG_BITS
 from harness.spec import limits, yamlpos
 from harness.spec.expr import Expr
 from harness.spec.model import (
@@ -54,16 +54,17 @@ from harness.spec.yamlpos import YNode
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 EXPECTATIONS_DIR = "expectations"
+WAIVERS_FILE = "doc-waivers.yaml"  # documented items no case covers, not cases
 
 CASE_KEYS = ("id", "title", "source", "layer", "requires", "params", "buddy", "steps", "tags",
-             "limits")
+             "cites", "limits")
 CASE_REQUIRED = ("id", "title", "source", "buddy", "steps")
 SOURCE_KEYS = ("kind", "ref", "quote")
-BUDDY_KEYS = ("base_offset", "size", "chunk_size", "expect")
+BUDDY_KEYS = ("base_offset", "size", "chunk_size", "expect", "fail_alloc")
 VERBS = ("alloc", "free", "trim", "reset_clear", "check", "repeat")
-ALLOC_KEYS = ("as", "mode", "start", "end", "size", "min_block_size", "flags")
+ALLOC_KEYS = ("as", "mode", "start", "end", "size", "min_block_size", "flags", "fail_alloc")
 FREE_KEYS = ("name", "cleared")
-TRIM_KEYS = ("name", "size", "start")
+TRIM_KEYS = ("name", "size", "start", "fail_alloc")
 CHECK_KEYS = ("avail", "clear_avail", "size", "chunk_size", "base_offset")
 REPEAT_KEYS = ("count", "until", "max", "as", "steps")
 BLOCK_KEYS = ("offset", "order", "size")
@@ -123,8 +124,9 @@ def iter_spec_files(paths: Iterable[str | Path]) -> list[Path]:
     """Spec files named by ``paths``: files as given, directories searched recursively.
 
     In a directory, ``*.yaml``/``*.yml`` files are taken in sorted order; hidden
-    directories and files and the ``expectations/`` directory directly under the
-    given directory (per-backend divergence lists, not cases) are skipped.
+    directories and files, the ``expectations/`` directory directly under the
+    given directory (per-backend divergence lists, not cases) and its
+    ``doc-waivers.yaml`` are skipped.
     """
     out: list[Path] = []
     seen: set[Path] = set()
@@ -145,7 +147,7 @@ def _walk(root: Path) -> list[Path]:
         rel = f.relative_to(root).parts
         if any(part.startswith(".") for part in rel):
             continue
-        if rel[0] == EXPECTATIONS_DIR and len(rel) > 1:
+        if (rel[0] == EXPECTATIONS_DIR and len(rel) > 1) or rel == (WAIVERS_FILE,):
             continue
         if f.suffix in SPEC_SUFFIXES and f.is_file():
             out.append(f)
@@ -358,6 +360,23 @@ def _choice(node: YNode, what: str, options: Iterable[str]) -> str:
     return value
 
 
+def _fail_alloc(v: dict[str, YNode]) -> Expr | None:
+    if "fail_alloc" not in v:
+        return None
+    e = expr_of(v["fail_alloc"], "fail_alloc")
+    if not e.names() and e.eval({}) == 0:
+        raise SpecError(v["fail_alloc"].pos, "fail_alloc counts from 1 (the first allocation)",
+                        "give the number of the allocation that must fail")
+    return e
+
+
+def injects(step: Step) -> bool:
+    """Whether the step, or one inside it, asks for an allocation to fail."""
+    if isinstance(step, Repeat):
+        return any(injects(s) for s in step.steps)
+    return getattr(step, "fail_alloc", None) is not None
+
+
 def expr_of(node: YNode, what: str) -> Expr:
     """An expression from a scalar node: a plain int is its decimal text."""
     if node.kind == "scalar" and node.value is not None and not isinstance(node.value, bool):
@@ -411,9 +430,17 @@ class _Builder:
                             "only a case whose buddy creation must fail may have no steps")
         tags = self.tags(v["tags"]) if "tags" in v else ()
         lim = limits.parse(v["limits"]) if "limits" in v else Limits()
+        cite_nodes = _list(v["cites"], "cites", nonempty=True) if "cites" in v else []
+        cites = tuple(_str(c, "cites item") for c in cite_nodes)
+        for i, item in enumerate(cites):
+            if item in cites[:i]:
+                raise SpecError(cite_nodes[i].pos, f"cites lists '{item}' twice")
+        if buddy.fail_alloc is not None or any(injects(st) for st in steps):
+            requires = requires | {FAIL_ALLOC}
         case = Case(id=cid, title=title.strip(), source=source, buddy=buddy, steps=steps,
                     pos=node.pos, layer=self.layer, requires=requires, params=params,
-                    tags=tags, limits=lim, raw=node.to_plain())
+                    tags=tags, cites=cites, limits=lim,
+                    cite_pos=tuple(c.pos for c in cite_nodes), raw=node.to_plain())
         self._note(case, node)
         return case
 
@@ -423,12 +450,12 @@ class _Builder:
         kind = _choice(v["kind"], "source kind", SOURCE_KINDS)
         ref = _str(v["ref"], "source ref")
         quote = _str(v["quote"], "source quote") if "quote" in v else None
-        return Source(kind, ref, quote)
+        return Source(kind, ref, quote, v["quote"].pos if quote is not None else None)
 
     def requires(self, node: YNode) -> frozenset[str]:
         seen: dict[str, YNode] = {}
         for item in _list(node, "requires"):
-            name = _choice(item, "feature", sorted(FEATURES))
+            name = _choice(item, "feature", sorted(CASE_FEATURES))
             if name in seen:
                 raise SpecError(item.pos, f"feature '{name}' is listed twice in requires")
             seen[name] = item
@@ -472,6 +499,7 @@ class _Builder:
             base_offset=expr_of(v["base_offset"], "buddy base_offset")
             if "base_offset" in v else None,
             error=error,
+            fail_alloc=_fail_alloc(v),
         )
         self._note(spec, node)
         return spec
@@ -547,6 +575,7 @@ class _Builder:
             min_block_size=expr_of(v["min_block_size"], "alloc min_block_size")
             if "min_block_size" in v else None,
             flags=tuple(flags),
+            fail_alloc=_fail_alloc(v),
         )
 
     def v_free(self, node: YNode, step: YNode) -> Free:
@@ -565,7 +594,8 @@ class _Builder:
         v = node.value
         return Trim(pos=step.pos, name=self.name(v["name"], "trim name"),
                     size=expr_of(v["size"], "trim size"),
-                    start=expr_of(v["start"], "trim start") if "start" in v else None)
+                    start=expr_of(v["start"], "trim start") if "start" in v else None,
+                    fail_alloc=_fail_alloc(v))
 
     def v_reset_clear(self, node: YNode, step: YNode) -> ResetClear:
         return ResetClear(pos=step.pos, is_clear=_bool(node, "reset_clear"))

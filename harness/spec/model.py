@@ -25,6 +25,7 @@ class Source:
     kind: str
     ref: str
     quote: str | None = None
+    pos: Pos | None = field(default=None, compare=False)  # of the quote, for its errors
 
 
 @dataclass
@@ -57,6 +58,8 @@ class Alloc:
     min_block_size: Expr | None = None  # default: chunk_size
     flags: tuple[str, ...] = ()
     expect: Expect | None = None
+    # The n-th memory allocation the step makes fails on purpose (1 = the first).
+    fail_alloc: Expr | None = None
 
 
 @dataclass
@@ -74,6 +77,7 @@ class Trim:
     size: Expr
     start: Expr | None = None
     expect: Expect | None = None
+    fail_alloc: Expr | None = None
 
 
 @dataclass
@@ -123,6 +127,7 @@ class BuddySpec:
     chunk_size: Expr
     base_offset: Expr | None = None
     error: str | None = None  # expect: {error: ...} on creation
+    fail_alloc: Expr | None = None  # fail the n-th memory allocation of creation
 
 
 @dataclass(frozen=True)
@@ -154,6 +159,8 @@ class Case:
     requires: frozenset[str] = frozenset()
     params: dict[str, list[Expr]] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
+    cites: tuple[str, ...] = ()  # ids of documented items the case exercises
+    cite_pos: tuple[Pos, ...] = ()
     limits: Limits = Limits()
     raw: dict[str, Any] = field(default_factory=dict)  # the YAML mapping, for rendering
 

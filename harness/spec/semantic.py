@@ -23,7 +23,8 @@ In order:
    outside repeats), nor be used at all if its only alloc must fail.  A name
    defined in a repeat as ``b{i}`` matches ``b{i}`` (or ``b{j}``) in a later
    repeat and literal names such as ``b2`` anywhere after it; frees inside a
-   repeat body count only for the rest of that body.
+   repeat body count only for the rest of that body.  An alloc with
+   ``fail_alloc`` counts as one that must fail.
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ def check_case(case: Case, where: Where) -> None:
 class _Def:
     pos: Pos
     failing: bool = False
+    injected: bool = False  # failing because of fail_alloc
 
 
 @dataclass
@@ -153,7 +155,7 @@ class _Checker:
 
     def check_buddy(self) -> None:
         b = self.case.buddy
-        for key in ("size", "chunk_size", "base_offset"):
+        for key in ("size", "chunk_size", "base_offset", "fail_alloc"):
             e = getattr(b, key)
             if e is None:
                 continue
@@ -297,8 +299,10 @@ class _Checker:
             raise SpecError(self.where.of(step, "as="), f"name '{name}' is still held "
                             f"(allocated at line {held.pos.line})",
                             "free it first or pick another name")
-        failing = step.expect is not None and step.expect.error is not None
-        names.live[name] = _Def(step.pos, failing)
+        # An injected failure must fire (the engine checks it), so the name is never held.
+        failing = (step.expect is not None and step.expect.error is not None
+                   or step.fail_alloc is not None)
+        names.live[name] = _Def(step.pos, failing, step.fail_alloc is not None)
         names.freed.pop(name, None)
 
     def use(self, step: Free | Trim, names: _Names, repeat_vars: list[str]) -> None:
@@ -309,8 +313,9 @@ class _Checker:
         held = names.live.get(name)
         if held is not None:
             if held.failing:
+                why = "has fail_alloc" if held.injected else "must fail"
                 raise SpecError(pos, f"name '{name}' is never held: its alloc at line "
-                                     f"{held.pos.line} must fail")
+                                     f"{held.pos.line} {why}")
             return
         if any(_may_equal(name, t) for t, _ in names.templates):
             return
@@ -367,9 +372,9 @@ def _expect_exprs(exp: Expect | None) -> Iterator[tuple[Expr, bool]]:
 def _step_exprs(step: Step) -> Iterator[tuple[Expr, bool]]:
     """The step's own expressions (a repeat's count, max and expect, not its body)."""
     if isinstance(step, Alloc):
-        fields = (step.size, step.start, step.end, step.min_block_size)
+        fields = (step.size, step.start, step.end, step.min_block_size, step.fail_alloc)
     elif isinstance(step, Trim):
-        fields = (step.size, step.start)
+        fields = (step.size, step.start, step.fail_alloc)
     elif isinstance(step, Check):
         fields = tuple(step.values.values())
     elif isinstance(step, Repeat):

@@ -29,26 +29,36 @@ __all__ = ["open_backend", "open_inprocess", "resolve_tree", "NativeBackend", "N
 
 def resolve_tree(name: str, kernel_src: str | None = None,
                  log: Callable[[str], None] = print) -> KernelTree:
-    """The kernel tree a backend name designates, fetching a version on first use."""
-    if name == "native":
+    """The kernel tree a backend name designates, fetching a version on first use.
+
+    Any family works (``native@X``, ``rust@X``): X is a version, else an existing
+    path, else a tree made by ``kernel patch``.
+    """
+    family, at, what = name.partition("@")
+    if not at:
         src = kernel_src or os.environ.get(ENV_SRC)
         if not src:
             raise BackendUnavailable(
-                "'native' needs a kernel tree: pass --kernel-src PATH or set "
-                f"{ENV_SRC}, or name a version (--backend native@7.2 fetches Debian's "
+                f"'{name}' needs a kernel tree: pass --kernel-src PATH or set "
+                f"{ENV_SRC}, or name a version (--backend {name}@7.2 fetches Debian's "
                 "linux-source-7.2 on first use)")
         return inspect(Path(src).expanduser())
-    if not name.startswith("native@") or len(name) == len("native@"):
-        raise BackendUnavailable(f"unknown backend '{name}' (use native, native@VERSION or "
-                                 "native@PATH)")
-    what = name.partition("@")[2]
+    if not what:
+        raise BackendUnavailable(f"unknown backend '{name}' (use {family}, {family}@VERSION, "
+                                 f"{family}@PATH or {family}@NAME of a patched tree)")
     if _VERSION.match(what):
         return inspect(ensure_version(what, log))
     path = Path(what).expanduser()
-    if not path.exists():
+    if path.exists():
+        return inspect(path)
+    from harness.patching.trees import locate
+
+    patched = locate(what)
+    if patched is None:
         raise BackendUnavailable(f"{name}: {path} does not exist (give a kernel tree "
-                                 "directory, or a version like native@7.2)")
-    return inspect(path)
+                                 f"directory, a version like {family}@7.2, or the NAME of "
+                                 "`buddy-harness kernel patch NAME --onto VERSION FILE`)")
+    return inspect(patched)
 
 
 def ensure_version(version: str, log: Callable[[str], None] = print) -> Path:
@@ -73,10 +83,16 @@ def ensure_version(version: str, log: Callable[[str], None] = print) -> Path:
 
 
 def _built(tree: KernelTree, sanitize: bool, log: Callable[[str], None]) -> _build.Build:
-    b = _build.build(tree, sanitize=sanitize)
+    return _built_variant(tree, log, sanitize=sanitize)
+
+
+def _built_variant(tree: KernelTree, log: Callable[[str], None], *, sanitize: bool = False,
+                   coverage: bool = False) -> _build.Build:
+    b = _build.build(tree, sanitize=sanitize, coverage=coverage)
     if not b.cached:
-        log(f"built the {tree.api} allocator of Linux {tree.version}"
-            f"{' with ASan + UBSan' if sanitize else ''} in {b.seconds:.1f} s -> {b.dir}")
+        how = " with ASan + UBSan" if sanitize else " with coverage counters" if coverage else ""
+        log(f"built the {tree.api} allocator of Linux {tree.version}{how} in "
+            f"{b.seconds:.1f} s -> {b.dir}")
     return b
 
 

@@ -11,6 +11,7 @@ import weakref
 
 from harness.backends.base import (
     CLEARED,
+    FAIL_ALLOC,
     BackendCrash,
     Block,
     BuddyError,
@@ -33,12 +34,14 @@ def errno_name(status: int) -> str:
 class NativeBackend:
     """``native@...``: one worker process at a time, restarted lazily after a crash."""
 
-    def __init__(self, name: str, tree: KernelTree, build: Build, *, timeout: float) -> None:
+    def __init__(self, name: str, tree: KernelTree, build: Build, *, timeout: float,
+                 env: dict[str, str] | None = None) -> None:
         self.name = name
+        self.env = env  # extra environment for the worker (coverage data goes by it)
         self.tree = tree
         self.build = build
         self.timeout = timeout
-        self.capabilities = Capabilities(tree.version, tree.features, tree.api)
+        self.capabilities = Capabilities(tree.version, tree.features | {FAIL_ALLOC}, tree.api)
         self._worker: Worker | None = None
         self._finalizer = weakref.finalize(self, _close_worker, [None])
 
@@ -48,7 +51,7 @@ class NativeBackend:
             if w is not None:
                 w.close()
             w = Worker(str(self.build.worker), timeout=self.timeout,
-                       sanitize=self.build.sanitize)
+                       sanitize=self.build.sanitize, env=self.env)
             self._worker = w
             self._finalizer.detach()
             self._finalizer = weakref.finalize(self, _close_worker, [w])
@@ -67,6 +70,15 @@ class NativeBackend:
         w, self._worker = self._worker, None
         self._finalizer.detach()
         return w.close() if w is not None else ""
+
+    # Failure injection (harness/backends/faults.py): the shim's slab fails one allocation.
+    def arm_failure(self, nth: int) -> None:
+        self.worker().request(f"F {_u64(nth)}")
+
+    def failures_fired(self) -> tuple[int, int]:
+        """(armed failures that fired, block structures alive in the worker); disarms."""
+        fired, live = self.worker().request("g")[0].split()
+        return int(fired), int(live)
 
     # Test-only entries (csrc's bh_test_*): prove crash and timeout handling.
     def _spin(self) -> None:

@@ -9,6 +9,7 @@ changed source or flag is a new build and an unchanged one costs nothing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -19,16 +20,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.backends.base import BackendUnavailable
+from harness.backends.native import objcache
 from harness.backends.native.kernels import cache_root
 from harness.backends.native.tree import KernelTree
 
 CSRC = Path(__file__).with_name("csrc")
 # As the kernel builds: no strict aliasing or overflow assumptions, keep null checks.
 KERNEL_LIKE = ["-fno-strict-aliasing", "-fno-strict-overflow", "-fno-delete-null-pointer-checks"]
-BASE_FLAGS = ["-std=gnu11", "-g", "-fPIC", "-w", *KERNEL_LIKE]
+BASE_FLAGS = ["-std=gnu11", "-fPIC", "-w", *KERNEL_LIKE]
+# No debug info in the plain build: its reports come from __FILE__/__LINE__, and -g costs a
+# quarter of the compile after each edit.  Sanitizer reports are symbolized, so they keep it.
 OPT = ["-O2"]
-SANITIZE = ["-O1", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+SANITIZE = ["-g", "-O1", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
             "-fno-omit-frame-pointer"]
+# gcc's line and branch counters; -O0 keeps every branch where the source has it.
+COVERAGE = ["-O0", "--coverage", "-DBH_COVERAGE"]
 LIB = "libbuddy.so"
 WORKER = "buddy-worker"
 
@@ -45,6 +51,7 @@ class Build:
     sanitize: bool
     seconds: float  # 0 when it came from the cache
     cached: bool
+    coverage: bool = False
 
 
 def compiler() -> str:
@@ -55,19 +62,25 @@ def compiler() -> str:
     return cc
 
 
-def flags(tree: KernelTree, sanitize: bool) -> list[str]:
+def flags(tree: KernelTree, sanitize: bool, coverage: bool = False) -> list[str]:
     api = ["-DBH_API_DRM"] if tree.api == "drm_buddy" else []
-    return [*BASE_FLAGS, *(SANITIZE if sanitize else OPT), *api]
+    mode = SANITIZE if sanitize else COVERAGE if coverage else OPT
+    return [*BASE_FLAGS, *mode, *api]
 
 
-def build(tree: KernelTree, *, sanitize: bool = False) -> Build:
-    """The cached build of ``tree``, compiling it first if needed."""
+def build(tree: KernelTree, *, sanitize: bool = False, coverage: bool = False) -> Build:
+    """The cached build of ``tree``, compiling it first if needed.
+
+    ``coverage`` is a variant of its own (gcc ``--coverage``): it keeps the
+    allocator's ``allocator.gcno`` beside the worker for gcov.
+    """
     cc = compiler()
-    fl = flags(tree, sanitize)
+    fl = flags(tree, sanitize, coverage)
     key = _key(tree, cc, fl)
-    out = cache_root() / "build" / f"{tree.version}-{'asan-' if sanitize else ''}{key[:16]}"
+    variant = "asan-" if sanitize else "cov-" if coverage else ""
+    out = cache_root() / "build" / f"{tree.version}-{variant}{key[:16]}"
     if (out / LIB).is_file() and (out / WORKER).is_file():
-        return Build(out, out / LIB, out / WORKER, sanitize, 0.0, True)
+        return Build(out, out / LIB, out / WORKER, sanitize, 0.0, True, coverage)
     out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=out.parent))
@@ -81,22 +94,27 @@ def build(tree: KernelTree, *, sanitize: bool = False) -> Build:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    return Build(out, out / LIB, out / WORKER, sanitize, time.monotonic() - t0, False)
+    return Build(out, out / LIB, out / WORKER, sanitize, time.monotonic() - t0, False, coverage)
 
 
 def _key(tree: KernelTree, cc: str, fl: list[str]) -> str:
     h = hashlib.sha256()
     h.update(f"{tree.version}\0{tree.api}\0{' '.join(fl)}\0".encode())
     h.update(_compiler_id(cc).encode())
-    inputs = [tree.source, tree.header, tree.root / "tools/lib/rbtree.c"]
-    inputs += sorted(p for p in (tree.root / "tools/include").rglob("*.h") if p.is_file())
-    inputs += sorted(p for p in CSRC.rglob("*") if p.is_file())
+    inputs = [tree.source, tree.header, tree.root / "tools/lib/rbtree.c", *_headers(tree)]
     for p in inputs:
         h.update(str(p.relative_to(CSRC if p.is_relative_to(CSRC) else tree.root)).encode())
         h.update(b"\0" + p.read_bytes() + b"\0")
     return h.hexdigest()
 
 
+def _headers(tree: KernelTree) -> list[Path]:
+    """What any unit may include besides the allocator's header: tools/include and the shim."""
+    found = sorted(p for p in (tree.root / "tools/include").rglob("*.h") if p.is_file())
+    return found + sorted(p for p in CSRC.rglob("*") if p.is_file())
+
+
+@functools.cache
 def _compiler_id(cc: str) -> str:
     try:
         return subprocess.run([cc, "--version"], capture_output=True, text=True,
@@ -117,21 +135,27 @@ def _compile(tree: KernelTree, cc: str, fl: list[str], out: Path, sanitize: bool
            f"-fmacro-prefix-map={tree.root}/=", f"-fmacro-prefix-map={CSRC}/=csrc/"]
     units = {"allocator.o": tree.source, "rbtree.o": tree.root / "tools/lib/rbtree.c",
              "wrapper.o": CSRC / "wrapper.c", "worker_main.o": CSRC / "worker_main.c"}
+    shared = [tree.header, *_headers(tree)]
+    keys = objcache.unit_keys(shared, f"{_compiler_id(cc)}\0{' '.join(fl)}", units)
     procs = {obj: subprocess.Popen([cc, *fl, *inc, "-c", str(src), "-o", str(out / obj)],
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for obj, src in units.items()}
+             for obj, src in units.items() if not objcache.restore(keys[obj], out / obj)}
     for obj, p in procs.items():
         text, _ = p.communicate()
         if p.returncode != 0:
             raise BuildError(f"building {units[obj]} failed: {_first_error(text)}")
-    san = [f for f in fl if f.startswith("-fsanitize")]
+        objcache.store(keys[obj], out / obj)
+    san = [f for f in fl if f.startswith("-fsanitize") or f == "--coverage"]
     objs = [str(out / o) for o in ("allocator.o", "rbtree.o", "wrapper.o")]
-    for cmd in ([cc, "-shared", *san, "-o", str(out / LIB), *objs],
-                [cc, *san, "-o", str(out / WORKER), str(out / "worker_main.o"), *objs]):
-        p2 = subprocess.run(cmd, capture_output=True, text=True)
+    links = {name: subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    text=True)  # the two links at once: one per core
+             for name, cmd in ((LIB, [cc, "-shared", *san, "-o", str(out / LIB), *objs]),
+                               (WORKER, [cc, *san, "-o", str(out / WORKER),
+                                         str(out / "worker_main.o"), *objs]))}
+    for name, p2 in links.items():
+        text, _ = p2.communicate()
         if p2.returncode != 0:
-            raise BuildError(f"linking {Path(cmd[-len(objs) - 1]).name} failed: "
-                             f"{_first_error(p2.stdout + p2.stderr)}")
+            raise BuildError(f"linking {name} failed: {_first_error(text)}")
     for o in units:
         (out / o).unlink()
 

@@ -33,10 +33,13 @@ def kernel_fetch(version: str) -> int:
 
 
 def kernel_list() -> int:
+    from harness.patching.command import list_patched
+
     found = kernels.cached()
     if not found:
         print(f"no kernel trees cached under {kernels.kernels_dir()} "
               "(buddy-harness kernel fetch 7.2)", file=sys.stderr)
+        list_patched()
         return 0
     for c in found:
         try:
@@ -45,4 +48,5 @@ def kernel_list() -> int:
         except BackendUnavailable as e:
             what = f"unusable: {e}"
         print(f"{c.version}\t{c.package}\t{c.path}\t{what}")
+    list_patched()
     return 0

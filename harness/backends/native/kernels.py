@@ -80,6 +80,7 @@ class Cached:
 
 
 def cached() -> list[Cached]:
+    """The fetched versions (patched trees are not among them)."""
     out = []
     root = kernels_dir()
     if root.is_dir():
@@ -88,6 +89,8 @@ def cached() -> list[Cached]:
                 meta = json.loads((d / META).read_text())
             except (OSError, ValueError):
                 continue
+            if d.name.startswith(".") or meta.get("base"):
+                continue  # staging, or a patched tree (harness.patching.trees lists those)
             out.append(Cached(d.name, meta.get("package", "?"), d))
     return out
 

@@ -13,6 +13,7 @@ never a pipe, so a chatty crash cannot block it.
 from __future__ import annotations
 
 import os
+import re
 import select
 import signal
 import subprocess
@@ -32,10 +33,11 @@ SANITIZER_ENV = {
 class Worker:
     """One live worker process."""
 
-    def __init__(self, executable: str, *, timeout: float, sanitize: bool = False) -> None:
+    def __init__(self, executable: str, *, timeout: float, sanitize: bool = False,
+                 env: dict[str, str] | None = None) -> None:
         self.timeout = timeout
         self._stderr = tempfile.TemporaryFile()
-        env = dict(os.environ, BH_SLAB_BUDGET=str(SLAB_BUDGET))
+        env = dict(os.environ, **(env or {}), BH_SLAB_BUDGET=str(SLAB_BUDGET))
         if sanitize:
             # The caller's own options come after ours, so they win (sanitizers read
             # left to right): ASAN_OPTIONS=detect_leaks=1 turns LeakSanitizer back on.
@@ -166,7 +168,9 @@ class Worker:
 
 def _verb(request: str) -> str:
     names = {"i": "init", "a": "alloc", "f": "free", "t": "trim", "r": "reset_clear",
-             "c": "counters", "z": "fini", "w": "warnings", "X": "double free", "S": "spin"}
+             "c": "counters", "z": "fini", "w": "warnings",
+             "F": "arm a failure", "g": "failures fired", "X": "double free",
+             "L": "lose a block structure", "S": "spin"}
     return names.get(request[:1], request[:1])
 
 
@@ -179,6 +183,10 @@ def describe_death(code: int | None, stderr: str) -> tuple[str, str]:
                 or "runtime error:" in ln or ln.startswith("==") and "ERROR:" in ln), None)
     if bug:
         return "bug", bug
+    panic = next((i for i, ln in enumerate(lines) if " panicked at " in ln), None)
+    if panic is not None:  # Rust: "thread 'x' panicked at FILE:LINE:COL:" then the message
+        text = " ".join(lines[panic:panic + 2])
+        return "panic", re.sub(r"^.*?thread '[^']*'(?: \(\d+\))? panicked at", "panicked at", text)
     if oom:
         return "oom", oom[len("OOM: "):]
     if san:

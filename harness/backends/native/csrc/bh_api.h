@@ -26,8 +26,16 @@ int bh_warn_pending(void);
 const char *bh_warn_text(int i);
 void bh_warn_clear(void);
 long bh_live(void);
+/* Fail the n-th memory allocation the allocator makes from now on (0: none). */
+void bh_fail_nth(long n);
+/* How many armed failures fired since the last call; disarms. */
+long bh_fail_fired_take(void);
+/* At fini of the last allocator: warn if more than `expected` block structures live. */
+void bh_check_slab_empty(long expected);
 /* Test-only: free a list's first block twice (the allocator's BUG_ON fires). */
 void bh_test_double_free(struct bh_mm *mm, struct bh_list *list);
+/* Test-only: take one block structure from the slab and lose it. */
+void bh_test_leak_structure(void);
 /* Test-only: never return. */
 void bh_test_spin(void);
 #endif

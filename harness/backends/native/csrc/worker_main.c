@@ -13,7 +13,12 @@
  *   c MM                            counters only
  *   z MM                            fini
  *   w                               warnings: "N" then N text lines
- *   X MM H | S                      test-only: double free, spin
+ *   F N                             fail the N-th memory allocation from now (0: none);
+ *                                   reply "0"
+ *   g                               armed failures that fired, disarming, and the
+ *                                   block structures alive (not counting those a
+ *                                   leaking fini abandoned): reply "K LIVE"
+ *   X MM H | L | S                  test-only: double free, lose a block structure, spin
  * Reply to a, f, t, r, c, z: "STATUS AVAIL CLEAR NWARN [N OFF ORDER ...]" where
  * STATUS is 0 or a negative errno; blocks follow for a (on success) and t.
  */
@@ -26,6 +31,29 @@
 
 #include "bh_api.h"
 
+#ifdef BH_COVERAGE
+#include <signal.h>
+void __gcov_dump(void);
+void __gcov_reset(void);
+
+/*
+ * Coverage builds write their counters after every allocator and on a fatal
+ * signal, so a later crash (or a timeout's SIGKILL) loses nothing before it.
+ */
+static void bh_coverage_flush(void)
+{
+	__gcov_dump();
+	__gcov_reset();
+}
+
+static void bh_coverage_on_signal(int sig)
+{
+	__gcov_dump();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+#endif
+
 struct slot {
 	struct bh_mm *mm;
 	struct bh_list **lists;
@@ -34,6 +62,8 @@ struct slot {
 
 static struct slot *slots;
 static long n_slots;
+/* Block structures lost by earlier allocators (each loss was warned about once). */
+static long lost;
 
 static struct slot *slot_of(uint64_t id)
 {
@@ -47,6 +77,14 @@ static struct slot *slot_of(uint64_t id)
 static struct bh_list **list_of(struct slot *s, uint64_t h)
 {
 	return h < (uint64_t)s->n_lists ? &s->lists[h] : NULL;
+}
+
+static int any_live(void)
+{
+	for (long i = 0; i < n_slots; i++)
+		if (slots[i].mm)
+			return 1;
+	return 0;
 }
 
 static uint64_t *offs;
@@ -151,10 +189,11 @@ static void handle(char *line)
 		put_state(0, s->mm);
 		break;
 	case 'z': {
-		uint64_t avail, clear;
+		uint64_t avail, clear, whole;
 
 		s = slot_of(v[0]);
 		avail = bh_avail(s->mm);
+		whole = bh_size(s->mm);
 		clear = bh_clear_avail(s->mm);
 		/* Lists still held are abandoned with the allocator, as a leaking driver would. */
 		for (long i = 0; i < s->n_lists; i++)
@@ -162,6 +201,18 @@ static void handle(char *line)
 		free(s->lists);
 		bh_fini(s->mm);
 		memset(s, 0, sizeof(*s));
+		/*
+		 * With blocks still out, fini's own leak warning has said it already.
+		 * What is lost, reported either way, stays lost: later checks count from there.
+		 */
+		if (!any_live()) {
+			if (avail == whole)
+				bh_check_slab_empty(lost);
+			lost = bh_live();
+		}
+#ifdef BH_COVERAGE
+		bh_coverage_flush();
+#endif
 		printf("0 %" PRIu64 " %" PRIu64 " %d", avail, clear, bh_warn_pending());
 		break;
 	}
@@ -174,6 +225,13 @@ static void handle(char *line)
 		bh_warn_clear();
 		return;
 	}
+	case 'F':
+		bh_fail_nth((long)v[0]);
+		printf("0\n");
+		return;
+	case 'g':
+		printf("%ld %ld\n", bh_fail_fired_take(), bh_live() - lost);
+		return;
 	case 'X':
 		s = slot_of(v[0]);
 		lp = list_of(s, v[1]);
@@ -181,6 +239,10 @@ static void handle(char *line)
 			bh_test_double_free(s->mm, *lp);
 		put_state(0, s->mm);
 		break;
+	case 'L':
+		bh_test_leak_structure();
+		printf("0\n");
+		return;
 	case 'S':
 		bh_test_spin();
 		break;
@@ -197,6 +259,11 @@ int main(void)
 	char *buf = malloc(cap);
 
 	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
+#ifdef BH_COVERAGE
+	signal(SIGSEGV, bh_coverage_on_signal);
+	signal(SIGBUS, bh_coverage_on_signal);
+	signal(SIGFPE, bh_coverage_on_signal);
+#endif
 	for (;;) {
 		ssize_t got;
 		size_t start = 0;

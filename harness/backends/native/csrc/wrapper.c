@@ -28,6 +28,10 @@ long bh_live_objects;
  * loader directly; unset, there is no bound.
  */
 long bh_slab_budget = LONG_MAX;
+long bh_fail_countdown;
+void *bh_quarantine[BH_QUARANTINE];
+unsigned long bh_quarantine_next;
+long bh_fail_fired;
 
 struct bh_mm {
 	bh_impl impl;
@@ -51,6 +55,10 @@ int bh_warn(const char *cond, const char *file, int line, const char *func)
 	return 1;
 }
 
+#ifdef BH_COVERAGE
+void __gcov_dump(void);
+#endif
+
 /* One line on stderr, then abort: the worker's parent reads the line as the crash. */
 static void bh_die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 static void bh_die(const char *fmt, ...)
@@ -65,6 +73,9 @@ static void bh_die(const char *fmt, ...)
 	/* write(2) directly: stdio buffers are not to be trusted on the way down. */
 	if (n > 0 && write(2, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1) < 0)
 		n = 0;
+#ifdef BH_COVERAGE
+	__gcov_dump();  /* the lines that led here count too */
+#endif
 	abort();
 }
 
@@ -97,6 +108,28 @@ void bh_warn_clear(void)
 long bh_live(void)
 {
 	return bh_live_objects;
+}
+
+void bh_fail_nth(long n)
+{
+	__atomic_store_n(&bh_fail_fired, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&bh_fail_countdown, n > 0 ? n : 0, __ATOMIC_RELAXED);
+}
+
+long bh_fail_fired_take(void)
+{
+	__atomic_store_n(&bh_fail_countdown, 0, __ATOMIC_RELAXED);
+	return __atomic_exchange_n(&bh_fail_fired, 0, __ATOMIC_RELAXED);
+}
+
+void bh_check_slab_empty(long expected)
+{
+	long n = __atomic_load_n(&bh_live_objects, __ATOMIC_RELAXED) - expected;
+
+	/* fini frees the roots and whatever hangs below them; anything left was lost. */
+	if (n && bh_warn_n < BH_MAX_WARN)
+		snprintf(bh_warn_buf[bh_warn_n++], sizeof(bh_warn_buf[0]),
+			 "leak: %ld block structures still allocated after the last fini", n);
 }
 
 /* tools/include declares it out of line (lib/hweight.c in the kernel). */
@@ -242,6 +275,13 @@ void bh_test_double_free(struct bh_mm *mm, struct bh_list *l)
 	list_del(&b->link);
 	BH_FN(free_block)(&mm->impl, b);
 	BH_FN(free_block)(&mm->impl, b);
+}
+
+void bh_test_leak_structure(void)
+{
+	static struct kmem_cache c = {.object_size = 64};
+
+	(void)kmem_cache_zalloc(&c, GFP_KERNEL);
 }
 
 void bh_test_spin(void)

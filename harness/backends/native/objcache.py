@@ -1,0 +1,61 @@
+"""Compiled objects shared between builds, one per translation unit and its inputs.
+
+After an edit to the allocator's C, only that file changes: rbtree.c, the
+wrapper and the worker's main loop compile to the same objects as before.
+Each unit's key hashes what every unit may include (the allocator's header,
+``tools/include``, the shim, flags, compiler) plus the unit's own source, so
+an edit recompiles exactly the units it can change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from harness.backends.native.kernels import cache_root
+from harness.cachedir import prune
+
+
+def objects_dir() -> Path:
+    return cache_root() / "build" / "objects"
+
+
+def unit_keys(shared: list[Path], salt: str, units: dict[str, Path]) -> dict[str, str]:
+    """Object name -> key, from the files every unit may include and each unit's source."""
+    common = hashlib.sha256(salt.encode())
+    for p in shared:
+        common.update(str(p.name).encode() + b"\0" + p.read_bytes() + b"\0")
+    keys = {}
+    for obj, src in units.items():
+        h = common.copy()
+        h.update(obj.encode() + b"\0" + src.read_bytes())
+        keys[obj] = h.hexdigest()[:32]
+    return keys
+
+
+def restore(key: str, dest: Path) -> bool:
+    """Put the cached object for ``key`` at ``dest``; False when there is none."""
+    src = objects_dir() / f"{key}.o"
+    try:
+        shutil.copyfile(src, dest)
+        os.utime(src)  # in use: the pruning keeps what was used last
+    except OSError:
+        return False
+    return True
+
+
+def store(key: str, obj: Path) -> None:
+    """Keep ``obj`` for later builds (atomically: parallel builds may store the same key)."""
+    d = objects_dir()
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".obj-", dir=d)
+        os.close(fd)
+        shutil.copyfile(obj, tmp)
+        os.replace(tmp, d / f"{key}.o")
+    except OSError:
+        pass  # a cache that cannot be written only costs a recompile
+    prune(d, "*.o", keep=64)  # the units of a few trees and flag sets

@@ -1,0 +1,292 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The binding worker: drives `kernel::gpu::buddy` through its public API only.
+//!
+//! One request per input line, one reply line per request; replies are flushed
+//! whenever the input is drained, so a batch written at once is one round trip.
+//!
+//! Requests (decimal numbers):
+//!   i BASE SIZE CHUNK                  GpuBuddy::new; "0 ID AVAIL" or "-ERRNO"
+//!   a ID MODE START END SIZE MIN FLAGS alloc_blocks (MODE s, t or r; FLAGS the C bits of
+//!                                      Contiguous, Clear, TrimDisable); handle = the
+//!                                      allocator's next number, failures included;
+//!                                      "STATUS AVAIL N OFF ORDER SIZE ..."
+//!   f ID H                             drop the allocation; "0 AVAIL"
+//!   c ID                               "0 AVAIL SIZE CHUNK BASE"
+//!   z ID                               drop the allocator (and whatever it still holds)
+//!   w                                  C warnings since the last call: "N" then N lines
+//!   T THREADS OPS SEED SIZE CHUNK      stress: threads share one GpuBuddy;
+//!                                      "0 OPERATIONS GRANTED AVAIL" or "FAIL ..."
+//!   q                                  quit
+//! ID may be `L`, the allocator the last `i` made, so a whole program can be one batch.
+//! A value that no `Alignment` can hold answers -22 (EINVAL): Rust cannot express it.
+
+use api::{alloc, GpuBuddy};
+use kernel::{gpu::buddy::AllocatedBlocks, prelude::*};
+use std::io::{BufRead, BufReader, Write};
+use std::pin::Pin;
+
+extern "C" {
+    fn bh_warn_pending() -> i32;
+    fn bh_warn_text(i: i32) -> *const u8;
+    fn bh_warn_clear();
+    fn bh_live() -> i64;
+}
+
+const EINVAL: i32 = -22;
+const CONTIGUOUS: u64 = 1 << 2;
+const CLEAR: u64 = 1 << 3;
+const TRIM_DISABLE: u64 = 1 << 5;
+
+struct Slot {
+    buddy: Option<GpuBuddy>,
+    allocs: Vec<Option<Pin<KBox<AllocatedBlocks>>>>,
+}
+
+// The binding's API differs between generations; the build picks one by the tree's source.
+#[cfg(not(bh_api = "v12"))]
+#[path = "api_landed.rs"]
+mod api;
+#[cfg(bh_api = "v12")]
+#[path = "api_v12.rs"]
+mod api;
+
+fn blocks_text(a: &AllocatedBlocks) -> String {
+    let blocks: Vec<String> =
+        api::blocks(a).iter().map(|(o, r, s)| format!("{o} {r} {s}")).collect();
+    let mut s = blocks.len().to_string();
+    for b in blocks {
+        s.push(' ');
+        s.push_str(&b);
+    }
+    s
+}
+
+fn warnings() -> Vec<String> {
+    // SAFETY: the shim's warning buffer is only read and cleared from this thread.
+    unsafe {
+        let n = bh_warn_pending();
+        let out = (0..n)
+            .map(|i| {
+                std::ffi::CStr::from_ptr(bh_warn_text(i).cast()).to_string_lossy().into_owned()
+            })
+            .collect();
+        bh_warn_clear();
+        out
+    }
+}
+
+/// A small deterministic generator, so a stress run repeats from its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// Threads allocate and drop at random through one `GpuBuddy` (so through its own
+/// `Mutex`); afterwards no two blocks ever live at once overlapped, `avail` is back and
+/// every block structure returned to the slab.
+fn stress(threads: u64, ops: u64, seed: u64, size: u64, chunk: u64) -> String {
+    let live_before = unsafe { bh_live() };
+    let buddy = match api::new(0, size, chunk) {
+        Ok(b) => std::sync::Arc::new(b),
+        Err(e) => return format!("FAIL GpuBuddy::new: {e}"),
+    };
+    let initial = api::info(&buddy).0;
+    // Every live block is also recorded here, so overlaps between threads are seen.
+    let owned = std::sync::Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::new()));
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let buddy = buddy.clone();
+            let owned = owned.clone();
+            std::thread::spawn(move || -> core::result::Result<u64, String> {
+                let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (t + 1));
+                let mut held: Vec<(Pin<KBox<AllocatedBlocks>>, Vec<(u64, u64)>)> = Vec::new();
+                let mut granted = 0;
+                for _ in 0..ops {
+                    if held.is_empty() || rng.next() % 3 != 0 {
+                        let pages = 1 + rng.next() % 64;
+                        let mode = if rng.next() % 2 == 0 { "s" } else { "t" };
+                        if let Ok(a) = alloc(&buddy, mode, 0, 0, pages * chunk, chunk, 0) {
+                            let spans: Vec<(u64, u64)> =
+                                api::blocks(&a).iter().map(|&(o, _, s)| (o, s)).collect();
+                            let mut map = owned.lock().unwrap();
+                            for &(off, sz) in &spans {
+                                let clash = map.range(..off + sz).next_back()
+                                    .filter(|(&o, &s): &(&u64, &u64)| o + s > off);
+                                if let Some((o, s)) = clash {
+                                    return Err(format!("block {off:#x}+{sz:#x} overlaps live \
+                                                        {o:#x}+{s:#x}"));
+                                }
+                                map.insert(off, sz);
+                            }
+                            drop(map);
+                            held.push((a, spans));
+                            granted += 1;
+                        }
+                    } else {
+                        let i = (rng.next() % held.len() as u64) as usize;
+                        let (a, spans) = held.swap_remove(i);
+                        {
+                            let mut map = owned.lock().unwrap();
+                            for (off, _) in spans {
+                                map.remove(&off);
+                            }
+                        }
+                        drop(a);
+                    }
+                }
+                for (a, spans) in held {
+                    let mut map = owned.lock().unwrap();
+                    for (off, _) in spans {
+                        map.remove(&off);
+                    }
+                    drop(map);
+                    drop(a);
+                }
+                Ok(granted)
+            })
+        })
+        .collect();
+    let mut granted = 0;
+    for h in handles {
+        match h.join() {
+            Ok(Ok(n)) => granted += n,
+            Ok(Err(msg)) => return format!("FAIL {msg}"),
+            Err(_) => return "FAIL a thread panicked".into(),
+        }
+    }
+    let avail = api::info(&buddy).0;
+    drop(buddy);
+    let leaked = unsafe { bh_live() } - live_before;
+    let warns = warnings();
+    if avail != initial {
+        return format!("FAIL avail {avail:#x} after every drop, expected {initial:#x}");
+    }
+    if leaked != 0 || !warns.is_empty() {
+        return format!("FAIL {leaked} block structures leaked; warnings: {}", warns.join("; "));
+    }
+    format!("0 {} {granted} {avail}", threads * ops)
+}
+
+fn num(it: &mut core::str::SplitWhitespace<'_>) -> u64 {
+    it.next().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        eprintln!("protocol: expected a number");
+        std::process::exit(3)
+    })
+}
+
+/// An allocator's number, or `L` for the last one created: a batch written before any
+/// reply can name the allocator its own `i` line makes.
+fn slot_id(it: &mut core::str::SplitWhitespace<'_>, created: usize) -> usize {
+    let id = match it.next() {
+        Some("L") if created > 0 => created - 1,
+        Some(s) => s.parse().unwrap_or(usize::MAX),
+        None => usize::MAX,
+    };
+    if id >= created {
+        eprintln!("protocol: no allocator {id}");
+        std::process::exit(3)
+    }
+    id
+}
+
+fn main() {
+    let stdin = std::io::stdin();
+    let mut input = BufReader::new(stdin.lock());
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut slots: Vec<Slot> = Vec::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if input.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        let mut it = line.split_whitespace();
+        let reply = match it.next() {
+            Some("i") => {
+                let (base, size, chunk) = (num(&mut it), num(&mut it), num(&mut it));
+                match api::new(base, size, chunk) {
+                    Ok(b) => {
+                        let avail = api::info(&b).0;
+                        slots.push(Slot { buddy: Some(b), allocs: Vec::new() });
+                        format!("0 {} {}", slots.len() - 1, avail)
+                    }
+                    Err(e) => e.to_string(),
+                }
+            }
+            Some("a") => {
+                let id = slot_id(&mut it, slots.len());
+                let m = it.next().unwrap_or("s").to_string();
+                let (start, end, size, min, bits) =
+                    (num(&mut it), num(&mut it), num(&mut it), num(&mut it), num(&mut it));
+                let slot = &mut slots[id];
+                let buddy = slot.buddy.as_ref().expect("allocator dropped");
+                let r = alloc(buddy, &m, start, end, size, min, bits);
+                let avail = api::info(buddy).0;
+                match r {
+                    Ok(a) => {
+                        let text = format!("0 {avail} {}", blocks_text(&a));
+                        slot.allocs.push(Some(a));
+                        text
+                    }
+                    Err(e) => {
+                        slot.allocs.push(None);
+                        format!("{e} {avail} 0")
+                    }
+                }
+            }
+            Some("f") => {
+                let (id, h) = (slot_id(&mut it, slots.len()), num(&mut it) as usize);
+                let slot = &mut slots[id];
+                if let Some(a) = slot.allocs.get_mut(h) {
+                    drop(a.take());
+                }
+                format!("0 {}", slot.buddy.as_ref().map_or(0, |b| api::info(b).0))
+            }
+            Some("c") => {
+                let b = slots[slot_id(&mut it, slots.len())].buddy.as_ref()
+                    .expect("allocator dropped");
+                let (avail, size, chunk, base) = api::info(b);
+                format!("0 {avail} {size} {chunk} {base}")
+            }
+            Some("z") => {
+                let id = slot_id(&mut it, slots.len());
+                let slot = &mut slots[id];
+                // The allocator is finalised when its last reference goes: the allocations
+                // hold one each, so they go first, as a kernel user's would.
+                slot.allocs.clear();
+                slot.buddy = None;
+                "0".to_string()
+            }
+            Some("w") => {
+                let w = warnings();
+                let mut s = w.len().to_string();
+                for line in w {
+                    s.push('\n');
+                    s.push_str(&line.replace('\n', " "));
+                }
+                s
+            }
+            Some("T") => {
+                let (t, ops, seed, size, chunk) =
+                    (num(&mut it), num(&mut it), num(&mut it), num(&mut it), num(&mut it));
+                stress(t, ops, seed, size, chunk)
+            }
+            Some("q") | None => break,
+            Some(other) => {
+                eprintln!("protocol: unknown request '{other}'");
+                std::process::exit(3)
+            }
+        };
+        let _ = writeln!(out, "{reply}");
+        if input.buffer().is_empty() {
+            let _ = out.flush();
+        }
+    }
+    let _ = out.flush();
+}

@@ -1,0 +1,106 @@
+"""``buddy-harness cover``: line and branch coverage of the allocator's C by the corpus.
+
+Builds the tree's allocator with gcc's coverage counters (a cached build
+variant), runs every case of the corpus on it through the engine (and, with
+``--fuzz-examples``, that many fuzzed programs against the reference), then
+reports per function what ran, as text, and as JSON and HTML on request.
+Exit 0, or 1 when below a --fail-under goal, 2 on usage or spec errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+from harness import expectations
+from harness.cli import USAGE_ERROR, UsageError, load_specs, log
+from harness.cover import report
+from harness.runner import run_one, select, specs_roots, summary, summary_line
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", required=True, metavar="NAME",
+                   help="native, native@VERSION or native@PATH")
+    p.add_argument("--kernel-src", metavar="PATH", default=None,
+                   help="kernel tree for the plain 'native' backend")
+    p.add_argument("--specs", action="append", default=[], metavar="DIR",
+                   help="directory (or file) of YAML cases; repeatable (default specs/)")
+    p.add_argument("--fuzz-examples", type=int, default=0, metavar="N",
+                   help="also run N fuzzed programs against the reference (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="fuzz seed (default 0)")
+    p.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="per-operation limit for the native worker (default 10)")
+    p.add_argument("--json", metavar="FILE", default=None, help="write the coverage as JSON")
+    p.add_argument("--html", metavar="FILE", default=None,
+                   help="write gcovr's annotated source page (FILE plus per-file pages)")
+    p.add_argument("--fail-under-lines", type=float, default=None, metavar="PERCENT",
+                   help="exit 1 when fewer lines ran")
+    p.add_argument("--fail-under-branches", type=float, default=None, metavar="PERCENT",
+                   help="exit 1 when fewer branches were taken")
+    p.add_argument("--data", metavar="DIR", default=None,
+                   help="keep gcov's counters and notes here (default: a temporary directory)")
+
+
+def run(ns: argparse.Namespace) -> int:
+    from harness.backends.native.coverage import open_coverage_backend
+
+    if not ns.backend.startswith("native"):
+        raise UsageError(f"cover measures the kernel's C: give a native backend, not "
+                         f"'{ns.backend}'")
+    if ns.fuzz_examples < 0:
+        raise UsageError("--fuzz-examples must not be negative")
+    dirs, loaded = load_specs(ns)
+    with tempfile.TemporaryDirectory(prefix="buddy-cover-") as tmp:
+        data = Path(ns.data) if ns.data else Path(tmp) / "data"
+        backend, tree = open_coverage_backend(ns.backend, data, kernel_src=ns.kernel_src,
+                                              timeout=ns.timeout, log=log)
+        try:
+            exp = expectations.load(specs_roots(dirs), backend.name)
+            outcomes = [run_one(c, ps, backend, exp) for c, ps in select(loaded.cases, None)]
+            log(f"cover: corpus on {ns.backend}: {len(outcomes)} items, "
+                f"{summary_line(summary(outcomes))}")
+            if ns.fuzz_examples:
+                _fuzz(backend, ns)
+        finally:
+            backend.close()  # the worker writes its counters as it exits
+        raw = report.gcovr_json(data, tree.root, tree.source, Path(tmp) / "gcovr.json")
+        trace, cov = report.filtered(raw, tree.source)
+        by = "the corpus" + (f" + {ns.fuzz_examples} fuzzed programs" if ns.fuzz_examples else "")
+        print(f"coverage of {cov.file} (Linux {tree.version}) by {by}")
+        print(report.text_report(cov))
+        if ns.json:
+            Path(ns.json).write_text(json.dumps(
+                dict(cov.to_json(), backend=ns.backend, kernel=tree.version,
+                     fuzz_examples=ns.fuzz_examples), indent=2) + "\n")
+        if ns.html:
+            tf = Path(tmp) / "filtered.json"
+            tf.write_text(json.dumps(trace))
+            report.render_html(tf, tree.root, Path(ns.html))
+    if loaded.errors:
+        return USAGE_ERROR  # the files that loaded were measured, as run does
+    return _below_goal(cov, ns)
+
+
+def _below_goal(cov: report.FileCoverage, ns: argparse.Namespace) -> int:
+    short = []
+    if ns.fail_under_lines is not None and cov.total.line_percent < ns.fail_under_lines:
+        short.append(f"lines {cov.total.line_percent:.1f}% < {ns.fail_under_lines:g}%")
+    if ns.fail_under_branches is not None and cov.total.branch_percent < ns.fail_under_branches:
+        short.append(f"branches {cov.total.branch_percent:.1f}% < {ns.fail_under_branches:g}%")
+    if short:
+        print(f"coverage below the goal: {', '.join(short)}")
+        return 1
+    return 0
+
+
+def _fuzz(backend, ns: argparse.Namespace) -> None:
+    from harness.backends.registry import resolve
+    from harness.divergence import fuzz
+
+    ref = resolve("reference", kernel_src=None, sanitize=False, timeout=ns.timeout, log=log)
+    finding, stats = fuzz.search(ref, backend, ("reference", ns.backend), seed=ns.seed,
+                                 examples=ns.fuzz_examples)
+    log(f"cover: {stats.line()}" + (" (a divergence was found: run fuzz to see it)"
+                                          if finding else ""))

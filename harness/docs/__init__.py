@@ -1,0 +1,1 @@
+"""Documentation as data: the kernel-doc and rustdoc of a tree, quotes, coverage, drift."""

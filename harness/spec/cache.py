@@ -1,0 +1,63 @@
+"""Loaded corpora kept between runs, keyed by every spec file's bytes and the loader's code.
+
+Parsing, schema validation and semantic checks of the whole corpus cost more
+than a rebuild of the allocator; in an edit loop the specs rarely change, so
+the second run takes the cases from here.  Any change to a spec file, to the
+set of files or to the code under ``harness/spec/`` is a different key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from harness.cachedir import prune
+from harness.spec.loader import LoadResult, iter_spec_files, load_paths
+
+_CODE = Path(__file__).parent
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "buddy-harness" / "specs"
+
+
+def key(paths: Iterable[str | Path]) -> str:
+    h = hashlib.sha256()
+    for p in sorted(_CODE.glob("*.py")) + [_CODE / "schema.json"]:
+        h.update(p.read_bytes())
+    for f in iter_spec_files(paths):
+        h.update(f"\0{f}\0".encode() + f.read_bytes())
+    return h.hexdigest()[:32]
+
+
+def load_paths_cached(paths: list[str | Path]) -> LoadResult:
+    """What :func:`load_paths` returns, from the cache when nothing it reads has changed."""
+    try:
+        k = key(paths)
+    except OSError:
+        return load_paths(paths)  # unreadable files: the loader words the error
+    path = cache_dir() / f"{k}.pickle"
+    try:
+        cached = pickle.loads(path.read_bytes())
+        if isinstance(cached, LoadResult):
+            return cached
+    except Exception:  # absent, truncated or from another harness: load afresh
+        pass
+    result = load_paths(paths)
+    if result.errors:
+        return result  # a corpus with mistakes is being edited: nothing worth keeping
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".specs-", dir=path.parent)
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(result, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    except (OSError, pickle.PicklingError, TypeError, AttributeError):
+        pass  # an unwritable cache only costs a reload
+    prune(path.parent, "*.pickle")
+    return result

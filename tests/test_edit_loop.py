@@ -1,0 +1,125 @@
+"""What makes the edit loop fast keeps its answers: a parallel native run gives the serial
+run's outcomes, reused objects rebuild only the edited unit, a cached corpus is the
+loaded one and a changed file is loaded afresh; the bench measures and reports."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from harness import edit_bench, parallel
+from harness.backends.reference import ReferenceBackend
+from harness.cli import main
+from harness.runner import select
+from harness.spec import cache
+from harness.spec.loader import load_paths
+from tests.scratch_tree import cached_tree, copy_tree
+from tests.test_cli import ROOT
+
+CORPUS = ROOT / "specs"
+
+
+
+def test_spec_cache_gives_the_loaded_corpus_and_notices_a_change(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    specs = tmp_path / "specs"
+    shutil.copytree(CORPUS, specs)
+    fresh = load_paths([specs])
+    first, again = cache.load_paths_cached([specs]), cache.load_paths_cached([specs])
+    assert [c.id for c in first.cases] == [c.id for c in again.cases] == \
+        [c.id for c in fresh.cases]
+    assert again.cases == fresh.cases
+    size = specs / "extra" / "size.yaml"
+    size.write_text(size.read_text().replace("size-binding-is-what-was-asked", "size-renamed"))
+    ids = {c.id for c in cache.load_paths_cached([specs]).cases}
+    assert "extra.size-renamed" in ids and "extra.size-binding-is-what-was-asked" not in ids
+
+
+def test_spec_cache_never_keeps_a_corpus_with_errors(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    broken = ROOT / "tests" / "malformed"
+    assert cache.load_paths_cached([broken]).errors
+    assert not list((tmp_path / "cache").rglob("*.pickle"))
+
+
+def test_parallel_order_is_the_corpus_order():
+    todo = list(select(load_paths([CORPUS]).cases, "contiguous"))
+    seen = []
+
+    def run(case, ps, backend):
+        seen.append(case.id)
+        return (case.id, ps.id)
+
+    got = list(parallel.run_in_order(todo, [ReferenceBackend(), ReferenceBackend()], run))
+    assert got == [(c.id, ps.id) for c, ps in todo] and len(seen) == len(todo)
+    # Ranked (the slowest of the last run first), the output order is still the corpus's.
+    seen.clear()
+    last = todo[-1][0].id
+    got = list(parallel.run_in_order(todo, [ReferenceBackend(), ReferenceBackend()], run,
+                                     lambda it: 1.0 if it[0].id == last else 0.0))
+    assert got == [(c.id, ps.id) for c, ps in todo] and last in seen[:2]
+
+
+def test_timings_round_trip(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert parallel.load_timings("native@/x") == {}
+    parallel.save_timings("native@/x", {"a[]": 0.5})
+    assert parallel.load_timings("native@/x") == {"a[]": 0.5}
+    assert parallel.load_timings("native@/y") == {}
+
+
+def test_parallel_native_run_gives_the_serial_outcomes(tmp_path):
+    cached_tree()
+    outs = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / f"j{jobs}.json"
+        assert main(["run", "--specs", str(CORPUS), "--backend", "native@7.2", "-q",
+                     "--jobs", jobs, "--json", str(out)]) == 0
+        outs[jobs] = [(r["case"], r["params"], r["outcome"], r["message"])
+                      for r in json.loads(out.read_text())["results"]]
+    assert outs["1"] == outs["2"]
+
+
+def test_an_edit_recompiles_only_the_edited_unit(tmp_path, monkeypatch):
+    from harness.backends.native import build as native_build
+    from harness.backends.native.tree import inspect
+
+    tree = copy_tree(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    compiled: list[str] = []
+    real = native_build.subprocess.Popen
+
+    def popen(cmd, *a, **kw):
+        if "-c" in cmd:  # a compile, not a link or `gcc --version`
+            compiled.append(Path(cmd[cmd.index("-c") + 1]).name)
+        return real(cmd, *a, **kw)
+
+    monkeypatch.setattr(native_build.subprocess, "Popen", popen)
+    native_build.build(inspect(tree))
+    assert sorted(compiled) == ["buddy.c", "rbtree.c", "worker_main.c", "wrapper.c"]
+    compiled.clear()
+    with (tree / "drivers/gpu/buddy.c").open("a") as f:
+        f.write("/* an edit */\n")
+    b = native_build.build(inspect(tree))
+    assert compiled == ["buddy.c"] and not b.cached and b.worker.is_file()
+
+
+def test_bench_reports_edit_to_verdict(tmp_path, capsys):
+    tree = copy_tree(tmp_path)
+    assert main(["bench", "--edit-to-verdict", "--backend", f"native@{tree}", "--runs", "2",
+                 "--specs", str(CORPUS)]) == 0
+    out = capsys.readouterr().out
+    assert "edit-to-verdict on native@" in out and "median" in out and "12.5 s" in out
+    assert "run 2:" in out and "exit 0" in out
+
+
+def test_bench_families_are_pluggable():
+    assert {"native", "rust"} <= set(edit_bench.TARGETS)
+    assert edit_bench.TARGETS["rust"].source(Path("/src/linux")) == \
+        Path("/src/linux/rust/kernel/gpu/buddy.rs")
+    with pytest.raises(ValueError, match="not mini"):
+        edit_bench.measure("mini@/nowhere", kernel_src=None, specs=[], runs=1, jobs=None,
+                           log=print)
