@@ -227,7 +227,8 @@ def _write_specs(tmp: str, files: list[str]) -> None:
 
 
 LINE = re.compile(r"(\S+:\d+:\d+: .+|buddy-harness( [a-z]+)*: .+|\d+ error\(s\) in \d+ file\(s\)"
-                  r"|fuzz: .+|\S+: stale|.+ is stale: run `buddy-harness generate`|quote check skipped: .+)")
+                  r"|fuzz: .+|\S+: stale|.+ is stale: run `buddy-harness generate`"
+                  r"|quote check skipped: .+)")
 
 
 @EXAMPLES

@@ -51,6 +51,9 @@ class BudgetedBackend:
         self.capabilities: Capabilities = backend.capabilities
         self.deadline = _Deadline(seconds)
 
+    def __getattr__(self, name: str):  # what else the backend offers (fault injection, ...)
+        return getattr(self.inner, name)
+
     def create(self, size: int, chunk_size: int) -> Allocator:
         self.deadline.check()
         return _BudgetedAllocator(self.inner.create(size, chunk_size), self.deadline)
