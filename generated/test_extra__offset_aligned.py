@@ -98,3 +98,45 @@ def test_extra_offset_aligned_placement_from_top(harness_backend, params):
 )
 def test_extra_offset_aligned_needs_only_an_aligned_hole(harness_backend, params):
     run_spec_case(SPEC, 'extra.offset-aligned-needs-only-an-aligned-hole', params, harness_backend)
+
+
+# An offset-aligned request finds the one suitably aligned free block even when it entered its free tree after less aligned ones
+# source: extra, drivers/gpu/buddy.c, rbtree_insert
+#
+#   id: extra.offset-aligned-finds-an-aligned-block-freed-last
+#   title: An offset-aligned request finds the one suitably aligned free block even when it entered
+#     its free tree after less aligned ones
+#   source: {kind: extra, ref: 'drivers/gpu/buddy.c, rbtree_insert', quote: Manual augmentation update
+#       during insertion traversal.}
+#   layer: core
+#   requires: [offset_aligned]
+#   buddy: {size: 64K, chunk_size: 4K}
+#   steps:
+#   - repeat:
+#       count: 16
+#       as: i
+#       steps:
+#       - alloc:
+#           as: c{i}
+#           start: i * 4K
+#           end: i * 4K + 4K
+#           size: 4K
+#           flags: [range]
+#   - {free: c1}
+#   - {free: c5}
+#   - {free: c7}
+#   - {free: c11}
+#   - {free: c13}
+#   - {free: c15}
+#   - {free: c3}
+#   - free: c8
+#     expect: {avail: 32K}
+#   - alloc: {size: 4K, min_block_size: 32K}
+#     expect:
+#       blocks:
+#       - {offset: 32K, size: 4K}
+#       avail: 28K
+@pytest.mark.spec_case('extra.offset-aligned-finds-an-aligned-block-freed-last')
+@pytest.mark.extra
+def test_extra_offset_aligned_finds_an_aligned_block_freed_last(harness_backend):
+    run_spec_case(SPEC, 'extra.offset-aligned-finds-an-aligned-block-freed-last', "", harness_backend)

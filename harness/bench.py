@@ -219,6 +219,10 @@ def run(ns: argparse.Namespace) -> int:
         print(f"backend {backend.name} ({backend.capabilities.version}), seed {ns.seed}: "
               f"opened and first space created in {(time.perf_counter() - t0) * 1e3:.0f} ms")
         measure(backend, ns.seed, ns.pairs, print)
+        if backend.name != "reference":
+            from harness.divergence.fuzz_bench import measure_fuzz
+
+            measure_fuzz(backend, ns.kernel_src, ns.seed, print)
     finally:
         backend.close()
     return 0

@@ -1,4 +1,4 @@
-"""``buddy-harness``: run, check, generate, diff, fuzz, kernel, bench, cover.
+"""``buddy-harness``: run, check, generate, diff, fuzz, kernel, bench, docs, cover, watch, mutate.
 
 Exit codes: 0 every outcome as expected, 1 some outcome not as expected,
 2 a spec or usage error (one ``FILE:LINE:COL: message`` line each), 5 nothing
@@ -119,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("cover", "harness.commands.cover", "line and branch coverage of the kernel's C"),
         ("watch", "harness.commands.watch",
          "rerun what a saved allocator or spec file affects; print changed verdicts"),
+        ("mutate", "harness.mutation.mutate_cli", "mutation testing of the allocator's C"),
     ):
         p = sub.add_parser(verb, help=text)
         importlib.import_module(module).add_arguments(p)

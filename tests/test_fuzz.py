@@ -69,20 +69,30 @@ def test_identical_backends_run_long_with_no_report():
     assert stats.examples == 1500 and stats.ops > 5000
 
 
+def _pow2(n: int) -> bool:
+    return n > 0 and n & (n - 1) == 0
+
+
 def test_generated_programs_cover_every_operation_and_flag():
     """The generator reaches every verb, flag, cleared frees, trims from a start, empty and
-    exact windows, and spaces above 4 GiB that are not powers of two."""
-    from hypothesis import given, settings
+    exact windows, spaces above 4 GiB that are not powers of two, and the boundary values:
+    block-sized requests and one chunk off them, requests the size of the biggest block,
+    window edges on block boundaries and the space's end, trims to a block boundary from a
+    start inside the block, min_block_size above the size."""
+    from harness.divergence.gen import program_at
 
     seen: set[str] = set()
     features = fuzz.common_features(ReferenceBackend(), ReferenceBackend())
-
-    @settings(max_examples=400, database=None, derandomize=True)
-    @given(fuzz.programs(features))
-    def collect(prog):
+    ref = ReferenceBackend()
+    for i in range(600):
+        prog = program_at(1, i, features)
+        c, pages = prog.chunk, prog.size // prog.chunk
+        root = (1 << (pages.bit_length() - 1)) * c
         if prog.size > 1 << 32 and prog.size & (prog.size - 1):
             seen.add("big-npot-space")
-        for op in prog.ops:
+        side = fuzz.run_side(ref, "r", prog)
+        allocs = [op for op in prog.ops if op.verb == "alloc"]
+        for n, op in enumerate(prog.ops):
             seen.add(op.verb)
             a = op.args
             if op.verb == "alloc":
@@ -91,16 +101,63 @@ def test_generated_programs_cover_every_operation_and_flag():
                     seen.add("empty-window")
                 if a["end"] and a["end"] == a["start"] + a["size"]:
                     seen.add("exact-window")
+                if a["size"] % c == 0 and _pow2(a["size"] // c):
+                    seen.add("block-sized")
+                if a["size"] % c == 0 and (_pow2(a["size"] // c - 1) or _pow2(a["size"] // c + 1)):
+                    seen.add("block-sized-one-chunk-off")
+                if a["size"] == root and pages > 1:
+                    seen.add("biggest-block")
+                if a["size"] in (root - c, root + c) and pages > 2:
+                    seen.add("biggest-block-one-chunk-off")
+                if a["end"] == pages * c and a["start"] and _pow2(a["start"] // c):
+                    seen.add("window-on-block-boundary-to-the-end")
+                if a["min_block_size"] > a["size"] > 0:
+                    seen.add("offset-aligned")
             if op.verb == "free" and a["cleared"]:
                 seen.add("free-cleared")
             if op.verb == "trim" and "start" in a:
                 seen.add("trim-start")
-
-    collect()
+                h = a["handle"]
+                r = side.results[n] if n < len(side.results) else None
+                if (r is not None and r.ok and h < len(allocs) and a["start"] > 0
+                        and _pow2(a["size"] // c) and r.blocks
+                        and r.blocks[0].offset == a["start"]):
+                    seen.add("trim-from-inside-to-a-block-boundary")
     want = {"alloc", "free", "trim", "reset_clear", "free-cleared", "trim-start",
-            "empty-window", "exact-window", "big-npot-space"}
+            "empty-window", "exact-window", "big-npot-space", "block-sized",
+            "block-sized-one-chunk-off", "biggest-block", "biggest-block-one-chunk-off",
+            "window-on-block-boundary-to-the-end", "offset-aligned",
+            "trim-from-inside-to-a-block-boundary"}
     want |= {f"flag:{bit}" for bit in fuzz.FLAG_FEATURES}
     assert want <= seen, want - seen
+
+
+def test_programs_depend_only_on_seed_and_index():
+    from harness.divergence.gen import program_at
+
+    features = fuzz.common_features(ReferenceBackend(), ReferenceBackend())
+    assert program_at(9, 41, features) == program_at(9, 41, features)
+    assert program_at(9, 41, features) != program_at(9, 42, features)
+    # Pinned: the same programs on every machine and Python version (SHA-512 string seeds).
+    first = program_at(0, 0, features)
+    assert (first.size, first.chunk, len(first.ops)) == PINNED_FIRST
+
+
+PINNED_FIRST = (4259840, 65536, 16)
+
+
+def test_parallel_search_finds_what_a_serial_one_finds():
+    """Two processes and one give the same first divergence and the same shrunk case."""
+    serial = fuzz.search(ReferenceBackend(), PLANTED, ("reference", "planted"), seed=7,
+                         examples=2000)[0]
+    par = fuzz.search(ReferenceBackend(), PLANTED, ("reference", "planted"), seed=7,
+                      examples=2000, jobs=2, opener=_open_planted)[0]
+    assert serial is not None and par is not None
+    assert serial.program == par.program
+
+
+def _open_planted(name: str):
+    return ReferenceBackend() if name == "reference" else PLANTED
 
 
 def test_usage_errors_exit_2(capsys):

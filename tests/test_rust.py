@@ -87,12 +87,16 @@ def test_binding_case_runs_on_the_real_binding(tmp_path):
         b.close()
 
 
-def test_the_four_module_examples_run_and_pass():
-    b = _open("rust@7.2")
+def _doctests(name: str) -> dict:
+    b = _open(name)
     try:
-        outs = b.doctest_outcomes()
+        return {o.case_id: o for o in b.doctest_outcomes()}
     finally:
         b.close()
+
+
+def test_the_four_module_examples_run_and_pass():
+    outs = list(_doctests("rust@7.2").values())
     assert [o.case_id for o in outs] == [f"doctest.module-{i}" for i in (1, 2, 3, 4)]
     assert all(o.status == "pass" for o in outs), [(o.case_id, o.message) for o in outs]
 
@@ -101,11 +105,7 @@ def test_a_wrong_assertion_in_an_example_fails_with_its_text(tmp_path):
     tree = _scratch(tmp_path, lambda t: t.replace(
         "//! assert_eq!(block.order(), 12); // 2^12 pages = 16MB",
         "//! assert_eq!(block.order(), 13); // 2^12 pages = 16MB", 1))
-    b = _open(f"rust@{tree}")
-    try:
-        outs = {o.case_id: o for o in b.doctest_outcomes()}
-    finally:
-        b.close()
+    outs = _doctests(f"rust@{tree}")
     bad = outs["doctest.module-1"]
     assert bad.status == "fail"
     assert re.search(r"panicked at rust/kernel/gpu/buddy\.rs:55", bad.message), bad.message
@@ -117,11 +117,7 @@ def test_an_example_that_does_not_compile_names_the_first_error(tmp_path):
     tree = _scratch(tmp_path, lambda t: t.replace(
         "//! # let initial_free = buddy.avail();\n//! let topdown",
         "//! # let initial_free = buddy.avail_bytes();\n//! let topdown", 1))
-    b = _open(f"rust@{tree}")
-    try:
-        outs = {o.case_id: o for o in b.doctest_outcomes()}
-    finally:
-        b.close()
+    outs = _doctests(f"rust@{tree}")
     msg = outs["doctest.module-2"].message
     assert outs["doctest.module-2"].status == "fail"
     assert msg.startswith("compile error: error[E0599]") and "buddy.rs:79" in msg, msg

@@ -7,6 +7,7 @@ to --emit DIR or printed), 2 on usage errors.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -21,13 +22,14 @@ from harness.spec.loader import load_file
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_backend_options(p, default_help="exactly two")
-    budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--seconds", type=options.seconds, default=None, metavar="N",
-                        help="search for N seconds (default 10 when --examples is not given)")
-    budget.add_argument("--examples", type=options.count, default=None, metavar="N",
-                        help="search N random programs")
+    p.add_argument("--seconds", type=options.seconds, default=None, metavar="N",
+                   help="stop after N seconds (default 10 when --examples is not given)")
+    p.add_argument("--examples", type=options.count, default=None, metavar="N",
+                   help="run programs 0..N-1 of the seed: the same programs and result anywhere")
     p.add_argument("--seed", type=options.seed, default=None, metavar="N",
                    help="seed of the search (printed when chosen at random)")
+    p.add_argument("--jobs", type=options.count, default=None, metavar="N",
+                   help="processes to search in (default: one per core)")
     p.add_argument("--emit", metavar="DIR", default=None, type=options.output_dir,
                    help="write the shrunk divergent case into DIR (default: print it)")
     p.add_argument("--inject", action="store_true",
@@ -60,11 +62,21 @@ def run(ns: argparse.Namespace) -> int:
 def _fuzz(ns: argparse.Namespace, names: tuple[str, str], a: CoreBackend, b: CoreBackend,
           seed: int, seconds: float | None) -> int:
     from harness.divergence import emit, fuzz, inject
+    from harness.divergence.pool import Opener
 
+    if ns.inject and not inject.can_inject(a, b):
+        raise UsageError("--inject needs a backend that can inject allocation failures "
+                         "(native, native@VERSION)")
     features = fuzz.common_features(a, b)
-    budget = f"{ns.examples} examples" if ns.examples is not None else f"{seconds:g}s"
-    log(f"fuzz: {names[0]} vs {names[1]}, seed {seed}, {budget}, features: "
-         f"{', '.join(sorted(features)) or 'none'}")
+    budget = " and at most ".join(
+        ([f"{ns.examples} examples"] if ns.examples is not None else [])
+        + ([f"{seconds:g}s"] if seconds is not None else []))
+    # Other processes can open only what a name alone designates (not a test's stand-in).
+    portable = all(n == "reference" or n.startswith("native") for n in names)
+    # Injection arms the failure in this process's own backend: one process.
+    jobs = (ns.jobs or os.cpu_count() or 1) if portable and not ns.inject else 1
+    log(f"fuzz: {names[0]} vs {names[1]}, seed {seed}, {budget}, {jobs} process"
+        f"{'es' if jobs > 1 else ''}, features: {', '.join(sorted(features)) or 'none'}")
     tty = sys.stderr.isatty()
     last = [0.0]
 
@@ -75,18 +87,16 @@ def _fuzz(ns: argparse.Namespace, names: tuple[str, str], a: CoreBackend, b: Cor
             print(("\r" if tty else "") + stats.line(), end="" if tty else "\n",
                   file=sys.stderr, flush=True)
 
-    if ns.inject and not inject.can_inject(a, b):
-        raise UsageError("--inject needs a backend that can inject allocation failures "
-                         "(native, native@VERSION)")
     finding, stats = fuzz.search(a, b, names, seed=seed, examples=ns.examples,
-                                 seconds=None if ns.examples is not None else seconds,
-                                 progress=progress, inject=ns.inject)
+                                 seconds=seconds, progress=progress, jobs=jobs,
+                                 opener=Opener(ns.kernel_src, ns.native_sanitize, ns.timeout),
+                                 inject=ns.inject)
     if tty:
         print("", file=sys.stderr)
     log(stats.line())
     if finding is None:
         print(f"no divergence between {names[0]} and {names[1]} in {stats.examples} examples "
-              f"(seed {seed})")
+              f"(seed {seed}; {stats.rate():,.0f} ops/s)")
         return 0
     print(f"DIVERGENCE: {finding.divergence.describe(names)}")
     print(f"shrunk to {len(finding.program.ops)} operations in {finding.shrink_seconds:.1f}s "

@@ -20,13 +20,23 @@ Which errno an injected failure gives is not compared: the corpus states it
 
 from __future__ import annotations
 
+import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-
-from hypothesis import strategies as st
 
 from harness.backends.base import BackendCrash, BuddyError, CoreBackend, Op
 from harness.backends.batch import run_one_by_one
-from harness.divergence.fuzz import Divergence, Program, Side, compare, programs, run_side
+from harness.divergence.fuzz import (
+    Divergence,
+    Finding,
+    Program,
+    Side,
+    Stats,
+    compare,
+    program_at,
+    run_side,
+)
 from harness.engine.faults import injector_of
 
 
@@ -45,13 +55,35 @@ class InjectedSide(Side):
     fired: bool = False
 
 
-@st.composite
-def injected_programs(draw, features: frozenset[str]) -> InjectedProgram:
-    prog = draw(programs(features))
-    at = draw(st.integers(0, len(prog.ops) - 1))
+def injected_at(seed: int, i: int, features: frozenset[str]) -> InjectedProgram:
+    """Program ``i`` of ``seed`` with its failure plan, drawn from the seed alone."""
+    prog = program_at(seed, i, features)
+    rng = random.Random(f"{seed}/{i}/inject")
+    at = rng.randrange(len(prog.ops))
     # Small numbers hit the first splits; larger ones reach deep splits and roll-backs.
-    nth = draw(st.one_of(st.integers(1, 4), st.integers(1, 64)))
+    nth = rng.randint(1, 4) if rng.random() < 0.5 else rng.randint(1, 64)
     return InjectedProgram(prog.size, prog.chunk, prog.ops, at=at, nth=nth)
+
+
+def search_injected(a: CoreBackend, b: CoreBackend, names: tuple[str, str], seed: int,
+                    features: frozenset[str], examples: int | None, seconds: float | None,
+                    stats: Stats, progress: Callable[[Stats], None] | None
+                    ) -> tuple[Finding | None, Stats]:
+    """Injected programs 0, 1, ... of ``seed`` until one diverges or the budget is spent."""
+    i = 0
+    while (examples is None or i < examples) and (seconds is None or stats.elapsed < seconds):
+        prog = injected_at(seed, i, features)
+        i += 1
+        t0 = time.monotonic()
+        sa, sb = run_pair(a, b, names, prog)
+        d = compare_injected(prog, sa, sb)
+        stats.examples += 1
+        stats.ops += len(sa.results)
+        if progress is not None:
+            progress(stats)
+        if d is not None:
+            return Finding(prog, d, (sa, sb), time.monotonic() - t0), stats
+    return None, stats
 
 
 def can_inject(a: CoreBackend, b: CoreBackend) -> bool:

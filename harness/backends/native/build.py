@@ -123,16 +123,21 @@ def _compiler_id(cc: str) -> str:
         return cc
 
 
-def _compile(tree: KernelTree, cc: str, fl: list[str], out: Path, sanitize: bool) -> None:
+def include_flags(tree: KernelTree, out: Path) -> list[str]:
+    """The compiler's include options, after copying the tree's header under ``out``."""
     # Only the allocator's own header goes on the include path: the kernel's whole
     # include/ would shadow the C library's headers.
     hdr = out / "include" / tree.header.relative_to(tree.root / "include")
-    hdr.parent.mkdir(parents=True)
+    hdr.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(tree.header, hdr)
-    inc = ["-include", str(CSRC / "include/bh_prelude.h"), f"-I{CSRC / 'include'}",
-           f"-I{out / 'include'}", f"-I{tree.root / 'tools/include'}", f"-I{CSRC}",
-           # Warnings and BUG reports name files as the kernel tree does.
-           f"-fmacro-prefix-map={tree.root}/=", f"-fmacro-prefix-map={CSRC}/=csrc/"]
+    return ["-include", str(CSRC / "include/bh_prelude.h"), f"-I{CSRC / 'include'}",
+            f"-I{out / 'include'}", f"-I{tree.root / 'tools/include'}", f"-I{CSRC}",
+            # Warnings and BUG reports name files as the kernel tree does.
+            f"-fmacro-prefix-map={tree.root}/=", f"-fmacro-prefix-map={CSRC}/=csrc/"]
+
+
+def _compile(tree: KernelTree, cc: str, fl: list[str], out: Path, sanitize: bool) -> None:
+    inc = include_flags(tree, out)
     units = {"allocator.o": tree.source, "rbtree.o": tree.root / "tools/lib/rbtree.c",
              "wrapper.o": CSRC / "wrapper.c", "worker_main.o": CSRC / "worker_main.c"}
     shared = [tree.header, *_headers(tree)]

@@ -2,10 +2,9 @@
 //! The binding's API as posted in v12.1: `usize` sizes and chunk size,
 //! `physical_memory_size`, `free_memory()`, `Range { start, end }`.
 
-use super::{CLEAR, CONTIGUOUS, EINVAL, TRIM_DISABLE};
+use super::EINVAL;
 pub(crate) use kernel::gpu::buddy::GpuBuddy;
-use kernel::gpu::buddy::{AllocatedBlocks, GpuBuddyAllocFlag, GpuBuddyAllocFlags,
-                         GpuBuddyAllocMode, GpuBuddyParams};
+use kernel::gpu::buddy::{AllocatedBlocks, GpuBuddyAllocMode, GpuBuddyParams};
 use kernel::{prelude::*, ptr::Alignment};
 
 fn usize_of(v: u64) -> core::result::Result<usize, i32> {
@@ -31,14 +30,7 @@ pub(crate) fn alloc(b: &GpuBuddy, mode: &str, start: u64, end: u64, size: u64, m
         "r" => GpuBuddyAllocMode::Range { start, end },
         _ => GpuBuddyAllocMode::Simple,
     };
-    let mut f = GpuBuddyAllocFlags::default();
-    for (bit, flag) in [(CONTIGUOUS, GpuBuddyAllocFlag::Contiguous),
-                        (CLEAR, GpuBuddyAllocFlag::Clear),
-                        (TRIM_DISABLE, GpuBuddyAllocFlag::TrimDisable)] {
-        if bits & bit != 0 {
-            f |= flag;
-        }
-    }
+    let f = super::flags_of(bits);
     KBox::pin_init(b.alloc_blocks(mode, usize_of(size)?, min, f), GFP_KERNEL)
         .map_err(|e| e.to_errno())
 }

@@ -42,6 +42,20 @@ struct Slot {
     allocs: Vec<Option<Pin<KBox<AllocatedBlocks>>>>,
 }
 
+/// The modifier flags of the C bits; both API generations name them alike.
+fn flags_of(bits: u64) -> kernel::gpu::buddy::GpuBuddyAllocFlags {
+    use kernel::gpu::buddy::{GpuBuddyAllocFlag, GpuBuddyAllocFlags};
+    let mut f = GpuBuddyAllocFlags::default();
+    for (bit, flag) in [(CONTIGUOUS, GpuBuddyAllocFlag::Contiguous),
+                        (CLEAR, GpuBuddyAllocFlag::Clear),
+                        (TRIM_DISABLE, GpuBuddyAllocFlag::TrimDisable)] {
+        if bits & bit != 0 {
+            f |= flag;
+        }
+    }
+    f
+}
+
 // The binding's API differs between generations; the build picks one by the tree's source.
 #[cfg(not(bh_api = "v12"))]
 #[path = "api_landed.rs"]

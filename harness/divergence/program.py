@@ -1,0 +1,44 @@
+"""What the fuzzer runs: a program (an allocator shape and a batch of operations)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.backends.base import CLEAR, CONTIGUOUS, RANGE, TOPDOWN, TRIM_DISABLE, Op
+from harness.engine.checks import fmt
+
+# Requests stay below 2^32 pages even once rounded up to a min_block_size (at most 2^6
+# chunks): from there fls() truncates the count, which the corpus records for every
+# version (review.u64-*: EINVAL, an oom crash, or 6.1's BUG_ON) and which costs the C a
+# second of allocating per example.
+MAX_PAGES = (1 << 32) - (1 << 6)
+# Flag bit -> the feature a backend needs for it (None: always there).
+FLAG_FEATURES = {RANGE: None, TOPDOWN: None, CONTIGUOUS: "contiguous", CLEAR: "clear",
+                 TRIM_DISABLE: "trim_disable"}
+MAX_OPS = 24
+# Not spec features but differences of API family the corpus already records, kept out
+# of programs rather than rediscovered every run: gpu_buddy rounds a size up to
+# min_block_size where drm_buddy (6.1) refuses it, checks an exact range's alignment to
+# min_block_size where drm_buddy does not, and alone trims from a chosen start.
+ROUND_UP, EXACT_ALIGN, TRIM_START = "size_round_up", "exact_range_align", "trim_start"
+GPU_BUDDY_ONLY = frozenset({ROUND_UP, EXACT_ALIGN, TRIM_START})
+
+
+@dataclass
+class Program:
+    size: int
+    chunk: int
+    ops: list[Op]
+
+    def allocs(self) -> int:
+        return sum(op.verb == "alloc" for op in self.ops)
+
+    def with_teardown(self) -> list[Op]:
+        """The ops, then a plain free of every allocation (dead handles are no-ops)."""
+        return self.ops + [Op("free", {"handle": h, "cleared": False})
+                           for h in range(self.allocs())]
+
+    def describe(self) -> str:
+        lines = [f"buddy size={fmt(self.size)} chunk={fmt(self.chunk)}"]
+        lines += [f"  {i}: {op.verb} {op.args}" for i, op in enumerate(self.ops)]
+        return "\n".join(lines)

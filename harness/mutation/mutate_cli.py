@@ -1,0 +1,132 @@
+"""``buddy-harness mutate``: mutation testing of the allocator's C against the corpus and fuzz.
+
+Exit 0 when every mutant that compiled and did not time out was killed or is an
+accepted survivor (harness/mutation/survivors/, kept true), 1 otherwise, 2 on usage
+errors.  Mutants run with a 3 s per-operation timeout unless --timeout says otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import multiprocessing.util
+import os
+import random
+import signal
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+from harness.cli import UsageError, add_backend_options, add_specs_option, log, specs_dirs
+from harness.mutation.mutants import OPERATORS
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_backend_options(p, default_help="exactly one native backend")
+    add_specs_option(p)
+    p.set_defaults(timeout=3.0)  # a looping mutant should cost seconds, not the usual 10
+    for action in p._actions:
+        if action.dest == "timeout":
+            action.help = "per-operation limit for a mutant's worker (default 3)"
+    p.add_argument("--sample", type=int, default=None, metavar="N",
+                   help="run N mutants drawn with --seed instead of all of them")
+    p.add_argument("--seed", type=int, default=1, metavar="S",
+                   help="seed of the sample and of the fuzz budget (default 1)")
+    p.add_argument("--operator", action="append", default=[], choices=OPERATORS,
+                   help="only mutants of this operator; repeatable")
+    p.add_argument("--fuzz", type=int, default=1000, metavar="N",
+                   help="fuzz each corpus survivor with N programs against the reference "
+                        "(default 1000; 0: corpus only)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="processes (default: one per core)")
+    p.add_argument("--json", metavar="FILE", default=None)
+    p.add_argument("--html", metavar="FILE", default=None)
+
+
+_bench = None
+
+
+def _init(tree, source: str, specs: list[Path], timeout: float, baseline: dict) -> None:
+    global _bench
+    from harness.mutation.runner import Bench
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _bench = Bench(tree, source, specs, timeout, baseline)
+    multiprocessing.util.Finalize(_bench, _bench.close, exitpriority=10)
+
+
+def _judge(source: str, mutant, fuzz_examples: int, seed: int):
+    assert _bench is not None
+    return _bench.judge(source, mutant, fuzz_examples, seed)
+
+
+def select_mutants(source: str, ns: argparse.Namespace):
+    from harness.mutation.mutants import generate
+
+    every = generate(source)
+    chosen = [m for m in every if not ns.operator or m.operator in ns.operator]
+    if ns.sample is not None and ns.sample < len(chosen):
+        chosen = sorted(random.Random(ns.seed).sample(chosen, ns.sample), key=lambda m: m.start)
+    return every, chosen
+
+
+def run(ns: argparse.Namespace) -> int:
+    from harness.backends.native import resolve_tree
+    from harness.mutation import survivors
+    from harness.mutation.report import Report
+    from harness.mutation.runner import KILLED, Bench
+
+    if len(ns.backend) != 1 or not ns.backend[0].startswith("native"):
+        raise UsageError("needs exactly one native backend: --backend native@VERSION")
+    if ns.sample is not None and ns.sample < 1 or ns.fuzz < 0 or ns.timeout <= 0:
+        raise UsageError("--sample, --fuzz and --timeout must be positive")
+    if ns.native_sanitize:
+        raise UsageError("mutants are built without sanitizers (drop --native-sanitize)")
+    name = ns.backend[0]
+    specs = specs_dirs(ns)
+    tree = resolve_tree(name, ns.kernel_src, log)
+    source = tree.source.read_text(encoding="utf-8")
+    try:
+        listed = survivors.load(tree.version)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    every, chosen = select_mutants(source, ns)
+    jobs = max(1, min(ns.jobs or os.cpu_count() or 1, len(chosen)))
+    log(f"mutate: {name} {tree.source.relative_to(tree.root)}: {len(every)} mutants, running "
+        f"{len(chosen)}" + (f" (sample, seed {ns.seed})" if ns.sample else "")
+        + f" in {jobs} processes, fuzz {ns.fuzz} programs per corpus survivor")
+    t0 = time.monotonic()
+    base = Bench(tree, source, specs, ns.timeout)
+    baseline = base.baseline
+    base.close()
+    log(f"baseline: {len(baseline)} corpus items on the unmutated source "
+        f"({time.monotonic() - t0:.1f} s)")
+    verdicts = {}
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init,
+                             initargs=(tree, source, specs, ns.timeout, baseline)) as pool:
+        futs = {pool.submit(_judge, source, m, ns.fuzz, ns.seed): m for m in chosen}
+        try:
+            for n, fut in enumerate(as_completed(futs), 1):
+                v = fut.result()
+                verdicts[v.id] = v
+                if n % 25 == 0 or n == len(chosen):
+                    log(f"mutate: {n}/{len(chosen)} done, {time.monotonic() - t0:.0f} s")
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    rel = str(tree.source.relative_to(tree.root))
+    report = Report(name, rel, len(every), ns.seed if ns.sample else None, ns.sample, ns.fuzz,
+                    time.monotonic() - t0, accepted=listed)
+    report.rows = [(m, verdicts[m.id], m.diff(source, rel)) for m in chosen]
+    killed = {m.id for m, v, _d in report.rows if v.status == KILLED}
+    report.problems = survivors.stale(listed, {m.id for m in every}, killed,
+                                      survivors.path_for(tree.version))
+    sys.stdout.write(report.text())
+    if ns.json:
+        report.write_json(Path(ns.json))
+    if ns.html:
+        report.write_html(Path(ns.html))
+    survivors = report.counts()["survived"]
+    return 1 if survivors or report.problems else 0
