@@ -48,10 +48,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--edit-to-verdict", action="store_true",
                    help="time rebuild + the whole corpus after an edit to the backend's source, "
                         "on a scratch copy of its tree (native@PATH or native@VERSION)")
-    p.add_argument("--runs", type=int, default=5, help="edits timed (default 5)")
+    p.add_argument("--runs", type=options.count, default=5, help="edits timed (default 5)")
     p.add_argument("--specs", action="append", default=[], metavar="DIR",
                    help="corpus for --edit-to-verdict (default specs/)")
-    p.add_argument("--jobs", type=int, default=None, metavar="N",
+    p.add_argument("--jobs", type=options.count, default=None, metavar="N",
                    help="worker processes for --edit-to-verdict (default: one per core)")
 
 

@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write results as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="list only unexpected outcomes")
     add_expect_as_option(p)
-    p.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
+    p.add_argument("-j", "--jobs", type=options.count, default=None, metavar="N",
                    help="worker processes per native backend (default: one per core)")
     p.set_defaults(module="harness.commands.run")
 
@@ -133,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     kp = ksub.add_parser("patch", help="apply a patch onto a fetched tree, cached as tree NAME")
     kp.add_argument("name", metavar="NAME", help="the new tree's name, e.g. v12.1 (then "
                     "--backend native@NAME)")
-    kp.add_argument("--onto", required=True, metavar="VERSION", help="a fetched version, e.g. 7.2")
+    kp.add_argument("--onto", required=True, metavar="VERSION", type=options.kernel_version,
+                    help="a fetched version, e.g. 7.2")
     kp.add_argument("file", metavar="FILE", help="a git patch, an mbox, or a review reply "
                     "quoting the patch with '> '")
     p.set_defaults(module="harness.commands.kernel")

@@ -60,6 +60,22 @@ def _whole(text: str, low: int, what: str) -> int:
     return value
 
 
+def count0(text: str) -> int:
+    """A whole number, 0 or more."""
+    return _whole(text, 0, "a whole number, 0 or more, below 2^63")
+
+
+def percent(text: str) -> float:
+    """A percentage, 0 to 100."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a percentage") from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a percentage from 0 to 100")
+    return value
+
+
 def count(text: str) -> int:
     """A positive whole number."""
     return _whole(text, 1, "a positive whole number below 2^63")
