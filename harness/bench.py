@@ -18,6 +18,7 @@ import time
 import tracemalloc
 from collections.abc import Callable
 
+from harness import options
 from harness.backends.base import (
     CLEAR,
     CONTIGUOUS,
@@ -38,19 +39,19 @@ FLAG_MIX = [0, 0, TOPDOWN, RANGE, CONTIGUOUS, CLEAR, CLEAR | TOPDOWN, CONTIGUOUS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", default="reference", metavar="NAME",
+    p.add_argument("--backend", default="reference", metavar="NAME", type=options.backend,
                    help="backend to measure (default reference)")
     p.add_argument("--kernel-src", metavar="PATH", default=None)
-    p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    p.add_argument("--pairs", type=int, default=20000,
+    p.add_argument("--seed", type=options.seed, default=1, help="random seed (default 1)")
+    p.add_argument("--pairs", type=options.count, default=20000,
                    help="alloc+free pairs in the mixed workload (default 20000)")
     p.add_argument("--edit-to-verdict", action="store_true",
                    help="time rebuild + the whole corpus after an edit to the backend's source, "
                         "on a scratch copy of its tree (native@PATH or native@VERSION)")
-    p.add_argument("--runs", type=int, default=5, help="edits timed (default 5)")
+    p.add_argument("--runs", type=options.count, default=5, help="edits timed (default 5)")
     p.add_argument("--specs", action="append", default=[], metavar="DIR",
                    help="corpus for --edit-to-verdict (default specs/)")
-    p.add_argument("--jobs", type=int, default=None, metavar="N",
+    p.add_argument("--jobs", type=options.count, default=None, metavar="N",
                    help="worker processes for --edit-to-verdict (default: one per core)")
 
 

@@ -1,8 +1,9 @@
 """``buddy-harness``: run, check, generate, diff, fuzz, kernel, bench, docs, cover, watch, mutate.
 
 Exit codes: 0 every outcome as expected, 1 some outcome not as expected,
-2 a spec or usage error (one ``FILE:LINE:COL: message`` line each), 130
-interrupted.
+2 a spec or usage error (one ``FILE:LINE:COL: message`` line each), 5 nothing
+selected (no case matched, no spec file found), 130 interrupted.  Every option
+value is checked when the command line is parsed (:mod:`harness.options`).
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ import os
 import sys
 from pathlib import Path
 
+from harness import options
 from harness.backends.base import BackendUnavailable
 from harness.baseline import add_expect_as_option
+from harness.engine.budget import DEFAULT_CASE_BUDGET, set_case_budget
 from harness.spec.position import SpecError
 
 USAGE_ERROR = 2
+NOTHING_SELECTED = 5  # as pytest's "no tests collected"
 
 
 class UsageError(Exception):
@@ -26,6 +30,7 @@ class UsageError(Exception):
 
 def add_backend_options(p: argparse.ArgumentParser, *, default_help: str) -> None:
     p.add_argument("--backend", action="append", default=[], metavar="NAME",
+                   type=options.backend,
                    help=f"reference, native, native@VERSION, native@PATH, native@NAME (a "
                         f"tree made by `kernel patch`), or rust in the same forms (the tree's "
                         f"Rust binding); repeatable ({default_help})")
@@ -34,8 +39,11 @@ def add_backend_options(p: argparse.ArgumentParser, *, default_help: str) -> Non
                         "(default: $BUDDY_HARNESS_KERNEL_SRC)")
     p.add_argument("--native-sanitize", action="store_true",
                    help="build the native backend with ASan + UBSan")
-    p.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+    p.add_argument("--timeout", type=options.seconds, default=10.0, metavar="SECONDS",
                    help="per-operation limit for the native worker (default 10)")
+    p.add_argument("--case-budget", type=options.seconds, default=DEFAULT_CASE_BUDGET,
+                   metavar="SECONDS", help="wall-clock limit per case on every backend, past "
+                   f"which it is a crash: timeout (default {DEFAULT_CASE_BUDGET:g})")
 
 
 def add_specs_option(p: argparse.ArgumentParser) -> None:
@@ -72,7 +80,7 @@ def load_specs(ns: argparse.Namespace):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = options.OneLineParser(
         prog="buddy-harness",
         description="Conformance harness for the Linux kernel's GPU buddy allocator.",
     )
@@ -84,10 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
                                         "and native@VERSION for every cached kernel")
     p.add_argument("-k", dest="keyword", default=None, metavar="TEXT",
                    help="only cases whose id, title or params contain TEXT")
-    p.add_argument("--json", metavar="FILE", default=None, help="write results as JSON")
+    p.add_argument("--json", metavar="FILE", default=None, type=options.output_file,
+                   help="write results as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="list only unexpected outcomes")
     add_expect_as_option(p)
-    p.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
+    p.add_argument("-j", "--jobs", type=options.count, default=None, metavar="N",
                    help="worker processes per native backend (default: one per core)")
     p.set_defaults(module="harness.commands.run")
 
@@ -97,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("generate", help="render specs into generated/ pytest modules")
     p.add_argument("--specs", default="specs", metavar="DIR")
-    p.add_argument("--out", default="generated", metavar="DIR")
+    p.add_argument("--out", default="generated", metavar="DIR", type=options.output_dir)
     p.add_argument("--check", action="store_true",
                    help="fail (exit 1) if generated/ is not what the specs render to")
     p.set_defaults(module="harness.commands.generate")
@@ -119,12 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("kernel", help="kernel sources for the native backend")
     ksub = p.add_subparsers(dest="kernel_verb", metavar="fetch|list|patch")
     kf = ksub.add_parser("fetch", help="fetch Debian's linux-source-VERSION into the cache")
-    kf.add_argument("version", help="e.g. 7.2, 6.12, 6.1")
+    kf.add_argument("version", type=options.kernel_version, help="e.g. 7.2, 6.12, 6.1")
     ksub.add_parser("list", help="list cached kernel trees")
     kp = ksub.add_parser("patch", help="apply a patch onto a fetched tree, cached as tree NAME")
     kp.add_argument("name", metavar="NAME", help="the new tree's name, e.g. v12.1 (then "
                     "--backend native@NAME)")
-    kp.add_argument("--onto", required=True, metavar="VERSION", help="a fetched version, e.g. 7.2")
+    kp.add_argument("--onto", required=True, metavar="VERSION", type=options.kernel_version,
+                    help="a fetched version, e.g. 7.2")
     kp.add_argument("file", metavar="FILE", help="a git patch, an mbox, or a review reply "
                     "quoting the patch with '> '")
     p.set_defaults(module="harness.commands.kernel")
@@ -154,14 +164,22 @@ def main(argv: list[str] | None = None) -> int:
         parser = build_parser()
     except KeyboardInterrupt:
         return 130
-    ns = parser.parse_args(argv)
+    try:
+        ns = parser.parse_args(argv)
+    except SystemExit as e:  # a bad option (one line printed) or --help: a code, as verbs give
+        return e.code if isinstance(e.code, int) else USAGE_ERROR
     if not getattr(ns, "module", None):
         parser.print_help()
         return USAGE_ERROR
+    clash = options.conflicts(ns)
+    if clash:
+        print(f"buddy-harness {ns.verb}: {options.printable(clash)}", file=sys.stderr)
+        return USAGE_ERROR
+    set_case_budget(getattr(ns, "case_budget", DEFAULT_CASE_BUDGET))
     try:
         return importlib.import_module(ns.module).run(ns)
     except (UsageError, BackendUnavailable) as e:
-        print(f"buddy-harness {ns.verb}: {e}", file=sys.stderr)
+        print(f"buddy-harness {ns.verb}: {options.printable(str(e))}", file=sys.stderr)
         return USAGE_ERROR
     except SpecError as e:
         print(e, file=sys.stderr)
@@ -170,4 +188,9 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
+        return 1
+    except OSError as e:  # e.g. the disk filled while writing results
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"buddy-harness {ns.verb}: {options.printable(f'{where}{e.strerror or e}')}",
+              file=sys.stderr)
         return 1

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from harness import baseline, expectations
+from harness import baseline, expectations, options
 from harness.backends.base import BackendUnavailable, CoreBackend
 from harness.backends.registry import resolve
 from harness.divergence.compare import first_difference
 from harness.engine import run_case
+from harness.engine.budget import DEFAULT_CASE_BUDGET, set_case_budget
 from harness.spec.loader import load_file
 from harness.spec.model import SOURCE_KINDS, Case
 from harness.spec.position import SpecError
@@ -42,19 +43,50 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="run the YAML cases under DIR instead of the generated modules")
     g.addoption("--diff", metavar="A,B", default=None,
                 help="run each case on two backends and fail on the first differing step")
+    g.addoption("--case-budget", metavar="SECONDS", default=None,
+                help="wall-clock limit per case, past which it is a crash: timeout "
+                     f"(default {DEFAULT_CASE_BUDGET:g})")
     g.addoption("--expect-as", metavar="NAME", default=None,
                 help="judge every backend by specs/expectations/NAME.yaml, or by none "
                      "(default: a kernel tree's own version)")
 
 
+def _check_options(config: pytest.Config) -> None:
+    """The CLI's checks on this plugin's options: one line (pytest's usage error, exit 4)."""
+    problems = [options.problem(options.backend, "--backend", name)
+                for name in config.getoption("backend")]
+    if config.getoption("kernel_version") is not None:
+        problems.append(options.problem(options.kernel_version, "--kernel-version",
+                                        config.getoption("kernel_version")))
+    budget = config.getoption("case_budget")
+    if budget is not None:
+        problems.append(options.problem(options.seconds, "--case-budget", budget))
+    diff = config.getoption("diff")
+    if diff is not None:
+        a, comma, b = diff.partition(",")
+        if not comma or "," in b:
+            problems.append(f"--diff: '{diff}' is not two backend names A,B")
+        else:
+            problems += [options.problem(options.backend, "--diff", n) for n in (a, b)]
+        if config.getoption("backend") or config.getoption("kernel_version"):
+            problems.append("--diff A,B names both backends; drop --backend and "
+                            "--kernel-version")
+    for problem in problems:
+        if problem:
+            raise pytest.UsageError(options.printable(problem))
+    set_case_budget(options.seconds(budget) if budget is not None else DEFAULT_CASE_BUDGET)
+
+
+@pytest.hookimpl(trylast=True)  # after plugins that add backend names (tests/miniatures.py)
 def pytest_configure(config: pytest.Config) -> None:
+    _check_options(config)
     _EXPECT_AS[:] = [config.getoption("expect_as")]
     config.addinivalue_line("markers", "spec_case(id): a generated spec case")
     for kind in SOURCE_KINDS:
         config.addinivalue_line("markers", f"{kind.replace('-', '_')}: cases from {kind} sources")
     for d in config.getoption("specs"):
         if not Path(d).is_dir():
-            raise pytest.UsageError(f"--specs {d}: no such directory")
+            raise pytest.UsageError(options.printable(f"--specs {d}: no such directory"))
         config.args.append(str(Path(d)))
 
 

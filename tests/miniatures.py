@@ -197,6 +197,7 @@ def register(monkeypatch: pytest.MonkeyPatch,
         return original(name, **kw)
 
     monkeypatch.setattr(registry, "resolve", resolve)
+    monkeypatch.setattr(registry, "extra_names", registry.extra_names | set(known))
     import harness.runner
 
     monkeypatch.setattr(harness.runner, "resolve", resolve)
@@ -207,6 +208,7 @@ def pytest_configure(config: pytest.Config) -> None:
     import harness.pytest_plugin as plugin
 
     original = plugin.resolve
+    registry.extra_names.update(MINIATURES)
 
     def resolve(name: str, **kw):
         return backend(name) if name in MINIATURES else original(name, **kw)

@@ -222,6 +222,18 @@ def test_timeout_replaces_the_worker():
         b.close()
 
 
+def test_a_case_past_its_budget_is_a_timeout_and_the_worker_serves_the_next(backend, tmp_path):
+    from harness.engine import run_case
+    from tests.helpers import load_one
+    from tests.test_options import SLOW
+
+    case = load_one(tmp_path, SLOW)
+    ps = case.combinations()[0]
+    out = run_case(case, ps, backend, budget=0.05)
+    assert out.status == "crash" and out.trace.crash_kind == "timeout", out.message
+    assert run_case(case, ps, backend, budget=60).status == "pass"
+
+
 def test_close_leaves_no_process():
     b = _open(NAMES[0])
     b.create(64 * M, 4 * K)
@@ -349,5 +361,5 @@ def test_failed_download_is_one_line(monkeypatch, tmp_path, capsys):
 def test_a_version_that_is_not_one_is_refused(capsys):
     from harness.cli import main
 
-    assert main(["kernel", "fetch", "latest"]) == 1
-    assert "give a kernel version like 7.2" in capsys.readouterr().err
+    assert main(["kernel", "fetch", "latest"]) == 2  # refused as the command line is parsed
+    assert "'latest' is not a kernel version like 7.2" in capsys.readouterr().err

@@ -6,8 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.cli import USAGE_ERROR, UsageError
+from harness.cli import NOTHING_SELECTED, USAGE_ERROR, UsageError
 from harness.docs.speccheck import check_cases
+from harness.options import printable
 from harness.spec.loader import load_paths
 
 
@@ -23,6 +24,11 @@ def run(ns: argparse.Namespace) -> int:
     if result.errors:
         print(f"{len(result.errors)} error(s) in {len(result.files)} file(s)", file=sys.stderr)
         return USAGE_ERROR
+    if not result.files:
+        where = printable(" ".join(ns.paths))
+        print(f"buddy-harness check: no spec file (*.yaml, *.yml) in {where}: nothing checked",
+              file=sys.stderr)
+        return NOTHING_SELECTED
     items = sum(len(c.combinations()) for c in result.cases)
     quoted = "" if docs is None else f", quotes checked against {docs.version}"
     print(f"{len(result.files)} file(s), {len(result.cases)} case(s), {items} item(s){quoted}: ok")

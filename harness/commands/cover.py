@@ -14,30 +14,31 @@ import json
 import tempfile
 from pathlib import Path
 
-from harness import expectations
+from harness import expectations, options
 from harness.cli import USAGE_ERROR, UsageError, load_specs, log
 from harness.cover import report
 from harness.runner import run_one, select, specs_roots, summary, summary_line
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", required=True, metavar="NAME",
+    p.add_argument("--backend", required=True, metavar="NAME", type=options.backend,
                    help="native, native@VERSION or native@PATH")
     p.add_argument("--kernel-src", metavar="PATH", default=None,
                    help="kernel tree for the plain 'native' backend")
     p.add_argument("--specs", action="append", default=[], metavar="DIR",
                    help="directory (or file) of YAML cases; repeatable (default specs/)")
-    p.add_argument("--fuzz-examples", type=int, default=0, metavar="N",
+    p.add_argument("--fuzz-examples", type=options.count0, default=0, metavar="N",
                    help="also run N fuzzed programs against the reference (default 0)")
-    p.add_argument("--seed", type=int, default=0, help="fuzz seed (default 0)")
-    p.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
+    p.add_argument("--seed", type=options.seed, default=0, help="fuzz seed (default 0)")
+    p.add_argument("--timeout", type=options.seconds, default=10.0, metavar="SECONDS",
                    help="per-operation limit for the native worker (default 10)")
-    p.add_argument("--json", metavar="FILE", default=None, help="write the coverage as JSON")
-    p.add_argument("--html", metavar="FILE", default=None,
+    p.add_argument("--json", metavar="FILE", default=None, type=options.output_file,
+                   help="write the coverage as JSON")
+    p.add_argument("--html", metavar="FILE", default=None, type=options.output_file,
                    help="write gcovr's annotated source page (FILE plus per-file pages)")
-    p.add_argument("--fail-under-lines", type=float, default=None, metavar="PERCENT",
+    p.add_argument("--fail-under-lines", type=options.percent, default=None, metavar="PERCENT",
                    help="exit 1 when fewer lines ran")
-    p.add_argument("--fail-under-branches", type=float, default=None, metavar="PERCENT",
+    p.add_argument("--fail-under-branches", type=options.percent, default=None, metavar="PERCENT",
                    help="exit 1 when fewer branches were taken")
     p.add_argument("--data", metavar="DIR", default=None,
                    help="keep gcov's counters and notes here (default: a temporary directory)")

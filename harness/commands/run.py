@@ -12,9 +12,10 @@ from pathlib import Path
 from harness import baseline, expectations, parallel
 from harness.backends.base import CoreBackend
 from harness.backends.registry import resolve
-from harness.cli import USAGE_ERROR, default_backends, load_specs, log
+from harness.cli import NOTHING_SELECTED, USAGE_ERROR, default_backends, load_specs, log
 from harness.docs import flags
 from harness.engine.trace import Outcome
+from harness.options import printable
 from harness.runner import (
     EXPECTED,
     Backends,
@@ -73,6 +74,8 @@ def run(ns: argparse.Namespace) -> int:
         return 130
     finally:
         backends.close()
+    if not outcomes:  # no case, and no doc example of a backend, matched
+        return _nothing_selected(ns, loaded)
     for line in stale:
         print(line, file=sys.stderr)
     for line in flags.summary(absent):
@@ -92,6 +95,17 @@ def run(ns: argparse.Namespace) -> int:
     if loaded.errors:
         return USAGE_ERROR
     return 0 if all(o.status in EXPECTED for o in outcomes) and not stale else 1
+
+
+def _nothing_selected(ns: argparse.Namespace, loaded) -> int:
+    """Said, and an exit code of its own, so a typo in -k never passes CI by running nothing."""
+    if loaded.errors:
+        return USAGE_ERROR  # the errors are the reason, and printed already
+    where = ", ".join(ns.specs) or "specs"
+    what = f"no case matches -k {ns.keyword!r}" if ns.keyword is not None and loaded.cases \
+        else f"no case found in {where}"
+    print(f"buddy-harness run: {printable(what)}: nothing ran", file=sys.stderr)
+    return NOTHING_SELECTED
 
 
 def judged(case: Case, ps: ParamSet, backend: CoreBackend, *,

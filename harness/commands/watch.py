@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from harness import baseline, expectations, parallel
+from harness import baseline, expectations, options, parallel
 from harness.backends.base import BackendUnavailable, CoreBackend
 from harness.backends.registry import resolve
 from harness.cli import add_backend_options, add_specs_option, default_backends, log, specs_dirs
@@ -40,7 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-k", dest="keyword", default=None, metavar="TEXT",
                    help="only cases whose id, title or params contain TEXT")
     baseline.add_expect_as_option(p)
-    p.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
+    p.add_argument("-j", "--jobs", type=options.count, default=None, metavar="N",
                    help="worker processes per native backend (default: one per core)")
 
 

@@ -12,8 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-from harness import baseline
+from harness import baseline, options
 from harness.cli import (
+    NOTHING_SELECTED,
     USAGE_ERROR,
     UsageError,
     add_backend_options,
@@ -31,10 +32,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_backend_options(p, default_help="at least two")
     p.add_argument("-k", dest="keyword", default=None, metavar="TEXT",
                    help="only cases whose id, title or params contain TEXT")
-    p.add_argument("--markdown", metavar="FILE", default=None,
+    p.add_argument("--markdown", metavar="FILE", default=None, type=options.output_file,
                    help="write the report as Markdown (for a review)")
-    p.add_argument("--json", metavar="FILE", default=None, help="write the matrix as JSON")
-    p.add_argument("--html", metavar="FILE", default=None,
+    p.add_argument("--json", metavar="FILE", default=None, type=options.output_file,
+                   help="write the matrix as JSON")
+    p.add_argument("--html", metavar="FILE", default=None, type=options.output_file,
                    help="write the matrix as one self-contained HTML page")
     baseline.add_expect_as_option(p)
 
@@ -46,7 +48,11 @@ def run(ns: argparse.Namespace) -> int:
     dirs, loaded = load_specs(ns)
     todo = list(select(loaded.cases, ns.keyword))
     if not todo:
-        raise UsageError("no case selected" + (f" by -k {ns.keyword}" if ns.keyword else ""))
+        if loaded.errors:
+            return USAGE_ERROR
+        print("buddy-harness diff: no case selected" + (f" by -k {ns.keyword!r}" if ns.keyword
+              is not None else "") + ": nothing ran", file=sys.stderr)
+        return NOTHING_SELECTED
     backends = Backends.open(names, kernel_src=ns.kernel_src, sanitize=ns.native_sanitize,
                              timeout=ns.timeout, log=log)
     start = time.monotonic()

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from harness import options
 from harness.backends import registry
 from harness.backends.base import CoreBackend
 from harness.cli import UsageError, add_backend_options, log
@@ -21,15 +22,15 @@ from harness.spec.loader import load_file
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_backend_options(p, default_help="exactly two")
-    p.add_argument("--seconds", type=float, default=None, metavar="N",
+    p.add_argument("--seconds", type=options.seconds, default=None, metavar="N",
                    help="stop after N seconds (default 10 when --examples is not given)")
-    p.add_argument("--examples", type=int, default=None, metavar="N",
+    p.add_argument("--examples", type=options.count, default=None, metavar="N",
                    help="run programs 0..N-1 of the seed: the same programs and result anywhere")
-    p.add_argument("--seed", type=int, default=None, metavar="N",
+    p.add_argument("--seed", type=options.seed, default=None, metavar="N",
                    help="seed of the search (printed when chosen at random)")
-    p.add_argument("--jobs", type=int, default=None, metavar="N",
+    p.add_argument("--jobs", type=options.count, default=None, metavar="N",
                    help="processes to search in (default: one per core)")
-    p.add_argument("--emit", metavar="DIR", default=None,
+    p.add_argument("--emit", metavar="DIR", default=None, type=options.output_dir,
                    help="write the shrunk divergent case into DIR (default: print it)")
     p.add_argument("--inject", action="store_true",
                    help="fail one memory allocation per program on a backend that can "
@@ -41,10 +42,6 @@ def run(ns: argparse.Namespace) -> int:
 
     if len(ns.backend) != 2:
         raise UsageError("needs exactly two backends: --backend A --backend B")
-    if ns.examples is not None and ns.examples < 1 or ns.seconds is not None and ns.seconds <= 0:
-        raise UsageError("the budget must be positive")
-    if ns.jobs is not None and ns.jobs < 1:
-        raise UsageError("--jobs must be at least 1")
     names = (ns.backend[0], ns.backend[1])
     seconds = ns.seconds if ns.seconds is not None or ns.examples is not None else 10.0
     seed = ns.seed if ns.seed is not None else fuzz.new_seed()

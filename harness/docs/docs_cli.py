@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from harness import options
 from harness.cli import (
     USAGE_ERROR,
     UsageError,
@@ -32,8 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_backend_options(p, default_help="default: reference and the tree's own C")
     p.add_argument("--no-run", action="store_true",
                    help="list citations only; run no case")
-    p.add_argument("--html", metavar="FILE", default=None, help="write the report as HTML")
-    p.add_argument("--markdown", metavar="FILE", default=None,
+    p.add_argument("--html", metavar="FILE", default=None, type=options.output_file,
+                   help="write the report as HTML")
+    p.add_argument("--markdown", metavar="FILE", default=None, type=options.output_file,
                    help="write the report as Markdown")
     p.add_argument("--diff", nargs=2, metavar=("A", "B"), default=None,
                    help="what changed in the documentation from tree A to tree B")

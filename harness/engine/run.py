@@ -15,6 +15,7 @@ from typing import Any
 
 from harness.backends.base import FAIL_ALLOC, BackendCrash, BuddyError, CoreBackend
 from harness.engine import faults
+from harness.engine.budget import BudgetedBackend, case_budget
 from harness.engine.checks import CheckFailure, LiveSet, check_expect, fmt
 from harness.engine.session import BindingSession, CoreSession, Session
 from harness.engine.trace import Outcome, StepTrace, Trace
@@ -232,7 +233,7 @@ class _Run:
                 self.env[step.var] = i
                 self.run_steps(step.steps, f"{path}[{i}].")
         else:
-            limit = self.ev(step.max) if step.max is not None else 1 << 20
+            limit = self.ev(step.max) if step.max is not None else self.case.limits.until
             done = None
             for i in range(limit):
                 self.env[step.var] = i
@@ -338,8 +339,12 @@ def run_case(
     backend: CoreBackend,
     *,
     keep_going: bool = False,
+    budget: float | None = None,
 ) -> Outcome:
-    """Run ``case`` with ``params`` on ``backend`` and judge it (pass/fail/skip/crash/error)."""
+    """Run ``case`` with ``params`` on ``backend`` and judge it (pass/fail/skip/crash/error).
+
+    ``budget``: wall-clock seconds before the case is a ``crash: timeout`` (default: the
+    process's setting, :func:`harness.engine.budget.case_budget`)."""
     name = getattr(backend, "name", "?")
     trace = Trace(case.id, params.id, name)
     out = Outcome(case.id, params.id, name, "pass", trace=trace, file=case.file,
@@ -367,7 +372,8 @@ def run_case(
         out.status, out.message = "error", str(e)
         return out
     try:
-        return _run(case, backend, env, keep_going, out)
+        timed = BudgetedBackend(backend, budget if budget is not None else case_budget())
+        return _run(case, timed, env, keep_going, out)
     except BackendCrash as e:
         trace.crash, trace.crash_kind = str(e), e.kind
         out.status = "crash"
@@ -428,6 +434,9 @@ def _run(case: Case, backend: CoreBackend, env: dict[str, int], keep_going: bool
         run.teardown()
     except _Stop:
         pass
+    except BaseException:
+        _close_quietly(session)
+        raise
     trace.crash_step = None
     if run.failure is not None:
         f = run.failure

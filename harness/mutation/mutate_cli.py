@@ -18,6 +18,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+from harness import options
 from harness.cli import UsageError, add_backend_options, add_specs_option, log, specs_dirs
 from harness.mutation.mutants import OPERATORS
 
@@ -29,19 +30,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     for action in p._actions:
         if action.dest == "timeout":
             action.help = "per-operation limit for a mutant's worker (default 3)"
-    p.add_argument("--sample", type=int, default=None, metavar="N",
+    p.add_argument("--sample", type=options.count, default=None, metavar="N",
                    help="run N mutants drawn with --seed instead of all of them")
-    p.add_argument("--seed", type=int, default=1, metavar="S",
+    p.add_argument("--seed", type=options.seed, default=1, metavar="S",
                    help="seed of the sample and of the fuzz budget (default 1)")
     p.add_argument("--operator", action="append", default=[], choices=OPERATORS,
                    help="only mutants of this operator; repeatable")
-    p.add_argument("--fuzz", type=int, default=1000, metavar="N",
+    p.add_argument("--fuzz", type=options.count0, default=1000, metavar="N",
                    help="fuzz each corpus survivor with N programs against the reference "
                         "(default 1000; 0: corpus only)")
-    p.add_argument("--jobs", type=int, default=None, metavar="N",
+    p.add_argument("--jobs", type=options.count, default=None, metavar="N",
                    help="processes (default: one per core)")
-    p.add_argument("--json", metavar="FILE", default=None)
-    p.add_argument("--html", metavar="FILE", default=None)
+    p.add_argument("--json", metavar="FILE", default=None, type=options.output_file)
+    p.add_argument("--html", metavar="FILE", default=None, type=options.output_file)
 
 
 _bench = None

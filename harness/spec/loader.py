@@ -29,7 +29,7 @@ from typing import Any
 import jsonschema
 
 from harness.backends.base import CASE_FEATURES, ERRNOS, FAIL_ALLOC, FLAG_BITS
-from harness.spec import yamlpos
+from harness.spec import limits, yamlpos
 from harness.spec.expr import Expr
 from harness.spec.model import (
     LAYERS,
@@ -41,6 +41,7 @@ from harness.spec.model import (
     Check,
     Expect,
     Free,
+    Limits,
     Repeat,
     ResetClear,
     Source,
@@ -56,7 +57,7 @@ EXPECTATIONS_DIR = "expectations"
 WAIVERS_FILE = "doc-waivers.yaml"  # documented items no case covers, not cases
 
 CASE_KEYS = ("id", "title", "source", "layer", "requires", "params", "buddy", "steps", "tags",
-             "cites")
+             "cites", "limits")
 CASE_REQUIRED = ("id", "title", "source", "buddy", "steps")
 SOURCE_KEYS = ("kind", "ref", "quote")
 BUDDY_KEYS = ("base_offset", "size", "chunk_size", "expect", "fail_alloc")
@@ -428,6 +429,7 @@ class _Builder:
             raise SpecError(v["steps"].pos, "steps is empty",
                             "only a case whose buddy creation must fail may have no steps")
         tags = self.tags(v["tags"]) if "tags" in v else ()
+        lim = limits.parse(v["limits"]) if "limits" in v else Limits()
         cite_nodes = _list(v["cites"], "cites", nonempty=True) if "cites" in v else []
         cites = tuple(_str(c, "cites item") for c in cite_nodes)
         for i, item in enumerate(cites):
@@ -437,7 +439,7 @@ class _Builder:
             requires = requires | {FAIL_ALLOC}
         case = Case(id=cid, title=title.strip(), source=source, buddy=buddy, steps=steps,
                     pos=node.pos, layer=self.layer, requires=requires, params=params,
-                    tags=tags, cites=cites,
+                    tags=tags, cites=cites, limits=lim,
                     cite_pos=tuple(c.pos for c in cite_nodes), raw=node.to_plain())
         self._note(case, node)
         return case

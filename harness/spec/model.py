@@ -131,6 +131,15 @@ class BuddySpec:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """The work a case may ask for (:mod:`harness.spec.limits` checks it)."""
+
+    combinations: int = 1024  # params product
+    operations: int = 100_000  # steps run per combination, repeats multiplied through
+    until: int = 10_000  # iterations of one repeat-until
+
+
+@dataclass(frozen=True)
 class ParamSet:
     """One combination of a case's params: pytest id and the value expressions."""
 
@@ -152,6 +161,7 @@ class Case:
     tags: tuple[str, ...] = ()
     cites: tuple[str, ...] = ()  # ids of documented items the case exercises
     cite_pos: tuple[Pos, ...] = ()
+    limits: Limits = Limits()
     raw: dict[str, Any] = field(default_factory=dict)  # the YAML mapping, for rendering
 
     @property

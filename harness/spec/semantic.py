@@ -34,6 +34,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from harness.spec import limits
 from harness.spec.expr import Expr
 from harness.spec.model import (
     Alloc,
@@ -133,6 +134,7 @@ class _Checker:
         self.check_buddy()
         self.check_steps(self.case.steps, [])
         self.check_names(self.case.steps, _Names(), [], in_repeat=False)
+        limits.check(self.case, self.where.of(self.case.params))
         self.check_combinations()
 
     # -- params and buddy ---------------------------------------------------
