@@ -38,6 +38,7 @@ from harness.divergence.gen import program_at
 from harness.divergence.program import FLAG_FEATURES, GPU_BUDDY_ONLY, MAX_OPS, Program
 from harness.divergence.shrink import shrink
 from harness.engine.checks import fmt, fmt_blocks
+from harness.engine.run import unexpected
 
 
 @dataclass
@@ -66,7 +67,17 @@ class Divergence:
 # -- running ------------------------------------------------------------------
 
 def run_side(backend: CoreBackend, name: str, prog: Program) -> Side:
+    """Run ``prog`` on one backend; an exception outside the backend contract (a malformed
+    result, a backend bug) ends the side like a crash of kind ``exception``."""
     side = Side(name)
+    try:
+        return _run_side(backend, side, prog)
+    except Exception as e:
+        side.crash = BackendCrash(unexpected(e), "exception")
+        return side
+
+
+def _run_side(backend: CoreBackend, side: Side, prog: Program) -> Side:
     ops = prog.with_teardown()
     try:
         mm = backend.create(prog.size, prog.chunk)
@@ -78,14 +89,17 @@ def run_side(backend: CoreBackend, name: str, prog: Program) -> Side:
         return side
     try:
         side.results = run_batch(mm, ops)
-    except BackendCrash:
-        # Find the op that crashed: run again one op at a time on a fresh allocator.
+    except Exception:  # a crash, or an exception outside the contract
+        # Find the op that did it: run again one op at a time on a fresh allocator.
         side.results = []
         try:
             mm = backend.create(prog.size, prog.chunk)
             run_one_by_one(mm, ops, side.results)
         except BackendCrash as e:
             side.crash = e
+            return side
+        except Exception as e:
+            side.crash = BackendCrash(unexpected(e), "exception")
             return side
     try:
         side.warned = mm.warnings() + mm.fini()
