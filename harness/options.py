@@ -145,6 +145,17 @@ def output_dir(text: str) -> str:
     return text
 
 
+def report_page(text: str) -> str:
+    """A report's main page, written with its companion files into a directory the run
+    creates if need be (checked as :func:`output_dir`)."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty file name")
+    if Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a directory; give a file name")
+    output_dir(str(Path(text).parent))
+    return text
+
+
 def conflicts(ns: argparse.Namespace) -> str | None:
     """Options that cannot go together; None when there are none."""
     seen: dict[str, str] = {}

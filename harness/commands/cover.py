@@ -34,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="per-operation limit for the native worker (default 10)")
     p.add_argument("--json", metavar="FILE", default=None, type=options.output_file,
                    help="write the coverage as JSON")
-    p.add_argument("--html", metavar="FILE", default=None, type=options.output_file,
+    p.add_argument("--html", metavar="FILE", default=None, type=options.report_page,
                    help="write gcovr's annotated source page (FILE plus per-file pages)")
     p.add_argument("--fail-under-lines", type=options.percent, default=None, metavar="PERCENT",
                    help="exit 1 when fewer lines ran")
