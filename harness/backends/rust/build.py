@@ -35,6 +35,7 @@ from harness.backends.base import BackendUnavailable
 from harness.backends.native import build as native_build
 from harness.backends.native.kernels import cache_root
 from harness.backends.native.tree import KernelTree
+from harness.cachedir import prune
 
 STANDIN = Path(__file__).with_name("standin")
 BINDING = "rust/kernel/gpu/buddy.rs"
@@ -341,6 +342,10 @@ def build(tree: KernelTree, *, log=print) -> RustBuild:
     out = cache_root() / "rust" / f"{tree.version}-{key}"
     before = (out / WORKER).is_file()
     _cached_stage(out, WORKER, lambda tmp: _build_kernel(tree, rc, macros, glue, nat.dir, tmp))
+    if not before:  # every edit of buddy.rs makes one: keep the recent ones
+        prune(out.parent, f"{tree.version}-*")
+        prune(out.parent, "glue-*")
+        prune(out.parent, "macros-*", keep=4)
     took = 0.0 if before and macro_s == 0 else time.monotonic() - t0
     return RustBuild(out, out / WORKER, macros, glue, nat.dir, took, macro_s)
 
