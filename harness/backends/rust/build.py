@@ -200,7 +200,7 @@ def _build_macros(tree: KernelTree, rc: str, log) -> tuple[Path, float]:
     if (out / "libpin_init.rlib").is_file() and (out / "libbuild_error.rlib").is_file():
         return out, 0.0
     log(f"building the Rust tree crates of {tree.root} (proc-macro2, quote, syn, pin-init, "
-        "macros): once per tree, about a minute on 2 cores")
+        "macros): once per tree, about half a minute on 2 cores")
     t0 = time.monotonic()
     tmp = _scratch(out)
     try:
