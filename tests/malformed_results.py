@@ -100,13 +100,6 @@ def backend(name: str) -> MiniatureBackend:
 
 def pytest_configure(config: pytest.Config) -> None:
     """As a plugin (``-p tests.malformed_results``): the names work with --backend/--diff."""
-    import harness.pytest_plugin as plugin
-    from harness.backends import registry
+    from tests.miniatures import register_in_pytest
 
-    original = plugin.resolve
-    registry.extra_names.update(MALFORMED)
-
-    def resolve(name: str, **kw):
-        return backend(name) if name in MALFORMED else original(name, **kw)
-
-    plugin.resolve = resolve
+    register_in_pytest(MALFORMED, backend)

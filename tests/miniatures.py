@@ -203,14 +203,19 @@ def register(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(harness.runner, "resolve", resolve)
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    """As a plugin (``-p tests.miniatures``): the miniatures' names work with --backend/--diff."""
+def register_in_pytest(names, make) -> None:
+    """Make test backends' ``names`` usable as --backend/--diff names in pytest."""
     import harness.pytest_plugin as plugin
 
     original = plugin.resolve
-    registry.extra_names.update(MINIATURES)
+    registry.extra_names.update(names)
 
     def resolve(name: str, **kw):
-        return backend(name) if name in MINIATURES else original(name, **kw)
+        return make(name) if name in names else original(name, **kw)
 
     plugin.resolve = resolve
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """As a plugin (``-p tests.miniatures``): the miniatures' names work with --backend/--diff."""
+    register_in_pytest(MINIATURES, backend)
