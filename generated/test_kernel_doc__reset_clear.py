@@ -138,3 +138,42 @@ def test_kernel_doc_reset_clear_merges_mixed_state(harness_backend, params):
 )
 def test_kernel_doc_reset_clear_every_block_of_a_fragmented_tree(harness_backend, params):
     run_spec_case(SPEC, 'kernel-doc.reset-clear-every-block-of-a-fragmented-tree', params, harness_backend)
+
+
+# reset_clear merges split buddies in every root of a space that is not a power of two, not only the first root's
+# source: kernel-doc, drivers/gpu/buddy.c, gpu_buddy_reset_clear
+#
+#   id: kernel-doc.reset-clear-merges-every-root
+#   title: reset_clear merges split buddies in every root of a space that is not a power of two, not
+#     only the first root's
+#   source: {kind: kernel-doc, ref: 'drivers/gpu/buddy.c, gpu_buddy_reset_clear', quote: Reset the
+#       clear state based on @is_clear value for each block in the freetree.}
+#   layer: core
+#   requires: [clear, reset_clear]
+#   buddy: {size: 1G + 512M, chunk_size: 4K}
+#   steps:
+#   - alloc:
+#       as: a
+#       flags: [range]
+#       start: 0
+#       end: 512M
+#       size: 512M
+#   - alloc:
+#       as: b
+#       flags: [range]
+#       start: 1G
+#       end: 1G + 256M
+#       size: 256M
+#   - free: {name: a, cleared: true}
+#   - free: {name: b, cleared: true}
+#     expect: {avail: 1G + 512M, clear_avail: 768M}
+#   - reset_clear: true
+#     expect: {avail: 1G + 512M, clear_avail: 1G + 512M}
+#   - alloc: {as: c, size: 512M, min_block_size: 512M}
+#     expect:
+#       blocks:
+#       - {offset: 1G, size: 512M}
+@pytest.mark.spec_case('kernel-doc.reset-clear-merges-every-root')
+@pytest.mark.kernel_doc
+def test_kernel_doc_reset_clear_merges_every_root(harness_backend):
+    run_spec_case(SPEC, 'kernel-doc.reset-clear-merges-every-root', "", harness_backend)
