@@ -37,6 +37,21 @@ def _errno_name(status: int) -> str:
     return _errno.errorcode.get(-status, f"errno {-status}")
 
 
+def _alloc_line(slot: int | str, mode: str, start: int, end: int, size: int, mbs: int,
+                flags) -> str:
+    bits = sum(MODIFIERS[f] for f in set(flags))
+    return f"a {slot} {MODES[mode]} {start} {end} {size} {mbs} {bits}"
+
+
+def _blocks(reply: list[str]) -> list[Block]:
+    """The blocks of a successful alloc reply: ``0 AVAIL N OFF ORDER SIZE ...``."""
+    n = int(reply[2])
+    vals = [int(x) for x in reply[3:3 + 3 * n]]
+    if len(vals) != 3 * n:
+        raise BackendCrash(f"worker reply cut short: {' '.join(reply)[:200]}", "protocol")
+    return [Block(vals[i], vals[i + 1], vals[i + 2]) for i in range(0, len(vals), 3)]
+
+
 class RustBackend:
     """Opens allocators in a binding worker; one worker per backend, restarted after a crash."""
 
@@ -100,9 +115,7 @@ class RustBackend:
         lines = [f"i {base_offset} {size} {chunk_size}"]
         for op in ops:
             if op[0] == "alloc":
-                _, mode, start, end, sz, mbs, flags = op
-                bits = sum(MODIFIERS[f] for f in set(flags))
-                lines.append(f"a L {MODES[mode]} {start} {end} {sz} {mbs} {bits}")
+                lines.append(_alloc_line("L", *op[1:]))
             else:
                 lines.append(f"f L {op[1]}")
         n_allocs = sum(1 for op in ops if op[0] == "alloc")
@@ -120,9 +133,8 @@ class RustBackend:
             elif int(f[0]) != 0:
                 steps.append((_errno_name(int(f[0])), (), int(f[1])))
             else:
-                v = [int(x) for x in f[3:]]
-                steps.append(("ok", tuple((v[i], v[i + 1], v[i + 2])
-                                          for i in range(0, len(v), 3)), int(f[1])))
+                steps.append(("ok", tuple((b.offset, b.order, b.size) for b in _blocks(f)),
+                              int(f[1])))
         steps.append(("end", (), int(replies[-2][0].split()[1])))
         return "ok", steps
 
@@ -193,23 +205,17 @@ class RustBuddy:
     def alloc_blocks(self, mode: tuple, size: int, min_block_size: int,
                      flags: set[str] | frozenset[str] = frozenset()) -> RustAllocation:
         start, end = (mode[1], mode[2]) if mode[0] == "range" else (0, 0)
-        bits = sum(MODIFIERS[f] for f in set(flags))
         for what, v in (("size", size), ("start", start), ("end", end),
                         ("min_block_size", min_block_size)):
             if not 0 <= v < 1 << 64:
                 raise OverflowError(f"{what} {v} does not fit in a u64")
-        reply = self._w.request(f"a {self._slot} {MODES[mode[0]]} {start} {end} {size} "
-                                f"{min_block_size} {bits}")[0].split()
+        reply = self._w.request(_alloc_line(self._slot, mode[0], start, end, size,
+                                            min_block_size, flags))[0].split()
         handle, self._next = self._next, self._next + 1
         status = int(reply[0])
         if status != 0:
             raise BuddyError(_errno_name(status), "alloc_blocks")
-        n = int(reply[2])
-        vals = [int(x) for x in reply[3:3 + 3 * n]]
-        if len(vals) != 3 * n:
-            raise BackendCrash(f"worker reply cut short: {' '.join(reply)[:200]}", "protocol")
-        blocks = [Block(vals[i], vals[i + 1], vals[i + 2]) for i in range(0, len(vals), 3)]
-        return RustAllocation(self, handle, blocks)
+        return RustAllocation(self, handle, _blocks(reply))
 
     def _drop(self, handle: int) -> None:
         self._w.request(f"f {self._slot} {handle}")

@@ -188,7 +188,7 @@ def _execute(d: Doctest, argv: list[str], timeout: float, offset: int) -> Doctes
     lines = [ln.strip() for ln in p.stderr.splitlines() if ln.strip()]
     at = next((i for i, ln in enumerate(lines) if " panicked at " in ln), None)
     if at is not None:
-        where = re.sub(r"\S*/doctest[^\s:/]*\.rs:(\d+)",
+        where = re.sub(r"\S*/doctest\.rs:(\d+)",
                        lambda m: f"{d.file}:{int(m[1]) - offset + d.code_line}", lines[at])
         where = re.sub(r"^.*?thread '[^']*'(?: \(\d+\))? panicked at", "panicked at", where)
         return DoctestResult(d, "fail", " ".join([where, *lines[at + 1:at + 4]]))
