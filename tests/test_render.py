@@ -22,7 +22,7 @@ def test_render_is_byte_stable_and_readable(tmp_path):
     text = first.files[out / "test_review__good.py"]
     assert "def test_c_good(harness_backend, params):" in text
     assert "pytest.param('chunk=4K', id='chunk=4K')" in text
-    assert "#   - alloc:" in text  # the steps are visible above the test
+    assert "    - alloc:" in text  # the steps are visible in the docstring
     assert "@pytest.mark.extra" in text
     compile(text, "x.py", "exec")
 

@@ -26,6 +26,7 @@ Rules (each one is reported, never silent):
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -68,12 +69,46 @@ class Tree:
     def exists(self, rel: str) -> bool:
         if rel in self.files:
             return self.files[rel] is not None
-        return (self.root / rel).is_file()
+        return self.path(rel).is_file()
+
+    def path(self, rel: str) -> Path:
+        """``rel`` inside the tree, reached without following a link.
+
+        A directory link (``drivers/gpu/evil -> /elsewhere``) on the way is refused, so
+        nothing the patch creates, changes or deletes lands outside the tree; a link at the
+        end is read only if it points inside the tree, and replaced (never written
+        through) when the file is written.
+        """
+        here = self.root
+        parts = PurePosixPath(rel).parts
+        pending = {PurePosixPath(k): v for k, v in self.files.items()}
+        for i, part in enumerate(parts):
+            here = here / part
+            last = i == len(parts) - 1
+            sofar = PurePosixPath(*parts[:i + 1])
+            if not last and pending.get(sofar) is not None or \
+                    last and any(sofar in k.parents and v for k, v in pending.items()):
+                raise PathError(f"'{sofar}' is both a file and a directory in the patch")
+            if not here.is_symlink():
+                if here.is_dir() if last else here.exists() and not here.is_dir():
+                    what = "a directory" if last else "a file"
+                    raise PathError(f"'{PurePosixPath(*parts[:i + 1])}' is {what} in the tree")
+                continue
+            if not last:
+                raise PathError(f"'{rel}' passes through the link "
+                                f"'{PurePosixPath(*parts[:i + 1])}' in the tree (a patch "
+                                "never writes or reads through a link)")
+            target = os.path.realpath(here)
+            if os.path.commonpath([target, os.path.realpath(self.root)]) != \
+                    os.path.realpath(self.root):
+                raise PathError(f"'{rel}' is a link to outside the tree (a patch never "
+                                "writes or reads through it)")
+        return here
 
     def get(self, rel: str) -> _File:
         f = self.files.get(rel)
         if f is None:
-            text = (self.root / rel).read_bytes().decode("utf-8", "surrogateescape")
+            text = self.path(rel).read_bytes().decode("utf-8", "surrogateescape")
             lines = text.split("\n")
             eol = lines[-1] == ""
             f = _File(lines[:-1] if eol else lines, eol or text == "")
@@ -82,7 +117,7 @@ class Tree:
 
     def write_out(self) -> None:
         for rel, f in self.files.items():
-            p = self.root / rel
+            p = self.path(rel)
             if f is None:
                 if p.is_file() or p.is_symlink():
                     p.unlink()
@@ -94,6 +129,10 @@ class Tree:
             p.write_bytes(text.encode("utf-8", "surrogateescape"))
 
 
+class PathError(Exception):
+    """A path of the patch cannot be a file of the tree (raised as a PatchError)."""
+
+
 def apply(patch: Patch, root: Path, source: str, onto: str) -> Result:
     """Apply ``patch`` to the tree at ``root`` (only written if every hunk applies)."""
     tree = Tree(root)
@@ -103,6 +142,10 @@ def apply(patch: Patch, root: Path, source: str, onto: str) -> Result:
         for p in (fp.old, fp.new):
             if p is not None:
                 _check_path(p, fp, source)
+                try:
+                    tree.path(p)
+                except PathError as e:
+                    raise PatchError(f"{source}:{fp.at}: {e}") from None
         if fp.old is None and fp.new is None:
             raise PatchError(f"{source}:{fp.at}: a file header names no file")
         if fp.old is None:

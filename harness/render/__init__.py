@@ -8,6 +8,7 @@ the spec files (sorted, no timestamps), so it is byte-for-byte stable and
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,14 +40,45 @@ def _env() -> jinja2.Environment:
     )
     env.filters["pyname"] = lambda s: re.sub(r"[^0-9a-zA-Z_]", "_", s)
     env.filters["pystr"] = lambda s: repr(str(s))
-    env.filters["yaml_comment"] = _yaml_comment
+    env.filters["case_doc"] = case_doc
     return env
 
 
-def _yaml_comment(raw: dict) -> str:
-    text = yaml.safe_dump(raw, sort_keys=False, allow_unicode=True, width=92,
+def case_doc(case: Case) -> str:
+    """The case shown to a reader of the module, as a docstring literal indented for a body.
+
+    Spec text reaches a generated module only inside string literals (never in a comment,
+    where a carriage return would end the comment and the rest of the line would run).
+    """
+    text = yaml.safe_dump(case.raw, sort_keys=False, allow_unicode=True, width=92,
                           default_flow_style=None)
-    return "\n".join(("#   " + line).rstrip() for line in text.splitlines())
+    lines = [case.title, f"source: {case.source.kind}, {case.source.ref}", "",
+             *text.splitlines()]
+    body = [lines[0], *(("    " + line).rstrip() for line in lines[1:]), "    "]
+    return pyliteral("\n".join(body))
+
+
+def pyliteral(text: str) -> str:
+    """A triple-quoted literal that evaluates to ``text``: newlines kept for reading, every
+    other character that is not printable (CR, NUL, line separators...) escaped."""
+    out = []
+    for c in text:
+        if c in '\\"':
+            out.append("\\" + c)
+        elif c == "\n" or c.isprintable():
+            out.append(c)
+        else:
+            code = ord(c)
+            out.append(f"\\x{code:02x}" if code < 0x100 else
+                       f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+    literal = '"""' + "".join(out) + '"""'
+    # Belt and braces: the literal must read back as exactly the text, else use repr's form.
+    try:
+        if ast.literal_eval(literal) == text:
+            return literal
+    except (SyntaxError, ValueError):
+        pass
+    return repr(text)  # pragma: no cover - the escaping above leaves nothing for this
 
 
 DOCTESTS_MODULE = "test_rustdoc_examples.py"
