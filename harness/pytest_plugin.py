@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import baseline, expectations, options
+from harness import baseline, expectations, options, suites
 from harness.backends.base import BackendUnavailable, CoreBackend
 from harness.backends.registry import resolve
 from harness.divergence.compare import first_difference
@@ -82,6 +82,9 @@ def pytest_configure(config: pytest.Config) -> None:
     _check_options(config)
     _EXPECT_AS[:] = [config.getoption("expect_as")]
     config.addinivalue_line("markers", "spec_case(id): a generated spec case")
+    config.addinivalue_line("markers", "suite: an item of a backend's own suites")
+    for kind in suites.KINDS.values():
+        config.addinivalue_line("markers", f"{kind.name}: items of the {kind.label} suite")
     for kind in SOURCE_KINDS:
         config.addinivalue_line("markers", f"{kind.replace('-', '_')}: cases from {kind} sources")
     for d in config.getoption("specs"):
@@ -111,31 +114,29 @@ def backend_names(config: pytest.Config) -> list[str]:
     return names or ["reference"]
 
 
-def _doctest_ids(config: pytest.Config, name: str) -> list[str]:
-    """The doc examples of a rust backend's tree, read without building anything."""
-    if not (name == "rust" or name.startswith("rust@")):
+def _suite_items(config: pytest.Config, name: str) -> list[tuple[str, str]]:
+    """(kind, item id) of every suite of a backend's tree, read without building anything."""
+    kinds = suites.kinds_for(name.partition("@")[0])
+    if not kinds:
         return []
     from harness.backends.native import resolve_tree
-    from harness.backends.rust.build import BINDING
-    from harness.backends.rust.doctests import extract
 
     try:
         tree = resolve_tree(name, config.getoption("kernel_src"), log=lambda m: None)
     except BackendUnavailable:
-        return ["(unavailable)"]  # the test itself reports why
-    path = tree.root / BINDING
-    return [d.id for d in extract(path, BINDING)] if path.is_file() else []
+        return [(kinds[0].name, "(unavailable)")]  # the test itself reports why
+    return [(k.name, i) for k in kinds for i in k.collect(tree)]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "rust_doctest" in metafunc.fixturenames:
-        pairs = [(n, d) for n in backend_names(metafunc.config)
-                 for d in _doctest_ids(metafunc.config, n)]
-        params = [pytest.param((n, d), id=f"{n}-{d}") for n, d in pairs] or [pytest.param(
-            None, id="no-rust-backend", marks=pytest.mark.skip(
-                reason="the doc examples of buddy.rs run on rust@ backends "
-                       "(--backend rust@7.2)"))]
-        metafunc.parametrize("rust_doctest", params)
+    if "suite_item" in metafunc.fixturenames:
+        params = [pytest.param((n, i), id=f"{n}-{i}", marks=getattr(pytest.mark, kind))
+                  for n in backend_names(metafunc.config)
+                  for kind, i in _suite_items(metafunc.config, n)] or [pytest.param(
+                      None, id="no-suite", marks=pytest.mark.skip(
+                          reason="no backend given has suites of its own (the doc examples "
+                                 "of buddy.rs run on rust@ backends: --backend rust@7.2)"))]
+        metafunc.parametrize("suite_item", params)
     if "harness_backend" in metafunc.fixturenames:
         diff = metafunc.config.getoption("diff")
         names = [diff] if diff else backend_names(metafunc.config)
@@ -224,12 +225,13 @@ def run_spec_case(spec: str, case_id: str, params: str, backend, *,
     _judge(*_verdict(out, backend, exp_roots))
 
 
-def run_rust_doctest(backends: _Backends, backend_name: str, doctest_id: str) -> None:
-    """One doc example of a rust backend's tree, judged like a spec case."""
+def run_suite_item(backends: _Backends, backend_name: str, item_id: str) -> None:
+    """One item of a backend's suites (a doc example, a KUnit test...), judged like a case."""
     backend = backends.get(backend_name)
-    out = next((o for o in backend.doctest_outcomes() if o.case_id == doctest_id), None)
+    out = next((o for s in backend.suites() for o in s.outcomes() if o.case_id == item_id),
+               None)
     if out is None:
-        pytest.fail(f"{backend_name} has no doc example {doctest_id}", pytrace=False)
+        pytest.fail(f"{backend_name} has no item {item_id}", pytrace=False)
     out.backend = backend_name
     _judge(*_verdict(out, backend, (str(_rootdir() / DEFAULT_SPECS),)))
 

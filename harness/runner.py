@@ -13,6 +13,7 @@ from harness.backends.registry import resolve
 from harness.engine import run_case
 from harness.engine.trace import Outcome
 from harness.spec.model import Case, ParamSet
+from harness.suites import Suite
 
 EXPECTED = frozenset({"pass", "xfail", "skip"})
 
@@ -59,14 +60,23 @@ def run_one(case: Case, ps: ParamSet, backend: CoreBackend, exp: expectations.Ex
     return out
 
 
-def doctest_outcomes(name: str, backend: CoreBackend, exp: expectations.Expectations,
-                     keyword: str | None) -> list[tuple[Outcome, Outcome]]:
-    """(verdict, raw outcome) of each doctest a backend runs (the Rust binding's examples)."""
-    run = getattr(backend, "doctest_outcomes", None)
-    if run is None:
-        return []
+def start_suites(backend: CoreBackend) -> None:
+    """Let a backend's suites build and run beside the cases."""
+    for suite in backend.suites():
+        suite.start()
+
+
+def suite_outcomes(name: str, backend: CoreBackend, exp: expectations.Expectations,
+                   keyword: str | None) -> list[tuple[Outcome, Outcome]]:
+    """(verdict, raw outcome) of each item of the suites a backend contributes (its tree's doc
+    examples, KUnit tests, lints: harness.suites), judged by its expectations."""
+    return [pair for suite in backend.suites() for pair in judge_suite(name, suite, exp, keyword)]
+
+
+def judge_suite(name: str, suite: Suite, exp: expectations.Expectations,
+                keyword: str | None) -> list[tuple[Outcome, Outcome]]:
     pairs = []
-    for raw in run():
+    for raw in suite.outcomes():
         if keyword is not None and keyword not in raw.case_id:
             continue
         raw.backend = name

@@ -27,6 +27,7 @@ from harness.backends.base import (
     TOPDOWN,
     Allocator,
     BackendCrash,
+    BackendDefaults,
     Block,
     BuddyError,
     Capabilities,
@@ -165,7 +166,7 @@ MINIATURES: dict[str, type[Wrapped]] = {
 }
 
 
-class MiniatureBackend:
+class MiniatureBackend(BackendDefaults):
     """A core backend handing out ``wrapper``-wrapped reference allocators."""
 
     def __init__(self, name: str, wrapper: Callable[[Allocator], Allocator]) -> None:

@@ -73,7 +73,7 @@ def _generate_and_import(tmp: Path, case: dict, file_name: str = "case.yaml"):
     specs.mkdir(parents=True, exist_ok=True)
     (specs / file_name).write_text(yaml.safe_dump(case, allow_unicode=True), encoding="utf-8")
     rendered = render(specs, tmp / "generated", tmp)
-    modules = {p: t for p, t in rendered.files.items() if "rustdoc_examples" not in p.name}
+    modules = {p: t for p, t in rendered.files.items() if "backend_suites" not in p.name}
     if rendered.errors:  # refused by the loader: nothing is written for that file
         assert not modules
         return None

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.render import DOCTESTS_MODULE, module_name, render, stale, write
+from harness.render import SUITES_MODULE, module_name, render, stale, write
 from tests.helpers import write_spec
 from tests.test_cli import GOOD, ROOT, WRONG, harness
 
@@ -31,7 +31,7 @@ def test_stale_detection(tmp_path):
     specs, out = tmp_path / "specs", tmp_path / "generated"
     write_spec(specs, "good.yaml", GOOD)
     rendered = render(specs, out, tmp_path)
-    assert stale(rendered, out) == [out / "test_good.py", out / DOCTESTS_MODULE]
+    assert stale(rendered, out) == [out / "test_good.py", out / SUITES_MODULE]
     write(rendered, out)
     assert stale(render(specs, out, tmp_path), out) == []
     write_spec(specs, "good.yaml", GOOD.replace("16M", "32M"))

@@ -90,7 +90,7 @@ def test_binding_case_runs_on_the_real_binding(tmp_path):
 def _doctests(name: str) -> dict:
     b = _open(name)
     try:
-        return {o.case_id: o for o in b.doctest_outcomes()}
+        return {o.case_id: o for s in b.suites() for o in s.outcomes()}
     finally:
         b.close()
 
@@ -208,7 +208,7 @@ def test_pytest_runs_the_doctests_per_backend():
     import sys
 
     p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                        str(ROOT / "generated/test_rustdoc_examples.py"), "--backend",
+                        str(ROOT / "generated/test_backend_suites.py"), "--backend",
                         "rust@7.2", "--backend", "reference"],
                        capture_output=True, text=True, cwd=ROOT, env=dict(os.environ))
     assert p.returncode == 0, p.stdout[-2000:]

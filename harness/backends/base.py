@@ -13,7 +13,10 @@ handle.  That keeps the native worker protocol free of pointers.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from harness.suites import Suite
 
 # C flag bits (include/linux/gpu_buddy.h).
 RANGE = 1 << 0
@@ -150,6 +153,17 @@ class CoreBackend(Protocol):
     def close(self) -> None:
         """Release processes or libraries the backend holds."""
         ...
+
+    def suites(self) -> list[Suite]:
+        """The suites its tree contributes besides the spec cases (harness.suites)."""
+        ...
+
+
+class BackendDefaults:
+    """What a backend has unless it says otherwise: no suites of its own."""
+
+    def suites(self) -> list[Suite]:
+        return []
 
 
 @dataclass

@@ -19,10 +19,11 @@ from harness.options import printable
 from harness.runner import (
     EXPECTED,
     Backends,
-    doctest_outcomes,
     run_one,
     select,
     specs_roots,
+    start_suites,
+    suite_outcomes,
     summary,
     summary_line,
 )
@@ -46,9 +47,7 @@ def run(ns: argparse.Namespace) -> int:
         for name, backend in backends.opened.items():
             exp = baseline.load_for(backend, specs_roots(dirs), ns.expect_as, log)
             judged_by[name] = baseline.baseline_name(backend, ns.expect_as)
-            start_doctests = getattr(backend, "start_doctests", None)
-            if start_doctests is not None:
-                start_doctests()  # the doc examples build and run beside the cases
+            start_suites(backend)  # doc examples, KUnit tests, lints: beside the cases
             again = partial(resolve, name, kernel_src=ns.kernel_src, sanitize=ns.native_sanitize,
                             timeout=ns.timeout, log=lambda _: None)
             for out in parallel.run_corpus(todo, backend, partial(judged, exp=exp),
@@ -58,7 +57,7 @@ def run(ns: argparse.Namespace) -> int:
                 outcomes.append(out)
                 if not ns.quiet or out.status not in EXPECTED:
                     _row(out, width, flags.note(absent, name, out.case_id))
-            docs = [v for v, _ in doctest_outcomes(name, backend, exp, ns.keyword)]
+            docs = [v for v, _ in suite_outcomes(name, backend, exp, ns.keyword)]
             for out in docs:
                 outcomes.append(out)
                 if not ns.quiet or out.status not in EXPECTED:

@@ -17,8 +17,9 @@ from harness.backends.base import CoreBackend
 from harness.divergence.compare import Difference, first_difference
 from harness.engine import run_case
 from harness.engine.trace import Outcome
-from harness.runner import doctest_outcomes
+from harness.runner import judge_suite
 from harness.spec.model import Case, ParamSet
+from harness.suites import KINDS
 
 FAILING = frozenset({"fail", "xfail", "crash", "error"})  # "nobody meets this claim"
 UNEXPECTED = frozenset({"fail", "xpass", "crash", "error"})
@@ -162,20 +163,24 @@ def build_row(case: Case, ps: ParamSet, opened: dict[str, CoreBackend],
     return row
 
 
-def doctest_rows(opened: dict[str, CoreBackend], exps: dict[str, expectations.Expectations],
-                 keyword: str | None) -> list[Row]:
-    """A row per Rust doctest; backends without a Rust binding skip it."""
+def suite_rows(opened: dict[str, CoreBackend], exps: dict[str, expectations.Expectations],
+               keyword: str | None) -> list[Row]:
+    """A row per item of a backend's suites (harness.suites); backends without it skip it."""
     rows: dict[str, Row] = {}
     raws: dict[str, dict[str, Outcome]] = {}
+    kinds: dict[str, str] = {}
     for name, backend in opened.items():
-        for verdict, raw in doctest_outcomes(name, backend, exps[name], keyword):
-            row = rows.setdefault(verdict.case_id, Row(verdict.case_id, "", "rustdoc example",
-                                                       verdict.file, verdict.line))
-            row.cells[name] = Cell(verdict.status, verdict.message)
-            raws.setdefault(verdict.case_id, {})[name] = raw
+        for suite in backend.suites():
+            for verdict, raw in judge_suite(name, suite, exps[name], keyword):
+                kinds[verdict.case_id] = suite.kind
+                row = rows.setdefault(verdict.case_id, Row(
+                    verdict.case_id, "", KINDS[suite.kind].label, verdict.file, verdict.line))
+                row.cells[name] = Cell(verdict.status, verdict.message)
+                raws.setdefault(verdict.case_id, {})[name] = raw
     for cid, row in rows.items():
         for name in opened:
-            row.cells.setdefault(name, Cell("skip", f"{name} has no Rust binding"))
+            row.cells.setdefault(name, Cell("skip", f"{name} has no {KINDS[kinds[cid]].label}"
+                                                    f" {cid}"))
         ran = list(raws[cid].values())
         for other in ran[1:]:
             d = first_difference(ran[0], other)
@@ -194,6 +199,6 @@ def build(todo: list[tuple[Case, ParamSet]], opened: dict[str, CoreBackend],
         m.rows.append(build_row(case, ps, opened, exps))
         if progress is not None:
             progress(i, len(todo))
-    m.rows += doctest_rows(opened, exps, keyword)
+    m.rows += suite_rows(opened, exps, keyword)
     return m
 

@@ -81,7 +81,7 @@ def pyliteral(text: str) -> str:
     return repr(text)  # pragma: no cover - the escaping above leaves nothing for this
 
 
-DOCTESTS_MODULE = "test_rustdoc_examples.py"
+SUITES_MODULE = "test_backend_suites.py"
 
 
 def module_name(spec_file: Path, specs_root: Path) -> str:
@@ -109,8 +109,9 @@ def render(specs_root: Path, out_dir: Path, project_root: Path) -> Rendered:
         files[out_dir / module_name(spec_file, specs_root)] = template.render(
             spec=rel, cases=cases, header=HEADER
         )
-    # The Rust binding's doc examples are cases too, found in each tree at collection time.
-    files[out_dir / DOCTESTS_MODULE] = _env().get_template("doctests.py.j2").render(
+    # A backend's suites (the Rust binding's doc examples...) are items too, found in each
+    # tree at collection time.
+    files[out_dir / SUITES_MODULE] = _env().get_template("suites.py.j2").render(
         header=HEADER)
     return Rendered(files, result.errors)
 

@@ -13,6 +13,7 @@ from harness.backends.base import (
     CLEARED,
     FAIL_ALLOC,
     BackendCrash,
+    BackendDefaults,
     Block,
     BuddyError,
     Capabilities,
@@ -31,7 +32,7 @@ def errno_name(status: int) -> str:
     return ERRNO.get(-status, f"errno {-status}")
 
 
-class NativeBackend:
+class NativeBackend(BackendDefaults):
     """``native@...``: one worker process at a time, restarted lazily after a crash."""
 
     def __init__(self, name: str, tree: KernelTree, build: Build, *, timeout: float,

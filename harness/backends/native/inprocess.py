@@ -11,7 +11,14 @@ import ctypes
 import itertools
 from ctypes import POINTER, c_char_p, c_int, c_long, c_uint, c_uint64, c_ulong, c_void_p
 
-from harness.backends.base import CLEARED, SLAB_BUDGET, Block, BuddyError, Capabilities
+from harness.backends.base import (
+    CLEARED,
+    SLAB_BUDGET,
+    BackendDefaults,
+    Block,
+    BuddyError,
+    Capabilities,
+)
 from harness.backends.native.backend import errno_name
 from harness.backends.native.build import Build
 from harness.backends.native.tree import KernelTree
@@ -43,7 +50,7 @@ def load(path: str) -> ctypes.CDLL:
     return lib
 
 
-class InprocessBackend:
+class InprocessBackend(BackendDefaults):
     def __init__(self, name: str, tree: KernelTree, build: Build) -> None:
         if build.sanitize:
             raise ValueError("a sanitizer build cannot be loaded into the interpreter")

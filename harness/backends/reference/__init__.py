@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from harness.backends.base import FEATURES, Capabilities
+from harness.backends.base import FEATURES, BackendDefaults, Capabilities
 from harness.backends.reference.model import BuddyModel
 
 
-class ReferenceBackend:
+class ReferenceBackend(BackendDefaults):
     """Factory of :class:`BuddyModel` allocators (the executable specification)."""
 
     name = "reference"

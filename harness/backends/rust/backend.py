@@ -19,6 +19,7 @@ from harness.backends.base import (
     CONTIGUOUS,
     TRIM_DISABLE,
     BackendCrash,
+    BackendDefaults,
     Block,
     BuddyError,
     Capabilities,
@@ -28,6 +29,7 @@ from harness.backends.native.worker import Worker
 from harness.backends.rust import doctests
 from harness.backends.rust.build import BINDING, RustBuild
 from harness.engine.trace import Outcome
+from harness.suites import Suite
 
 MODES = {"simple": "s", "topdown": "t", "range": "r"}
 MODIFIERS = {"contiguous": CONTIGUOUS, "clear": CLEAR, "trim_disable": TRIM_DISABLE}
@@ -52,7 +54,36 @@ def _blocks(reply: list[str]) -> list[Block]:
     return [Block(vals[i], vals[i + 1], vals[i + 2]) for i in range(0, len(vals), 3)]
 
 
-class RustBackend:
+class DoctestSuite:
+    """The examples of the tree's ``buddy.rs``, each compiled and run as a doctest; built and
+    run on a thread of their own (the other core), while the cases use the worker."""
+
+    kind = "rustdoc"
+
+    def __init__(self, backend: RustBackend) -> None:
+        self.backend = backend
+        self._pool = ThreadPoolExecutor(max_workers=1)
+        self._results: Future[list[doctests.DoctestResult]] | None = None
+
+    def start(self) -> None:
+        if self._results is None:
+            b = self.backend
+            self._results = self._pool.submit(
+                doctests.run_all, b.build, doctests.extract(b.tree.root / BINDING, BINDING),
+                timeout=max(b.timeout, 30))
+
+    def outcomes(self) -> list[Outcome]:
+        self.start()
+        assert self._results is not None
+        return [Outcome(r.doctest.id, "", self.backend.name, r.status, r.message,
+                        file=r.doctest.file, line=r.doctest.line)
+                for r in self._results.result()]
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class RustBackend(BackendDefaults):
     """Opens allocators in a binding worker; one worker per backend, restarted after a crash."""
 
     layers = frozenset({"binding"})
@@ -64,24 +95,10 @@ class RustBackend:
         self.timeout = timeout
         self.capabilities = Capabilities(tree.version, tree.features, tree.api)
         self._worker: Worker | None = None
-        self._pool = ThreadPoolExecutor(max_workers=1)
-        self._doctests: Future[list[doctests.DoctestResult]] | None = None
+        self.doctests = DoctestSuite(self)
 
-    def start_doctests(self) -> None:
-        """Build and run the doc examples in the background (on the other core, while the
-        cases use the worker)."""
-        if self._doctests is None:
-            self._doctests = self._pool.submit(
-                doctests.run_all, self.build,
-                doctests.extract(self.tree.root / BINDING, BINDING),
-                timeout=max(self.timeout, 30))
-
-    def doctest_outcomes(self) -> list[Outcome]:
-        """Every example of the tree's ``buddy.rs`` compiled and run (once per backend)."""
-        self.start_doctests()
-        assert self._doctests is not None
-        return [Outcome(r.doctest.id, "", self.name, r.status, r.message, file=r.doctest.file,
-                        line=r.doctest.line) for r in self._doctests.result()]
+    def suites(self) -> list[Suite]:
+        return [self.doctests]
 
     def skip_reason(self, layer: str) -> str | None:
         if layer in self.layers:
@@ -143,7 +160,8 @@ class RustBackend:
         return self.worker().request(f"T {threads} {ops} {seed} {size} {chunk}")[0]
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        for suite in self.suites():
+            suite.close()
         if self._worker is not None:
             self._worker.close()
             self._worker = None
