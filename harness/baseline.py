@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness import expectations
+from harness.backends.registry import FAMILIES, parse
 from harness.engine.trace import Outcome
 
 NONE = "none"
@@ -36,11 +37,11 @@ def expectation_name(backend_name: str, tree_version: str | None) -> str:
     so is a patched tree's (``rust@v12.1``: its own file, over its base's)."""
     from harness.patching.trees import base_of
 
-    family, at, what = backend_name.partition("@")
-    if tree_version is None or (at and _VERSION.match(what)) or base_of(backend_name):
+    ref = parse(backend_name)
+    if tree_version is None or (ref.what and _VERSION.match(ref.what)) or base_of(ref):
         return backend_name
     m = _RELEASE.match(tree_version)
-    return f"{family}@{m[1]}.{m[2]}" if m else backend_name
+    return f"{ref.family}@{m[1]}.{m[2]}" if m else backend_name
 
 
 def tree_version(backend: object) -> str | None:
@@ -60,14 +61,14 @@ def name_for(backend_name: str, kernel_src: str | None, override: str | None) ->
     """As :func:`baseline_name`, from a backend's name alone (reads its tree; never builds)."""
     if override is not None:
         return None if override == NONE else override
-    family, at, what = backend_name.partition("@")
-    if (at and _VERSION.match(what)) or (not at and family == "reference"):
+    ref = parse(backend_name)
+    if (ref.what and _VERSION.match(ref.what)) or ref.family not in FAMILIES:
         return backend_name
     from harness.backends.base import BackendUnavailable
     from harness.backends.native import resolve_tree
 
     try:  # every family's trees are kernel trees: read the version as native does
-        tree = resolve_tree(f"native{at}{what}", kernel_src, log=lambda _: None)
+        tree = resolve_tree(ref, kernel_src, log=lambda _: None)
     except BackendUnavailable:
         return backend_name  # opening it will say what is wrong
     return expectation_name(backend_name, tree.version)

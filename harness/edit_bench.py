@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import harness
+from harness.backends.registry import parse
 
 # kunit.py on UML after the same edit to buddy.c (its 12 cases), measured alternately with
 # the harness on the project's 2-core machine: the loop this one is compared with.
@@ -47,8 +48,7 @@ def _kernel_tree(name: str, kernel_src: str | None) -> Path:
     """The kernel tree ``FAMILY@PATH`` or ``FAMILY@VERSION`` names, for any family."""
     from harness.backends.native import resolve_tree
 
-    family, at, what = name.partition("@")
-    return resolve_tree(f"native{at}{what}", kernel_src, log=lambda _: None).root
+    return resolve_tree(name, kernel_src, log=lambda _: None).root
 
 
 def _native_source(root: Path) -> Path:
@@ -76,7 +76,7 @@ class Sample:
 
 def measure(name: str, *, kernel_src: str | None, specs: list[str], runs: int,
             jobs: int | None, log: Callable[[str], None]) -> list[Sample]:
-    family = name.partition("@")[0]
+    family = parse(name).family
     if family not in TARGETS:
         raise ValueError(f"--edit-to-verdict knows {', '.join(sorted(TARGETS))}, not {family}")
     target = TARGETS[family]

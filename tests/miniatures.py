@@ -190,31 +190,18 @@ def register(monkeypatch: pytest.MonkeyPatch,
              extra: dict[str, Callable[[Allocator], Allocator]] | None = None) -> None:
     """Make ``--backend mini-...`` (and ``extra`` names) resolvable, for one test only."""
     known: dict[str, Callable[[Allocator], Allocator]] = dict(MINIATURES) | (extra or {})
-    original = registry.resolve
+    for name, wrapper in known.items():
+        monkeypatch.setitem(registry.PLAIN, name, _opener(wrapper))
 
-    def resolve(name: str, **kw):
-        if name in known:
-            return MiniatureBackend(name, known[name])
-        return original(name, **kw)
 
-    monkeypatch.setattr(registry, "resolve", resolve)
-    monkeypatch.setattr(registry, "extra_names", registry.extra_names | set(known))
-    import harness.runner
-
-    monkeypatch.setattr(harness.runner, "resolve", resolve)
+def _opener(wrapper: Callable[[Allocator], Allocator]):
+    return lambda ref, _options: MiniatureBackend(ref, wrapper)
 
 
 def register_in_pytest(names, make) -> None:
     """Make test backends' ``names`` usable as --backend/--diff names in pytest."""
-    import harness.pytest_plugin as plugin
-
-    original = plugin.resolve
-    registry.extra_names.update(names)
-
-    def resolve(name: str, **kw):
-        return make(name) if name in names else original(name, **kw)
-
-    plugin.resolve = resolve
+    for name in names:
+        registry.PLAIN[name] = lambda ref, _options: make(ref)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -41,7 +41,7 @@ FEATURES = frozenset(
     {"contiguous", "clear", "trim_disable", "offset_aligned", "trim", "reset_clear"}
 )
 # Not a kernel feature but a backend's: failing a chosen memory allocation on purpose
-# (harness/backends/faults.py).  A case that uses `fail_alloc` requires it.
+# (harness/engine/faults.py).  A case that uses `fail_alloc` requires it.
 FAIL_ALLOC = "fail_alloc"
 CASE_FEATURES = FEATURES | {FAIL_ALLOC}
 

@@ -1,33 +1,103 @@
-"""Backend names understood everywhere: reference, native[@VERSION|PATH|NAME], rust[@...]."""
+"""Backend names, parsed once into a :class:`BackendRef`, and the table of what opens them.
+
+A name is ``reference`` (or another plain name in :data:`PLAIN`), or a family of the kernel's
+code (:data:`FAMILIES`) alone (its tree from --kernel-src) or as ``FAMILY@WHAT`` (a kernel
+version, a tree's path or a patched tree's name).  Tests extend the tables (the miniatures and
+the deliberately malformed backends are plain names); nothing else parses a name.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from harness.backends.base import BackendUnavailable, CoreBackend
 
-# A backend name is reference, or a family of the kernel's code alone (its tree from
-# --kernel-src) or as FAMILY@WHAT (a kernel version, a tree's path or a patched tree's name).
-FAMILIES = ("native", "rust")
-PLAIN_NAMES = ("reference", *FAMILIES)
-# Names a plugin makes resolvable besides these (tests/miniatures.py's deliberately wrong
-# backends); checked as known names.
-extra_names: set[str] = set()
+
+class BackendRef(str):
+    """A backend name as the user wrote it, with its parts: ``native@v12.1`` has family
+    ``native`` and ``what`` ``v12.1``; ``reference`` has no ``what``.  It is the name too
+    (a ``str``), so it keys results and prints as given."""
+
+    family: str
+    what: str | None
+
+    def __new__(cls, name: str) -> BackendRef:
+        problem = name_problem(name)
+        if problem is not None:
+            raise ValueError(problem)
+        self = super().__new__(cls, name)
+        family, at, what = name.partition("@")
+        self.family, self.what = family, (what if at else None)
+        return self
+
+    def sibling(self, family: str) -> BackendRef:
+        """The same tree seen through another family: ``rust@7.2`` -> ``native@7.2``."""
+        return BackendRef(family if self.what is None else f"{family}@{self.what}")
+
+
+@dataclass(frozen=True)
+class OpenOptions:
+    kernel_src: str | None = None
+    sanitize: bool = False
+    timeout: float = 10.0
+    log: Callable[[str], None] = print
+
+
+def _open_native(ref: BackendRef, o: OpenOptions) -> CoreBackend:
+    from harness.backends.native import open_backend
+
+    return open_backend(ref, kernel_src=o.kernel_src, sanitize=o.sanitize, timeout=o.timeout,
+                        log=o.log)
+
+
+def _open_rust(ref: BackendRef, o: OpenOptions) -> CoreBackend:
+    from harness.backends.rust import open_backend
+
+    return open_backend(ref, kernel_src=o.kernel_src, timeout=o.timeout, log=o.log)
+
+
+def _open_reference(ref: BackendRef, o: OpenOptions) -> CoreBackend:
+    from harness.backends.reference import ReferenceBackend
+
+    return ReferenceBackend()
+
+
+# Families of a kernel tree's code: FAMILY, or FAMILY@WHAT.
+FAMILIES: dict[str, Callable[[BackendRef, OpenOptions], CoreBackend]] = {
+    "native": _open_native,
+    "rust": _open_rust,
+}
+# Names that stand alone (no tree): the reference, and what tests register.
+PLAIN: dict[str, Callable[[BackendRef, OpenOptions], CoreBackend]] = {
+    "reference": _open_reference,
+}
 
 
 def name_problem(name: str) -> str | None:
-    """What is wrong with a backend name, judged by its family alone; None if nothing.
+    """What is wrong with a backend name, judged by its form alone; None if nothing.
 
     Whether the backend can be opened (a tree exists, a compiler works) is for
     :func:`resolve`; this only refuses what no backend could be, at parse time.
     """
     family, at, what = name.partition("@")
-    if name in PLAIN_NAMES or name in extra_names or (family in FAMILIES and at and what):
+    if name in PLAIN or (family in FAMILIES and (not at or what)):
         return None
-    if family in FAMILIES and at:
+    if family in FAMILIES:
         return f"backend '{name}' names no version or path after '@' (e.g. {family}@7.2)"
     forms = ", ".join(("reference",) + tuple(f"{f}, {f}@VERSION, {f}@PATH" for f in FAMILIES))
     return f"unknown backend '{name}' (use {forms})"
+
+
+def parse(name: str) -> BackendRef:
+    """The typed name; BackendUnavailable (with what to write instead) if it is no name."""
+    if isinstance(name, BackendRef):
+        return name
+    try:
+        return BackendRef(name)
+    except ValueError as e:
+        raise BackendUnavailable(
+            f"{e}; a patched tree is native@NAME or rust@NAME of `kernel patch NAME`") from None
 
 
 def resolve(
@@ -39,23 +109,6 @@ def resolve(
     log: Callable[[str], None] = print,
 ) -> CoreBackend:
     """Open the backend ``name``; raises BackendUnavailable with what to do."""
-    if name == "reference":
-        from harness.backends.reference import ReferenceBackend
-
-        return ReferenceBackend()
-    if name == "native" or name.startswith("native@"):
-        try:
-            from harness.backends.native import open_backend
-        except ImportError as e:  # pragma: no cover - only while the package is incomplete
-            raise BackendUnavailable(
-                f"{name}: the native backend cannot be loaded ({e})") from None
-        return open_backend(name, kernel_src=kernel_src, sanitize=sanitize, timeout=timeout,
-                            log=log)
-    if name == "rust" or name.startswith("rust@"):
-        from harness.backends.rust import open_backend as open_rust
-
-        return open_rust(name, kernel_src=kernel_src, timeout=timeout, log=log)
-    raise BackendUnavailable(
-        f"unknown backend '{name}' (use reference, native, native@VERSION, native@PATH, "
-        "native@NAME of a patched tree, or rust with the same forms)"
-    )
+    ref = parse(name)
+    opener = PLAIN.get(ref) or FAMILIES[ref.family]
+    return opener(ref, OpenOptions(kernel_src, sanitize, timeout, log))

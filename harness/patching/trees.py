@@ -24,6 +24,7 @@ from pathlib import Path
 from harness.backends.base import BackendUnavailable
 from harness.backends.native import kernels
 from harness.backends.native.tree import META
+from harness.backends.registry import parse as parse_backend
 from harness.patching import apply as _apply
 from harness.patching import parse
 
@@ -86,11 +87,11 @@ def cached() -> list[Patched]:
 
 def base_of(backend: str) -> str | None:
     """``FAMILY@BASE`` for a backend named after a patched tree (``native@v12.1``), else None."""
-    family, at, what = backend.partition("@")
-    if not at or not NAME.match(what) or VERSION.match(what):
+    ref = parse_backend(backend)
+    if ref.what is None or not NAME.match(ref.what) or VERSION.match(ref.what):
         return None
-    base = _meta(kernels.kernels_dir() / what).get("base")
-    return f"{family}@{base}" if base else None
+    base = _meta(kernels.kernels_dir() / ref.what).get("base")
+    return f"{ref.family}@{base}" if base else None
 
 
 def _meta(d: Path) -> dict:

@@ -19,6 +19,7 @@ from harness.backends.native import kernels
 from harness.backends.native.backend import NativeAllocator, NativeBackend
 from harness.backends.native.inprocess import InprocessBackend
 from harness.backends.native.tree import KernelTree, inspect
+from harness.backends.registry import parse
 
 ENV_SRC = "BUDDY_HARNESS_KERNEL_SRC"
 _VERSION = re.compile(r"^\d+\.\d+$")
@@ -34,8 +35,9 @@ def resolve_tree(name: str, kernel_src: str | None = None,
     Any family works (``native@X``, ``rust@X``): X is a version, else an existing
     path, else a tree made by ``kernel patch``.
     """
-    family, at, what = name.partition("@")
-    if not at:
+    ref = parse(name)
+    family, what = ref.family, ref.what
+    if what is None:
         src = kernel_src or os.environ.get(ENV_SRC)
         if not src:
             raise BackendUnavailable(
@@ -43,9 +45,6 @@ def resolve_tree(name: str, kernel_src: str | None = None,
                 f"{ENV_SRC}, or name a version (--backend {name}@7.2 fetches Debian's "
                 "linux-source-7.2 on first use)")
         return inspect(Path(src).expanduser())
-    if not what:
-        raise BackendUnavailable(f"unknown backend '{name}' (use {family}, {family}@VERSION, "
-                                 f"{family}@PATH or {family}@NAME of a patched tree)")
     if _VERSION.match(what):
         return inspect(ensure_version(what, log))
     path = Path(what).expanduser()

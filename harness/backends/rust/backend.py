@@ -26,6 +26,7 @@ from harness.backends.base import (
 )
 from harness.backends.native.tree import KernelTree
 from harness.backends.native.worker import Worker
+from harness.backends.registry import parse
 from harness.backends.rust import doctests
 from harness.backends.rust.build import BINDING, RustBuild
 from harness.engine.trace import Outcome
@@ -105,7 +106,7 @@ class RustBackend(BackendDefaults):
             return None
         return (f"a {layer}-layer case: {self.name} runs the Rust binding, whose API is the "
                 f"binding layer; the same tree's C runs it on "
-                f"{self.name.replace('rust', 'native', 1)}")
+                f"{parse(self.name).sibling('native')}")
 
     def worker(self) -> Worker:
         if self._worker is None or self._worker.dead is not None:
