@@ -102,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="validate spec files (schema and semantics)")
     p.add_argument("paths", nargs="+", metavar="FILE", help="spec files or directories")
+    p.add_argument("--summary", action="store_true",
+                   help="also print the corpus in figures, as docs/figures.md holds them")
     p.set_defaults(module="harness.commands.check")
 
     p = sub.add_parser("generate", help="render specs into generated/ pytest modules")

@@ -160,8 +160,8 @@ def test_every_malformed_file_is_one_line_and_exit_2_from_run_and_check(tmp_path
                 assert "c.good  chunk=8K" in out and " 0 failed" in out, err[-1500:]
 
 
-def test_readme_example_case_runs_and_passes(tmp_path):
-    text = (ROOT / "README.md").read_text()
+def test_documented_example_case_runs_and_passes(tmp_path):
+    text = (ROOT / "docs" / "writing-cases.md").read_text()
     case = text.split("```yaml\nid: ", 1)[1].split("```", 1)[0]
     (tmp_path / "example.yaml").write_text("id: " + case)
     r = harness("run", "--specs", str(tmp_path))

@@ -9,6 +9,7 @@ from pathlib import Path
 from harness.cli import NOTHING_SELECTED, USAGE_ERROR, UsageError
 from harness.docs.speccheck import check_cases
 from harness.options import printable
+from harness.spec import summary
 from harness.spec.loader import load_paths
 
 
@@ -32,4 +33,6 @@ def run(ns: argparse.Namespace) -> int:
     items = sum(len(c.combinations()) for c in result.cases)
     quoted = "" if docs is None else f", quotes checked against {docs.version}"
     print(f"{len(result.files)} file(s), {len(result.cases)} case(s), {items} item(s){quoted}: ok")
+    if ns.summary:
+        print(summary.markdown(result.cases))
     return 0
