@@ -18,7 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness import expectations
-from harness.backends.registry import FAMILIES, parse
+from harness.backends.names import BackendRef
+from harness.backends.registry import FAMILIES
 from harness.engine.trace import Outcome
 
 NONE = "none"
@@ -37,7 +38,7 @@ def expectation_name(backend_name: str, tree_version: str | None) -> str:
     so is a patched tree's (``rust@v12.1``: its own file, over its base's)."""
     from harness.patching.trees import base_of
 
-    ref = parse(backend_name)
+    ref = BackendRef(backend_name)
     if tree_version is None or (ref.what and _VERSION.match(ref.what)) or base_of(ref):
         return backend_name
     m = _RELEASE.match(tree_version)
@@ -61,7 +62,7 @@ def name_for(backend_name: str, kernel_src: str | None, override: str | None) ->
     """As :func:`baseline_name`, from a backend's name alone (reads its tree; never builds)."""
     if override is not None:
         return None if override == NONE else override
-    ref = parse(backend_name)
+    ref = BackendRef(backend_name)
     if (ref.what and _VERSION.match(ref.what)) or ref.family not in FAMILIES:
         return backend_name
     from harness.backends.base import BackendUnavailable

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import harness
-from harness.backends.registry import parse
+from harness.backends.names import BackendRef
 
 # kunit.py on UML after the same edit to buddy.c (its 12 cases), measured alternately with
 # the harness on the project's 2-core machine: the loop this one is compared with.
@@ -76,7 +76,7 @@ class Sample:
 
 def measure(name: str, *, kernel_src: str | None, specs: list[str], runs: int,
             jobs: int | None, log: Callable[[str], None]) -> list[Sample]:
-    family = parse(name).family
+    family = BackendRef(name).family
     if family not in TARGETS:
         raise ValueError(f"--edit-to-verdict knows {', '.join(sorted(TARGETS))}, not {family}")
     target = TARGETS[family]

@@ -16,7 +16,8 @@ import pytest
 
 from harness import baseline, expectations, options, suites
 from harness.backends.base import BackendUnavailable, CoreBackend
-from harness.backends.registry import parse, resolve
+from harness.backends.names import BackendRef
+from harness.backends.registry import resolve
 from harness.divergence.compare import first_difference
 from harness.engine import run_case
 from harness.engine.budget import DEFAULT_CASE_BUDGET, set_case_budget
@@ -116,7 +117,7 @@ def backend_names(config: pytest.Config) -> list[str]:
 
 def _suite_items(config: pytest.Config, name: str) -> list[tuple[str, str]]:
     """(kind, item id) of every suite of a backend's tree, read without building anything."""
-    kinds = suites.kinds_for(parse(name).family)
+    kinds = suites.kinds_for(BackendRef(name).family)
     if not kinds:
         return []
     from harness.backends.native import resolve_tree

@@ -8,12 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import expectations
-from harness.backends.base import CoreBackend
+from harness.backends.base import CoreBackend, Suite
 from harness.backends.registry import resolve
 from harness.engine import run_case
 from harness.engine.trace import Outcome
 from harness.spec.model import Case, ParamSet
-from harness.suites import Suite
 
 EXPECTED = frozenset({"pass", "xfail", "skip"})
 

@@ -9,9 +9,9 @@ Two halves, so pytest can list items without building anything:
 
 - a :class:`SuiteKind` in :data:`KINDS` says which backend families have the suite and how to
   list its item ids from a tree alone (``collect``);
-- a backend's ``suites()`` returns a running :class:`Suite` per kind it has, which builds and
-  runs the items (``start`` may begin that in the background, beside the cases) and gives
-  their outcomes.
+- a backend's ``suites()`` returns a running ``Suite`` (harness.backends.base) per kind it
+  has, which builds and runs the items (``start`` may begin that in the background, beside
+  the cases) and gives their outcomes.
 
 A new suite is one entry here and one ``Suite`` its backend returns; generic code asks
 this module, never a backend's name or attributes.
@@ -21,29 +21,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
+
+from harness.backends.base import Suite
 
 if TYPE_CHECKING:
     from harness.backends.native.tree import KernelTree
-    from harness.engine.trace import Outcome
 
-
-class Suite(Protocol):
-    """One suite of one opened backend."""
-
-    kind: str  # a key of KINDS
-
-    def start(self) -> None:
-        """Begin building and running in the background (idempotent)."""
-        ...
-
-    def outcomes(self) -> list[Outcome]:
-        """Every item's raw outcome (before expectations), computed once per backend."""
-        ...
-
-    def close(self) -> None:
-        """End what it runs (its backend's ``close`` calls it)."""
-        ...
+__all__ = ["KINDS", "Suite", "SuiteKind", "kinds_for", "register"]
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from harness.suites import Suite
+    from harness.engine.trace import Outcome
 
 # C flag bits (include/linux/gpu_buddy.h).
 RANGE = 1 << 0
@@ -137,6 +137,25 @@ class Allocator(Protocol):
 
     def warnings(self) -> list[str]:
         """WARN_ONs raised since the last call (and clears them)."""
+        ...
+
+
+class Suite(Protocol):
+    """Items a backend's tree contributes besides the spec cases (its doc examples, ...), run
+    by one opened backend; :mod:`harness.suites` lists the kinds."""
+
+    kind: str  # a key of harness.suites.KINDS
+
+    def start(self) -> None:
+        """Begin building and running in the background (idempotent)."""
+        ...
+
+    def outcomes(self) -> list[Outcome]:
+        """Every item's raw outcome (before expectations), computed once per backend."""
+        ...
+
+    def close(self) -> None:
+        """End what it runs (its backend's ``close`` calls it)."""
         ...
 
 

@@ -12,28 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from harness.backends.base import BackendUnavailable, CoreBackend
-
-
-class BackendRef(str):
-    """A backend name as the user wrote it, with its parts: ``native@v12.1`` has family
-    ``native`` and ``what`` ``v12.1``; ``reference`` has no ``what``.  It is the name too
-    (a ``str``), so it keys results and prints as given."""
-
-    family: str
-    what: str | None
-
-    def __new__(cls, name: str) -> BackendRef:
-        problem = name_problem(name)
-        if problem is not None:
-            raise ValueError(problem)
-        self = super().__new__(cls, name)
-        family, at, what = name.partition("@")
-        self.family, self.what = family, (what if at else None)
-        return self
-
-    def sibling(self, family: str) -> BackendRef:
-        """The same tree seen through another family: ``rust@7.2`` -> ``native@7.2``."""
-        return BackendRef(family if self.what is None else f"{family}@{self.what}")
+from harness.backends.names import BackendRef
 
 
 @dataclass(frozen=True)
@@ -75,7 +54,7 @@ PLAIN: dict[str, Callable[[BackendRef, OpenOptions], CoreBackend]] = {
 
 
 def name_problem(name: str) -> str | None:
-    """What is wrong with a backend name, judged by its form alone; None if nothing.
+    """What is wrong with a backend name, judged by the tables alone; None if nothing.
 
     Whether the backend can be opened (a tree exists, a compiler works) is for
     :func:`resolve`; this only refuses what no backend could be, at parse time.
@@ -90,14 +69,12 @@ def name_problem(name: str) -> str | None:
 
 
 def parse(name: str) -> BackendRef:
-    """The typed name; BackendUnavailable (with what to write instead) if it is no name."""
-    if isinstance(name, BackendRef):
-        return name
-    try:
-        return BackendRef(name)
-    except ValueError as e:
+    """The typed name of a known backend; BackendUnavailable saying what to write if not."""
+    problem = name_problem(name)
+    if problem is not None:
         raise BackendUnavailable(
-            f"{e}; a patched tree is native@NAME or rust@NAME of `kernel patch NAME`") from None
+            f"{problem}; a patched tree is native@NAME or rust@NAME of `kernel patch NAME`")
+    return BackendRef(name)
 
 
 def resolve(

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.cli import NOTHING_SELECTED, USAGE_ERROR, UsageError
+from harness.commands.common import NOTHING_SELECTED, USAGE_ERROR, UsageError
 from harness.docs.speccheck import check_cases
 from harness.options import printable
 from harness.spec import summary

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from harness import expectations, options
-from harness.cli import USAGE_ERROR, UsageError, load_specs, log
+from harness.commands.common import USAGE_ERROR, UsageError, load_specs, log
 from harness.cover import report
 from harness.runner import run_one, select, specs_roots, summary, summary_line
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.cli import USAGE_ERROR, UsageError
+from harness.commands.common import USAGE_ERROR, UsageError
 from harness.render import render, stale, write
 
 

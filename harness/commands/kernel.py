@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from harness.cli import UsageError
+from harness.commands.common import UsageError
 
 
 def run(ns: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 from harness import baseline, expectations, parallel
 from harness.backends.base import CoreBackend
 from harness.backends.registry import resolve
-from harness.cli import NOTHING_SELECTED, USAGE_ERROR, default_backends, load_specs, log
+from harness.commands.common import NOTHING_SELECTED, USAGE_ERROR, default_backends, load_specs, log
 from harness.docs import flags
 from harness.engine.trace import Outcome
 from harness.options import printable

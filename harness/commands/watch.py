@@ -21,7 +21,13 @@ from pathlib import Path
 from harness import baseline, expectations, options, parallel
 from harness.backends.base import BackendUnavailable, CoreBackend
 from harness.backends.registry import resolve
-from harness.cli import add_backend_options, add_specs_option, default_backends, log, specs_dirs
+from harness.commands.common import (
+    add_backend_options,
+    add_specs_option,
+    default_backends,
+    log,
+    specs_dirs,
+)
 from harness.commands.run import judged
 from harness.engine.trace import Outcome
 from harness.runner import EXPECTED, select, specs_roots, summary, summary_line

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.backends.base import BackendUnavailable
+from harness.backends.names import BackendRef
 from harness.backends.native import kernels
 from harness.backends.native.tree import META
-from harness.backends.registry import parse as parse_backend
 from harness.patching import apply as _apply
 from harness.patching import parse
 
@@ -87,7 +87,7 @@ def cached() -> list[Patched]:
 
 def base_of(backend: str) -> str | None:
     """``FAMILY@BASE`` for a backend named after a patched tree (``native@v12.1``), else None."""
-    ref = parse_backend(backend)
+    ref = BackendRef(backend)
     if ref.what is None or not NAME.match(ref.what) or VERSION.match(ref.what):
         return None
     base = _meta(kernels.kernels_dir() / ref.what).get("base")

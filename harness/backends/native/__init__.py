@@ -14,12 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness.backends.base import BackendUnavailable
+from harness.backends.names import BackendRef
 from harness.backends.native import build as _build
 from harness.backends.native import kernels
 from harness.backends.native.backend import NativeAllocator, NativeBackend
 from harness.backends.native.inprocess import InprocessBackend
 from harness.backends.native.tree import KernelTree, inspect
-from harness.backends.registry import parse
 
 ENV_SRC = "BUDDY_HARNESS_KERNEL_SRC"
 _VERSION = re.compile(r"^\d+\.\d+$")
@@ -35,7 +35,7 @@ def resolve_tree(name: str, kernel_src: str | None = None,
     Any family works (``native@X``, ``rust@X``): X is a version, else an existing
     path, else a tree made by ``kernel patch``.
     """
-    ref = parse(name)
+    ref = BackendRef(name)
     family, what = ref.family, ref.what
     if what is None:
         src = kernel_src or os.environ.get(ENV_SRC)

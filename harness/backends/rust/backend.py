@@ -23,14 +23,14 @@ from harness.backends.base import (
     Block,
     BuddyError,
     Capabilities,
+    Suite,
 )
+from harness.backends.names import BackendRef
 from harness.backends.native.tree import KernelTree
 from harness.backends.native.worker import Worker
-from harness.backends.registry import parse
 from harness.backends.rust import doctests
 from harness.backends.rust.build import BINDING, RustBuild
 from harness.engine.trace import Outcome
-from harness.suites import Suite
 
 MODES = {"simple": "s", "topdown": "t", "range": "r"}
 MODIFIERS = {"contiguous": CONTIGUOUS, "clear": CLEAR, "trim_disable": TRIM_DISABLE}
@@ -106,7 +106,7 @@ class RustBackend(BackendDefaults):
             return None
         return (f"a {layer}-layer case: {self.name} runs the Rust binding, whose API is the "
                 f"binding layer; the same tree's C runs it on "
-                f"{parse(self.name).sibling('native')}")
+                f"{BackendRef(self.name).sibling('native')}")
 
     def worker(self) -> Worker:
         if self._worker is None or self._worker.dead is not None:

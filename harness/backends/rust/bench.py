@@ -15,7 +15,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.backends.registry import parse, resolve
+from harness.backends.names import BackendRef
+from harness.backends.registry import resolve
 from harness.backends.rust.build import BINDING
 from harness.expectations import Expectations
 from harness.runner import run_one
@@ -40,7 +41,7 @@ def run(name: str, *, kernel_src: str | None, out: Callable[[str], None] = print
 
     todo = _binding_cases(Path("specs"))
     tree = resolve_tree(name, kernel_src, out)
-    native_name = parse(name).sibling("native")
+    native_name = BackendRef(name).sibling("native")
     t0 = time.perf_counter()
     rust = resolve(name, kernel_src=kernel_src, log=out)
     opened = time.perf_counter() - t0

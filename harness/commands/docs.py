@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from harness import options
-from harness.cli import (
+from harness.commands.common import (
     USAGE_ERROR,
     UsageError,
     add_backend_options,

@@ -204,7 +204,7 @@ def run(ns: argparse.Namespace) -> int:
                                          specs=ns.specs or ["specs"], runs=ns.runs, jobs=ns.jobs,
                                          log=print)
         except ValueError as e:
-            from harness.cli import UsageError
+            from harness.commands.common import UsageError
 
             raise UsageError(str(e)) from None
         return edit_bench.report(name, samples, print)

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from harness import baseline, options
-from harness.cli import (
+from harness.commands.common import (
     NOTHING_SELECTED,
     USAGE_ERROR,
     UsageError,

@@ -15,7 +15,7 @@ from pathlib import Path
 from harness import options
 from harness.backends import registry
 from harness.backends.base import CoreBackend
-from harness.cli import UsageError, add_backend_options, log
+from harness.commands.common import UsageError, add_backend_options, log
 from harness.engine import run_case
 from harness.spec.loader import load_file
 

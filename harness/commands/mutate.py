@@ -19,7 +19,13 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from harness import options
-from harness.cli import UsageError, add_backend_options, add_specs_option, log, specs_dirs
+from harness.commands.common import (
+    UsageError,
+    add_backend_options,
+    add_specs_option,
+    log,
+    specs_dirs,
+)
 from harness.mutation.mutants import OPERATORS
 
 
