@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from harness import options
+from harness import fileio, options
 from harness.backends.base import BackendUnavailable
 from harness.baseline import add_expect_as_option
 from harness.engine.budget import DEFAULT_CASE_BUDGET, set_case_budget
@@ -55,9 +55,12 @@ def add_specs_option(p: argparse.ArgumentParser) -> None:
 def specs_dirs(ns: argparse.Namespace) -> list[Path]:
     dirs = [Path(d) for d in ns.specs] or [Path("specs")]
     for d in dirs:
-        if not d.exists():
+        problem = fileio.stat_problem(d)
+        if problem == fileio.MISSING:
             hint = " (run from the project root, or pass --specs DIR)" if not ns.specs else ""
             raise UsageError(f"{d}: no such directory{hint}")
+        if problem:
+            raise UsageError(f"{d}: {problem}")
     return dirs
 
 
@@ -171,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(ns, "module", None):
         parser.print_help()
         return USAGE_ERROR
+    fileio.forget_inputs()
     clash = options.conflicts(ns)
     if clash:
         print(f"buddy-harness {ns.verb}: {options.printable(clash)}", file=sys.stderr)
@@ -184,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     except SpecError as e:
         print(e, file=sys.stderr)
         return USAGE_ERROR
+    except (fileio.InputError, fileio.OutputError) as e:
+        print(f"buddy-harness {ns.verb}: {options.printable(str(e))}", file=sys.stderr)
+        return 1 if isinstance(e, fileio.OutputError) and not e.usage else USAGE_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
