@@ -13,7 +13,8 @@ written to a temporary file in its own directory, flushed to disk and renamed
 over the old one: a full disk or an I/O error leaves the previous file whole
 and names the file.  An output that exists and is not a regular file
 (``/dev/stdout``, a FIFO, ``/dev/null``) is written into directly, since
-renaming over it would replace the device rather than write to it.
+renaming over it would replace the device rather than write to it; so is a file
+one may write in a directory one may not (there is no other way to write it).
 """
 
 from __future__ import annotations
@@ -167,6 +168,12 @@ def write_output(path: str | os.PathLike, data: str | bytes) -> None:
         return
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except PermissionError:
+        if st is None:
+            raise OutputError(path, f"cannot write it: no permission to create a file in "
+                                    f"{target.parent}") from None
+        _write_into(path, target, raw)  # a file one may write in a directory one may not
+        return
     except OSError as e:
         raise OutputError(path, f"cannot write it: {os_problem(e)}") from None
     try:

@@ -108,6 +108,19 @@ def test_json_written_through_a_link_and_into_a_device(tmp_path, spec, capsys):
     assert Path("/dev/null").is_char_device()
 
 
+def test_a_file_in_a_directory_one_may_not_write_is_written_in_place(tmp_path, monkeypatch):
+    out = tmp_path / "out.json"
+    out.write_text("old")
+
+    def refused(**kw):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(fileio.tempfile, "mkstemp", refused)
+    fileio.write_output(out, "new")
+    assert out.read_text() == "new"
+    with pytest.raises(fileio.OutputError, match="no permission to create a file in"):
+        fileio.write_output(tmp_path / "absent.json", "new")
+
+
 @pytest.mark.parametrize("target", ["good.yaml", "expectations/reference.yaml"])
 def test_an_output_naming_one_of_the_run_s_inputs_is_refused_before_the_run(
         tmp_path, spec, capsys, target):

@@ -149,12 +149,7 @@ def _strip_quote(ln: str, depth: int) -> str | None:
     m = QUOTE.match(ln)
     if (m.group(1).count(">") if m else 0) != depth:
         return None
-    i = 0
-    for _ in range(depth):
-        i = ln.index(">", i) + 1
-        if i < len(ln) and ln[i] in " \t":
-            i += 1
-    return ln[i:]
+    return ln[m.end():] if m else ln  # each level's '>' and the one blank after it
 
 
 def _read_unquoted(lines: list[str], name: str) -> Patch:
