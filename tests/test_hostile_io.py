@@ -208,6 +208,17 @@ def test_a_symlink_loop_is_named_as_such(tmp_path, capsys, verb):
                                                  "loop (the link leads back to itself)")
 
 
+def test_a_symlink_loop_as_the_pytest_plugin_s_specs_is_named(tmp_path):
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
+                        "harness.pytest_plugin", "--specs", str(loop)], cwd=tmp_path,
+                       env=_env(str(tmp_path)), capture_output=True, text=True, timeout=HANG)
+    assert r.returncode == 4
+    assert one_line(r.stderr) == (f"ERROR: --specs {loop}: a symlink loop (the link leads back "
+                                  "to itself)")
+
+
 def test_a_symlink_loop_given_to_the_loader_is_a_spec_error(tmp_path):
     loop = tmp_path / "loop.yaml"
     loop.symlink_to(loop)
