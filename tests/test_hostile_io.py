@@ -311,6 +311,17 @@ def test_a_quoted_reply_of_2_mb_is_read_in_linear_time():
 
 
 @pytest.mark.usefixtures("cache")
+def test_an_mbox_of_10_000_messages_is_read_in_linear_time():
+    text = "".join(f"From {i:040x} Mon Sep 17 00:00:00 2001\nSubject: [PATCH] p{i}\n\n"
+                   f"diff --git a/d/f{i}.c b/d/f{i}.c\n--- a/d/f{i}.c\n+++ b/d/f{i}.c\n"
+                   "@@ -1 +1 @@\n-a\n+b\n" for i in range(10_000))
+    t0 = time.monotonic()
+    patch = parse.read(text, "mbox")
+    took = time.monotonic() - t0
+    assert len(patch.files) == 10_000
+    assert took < 20, f"{took:.1f} s"  # a second or two; comparing each to every earlier: 50 s
+
+
 def test_a_hunk_number_of_5000_digits_is_one_line(tmp_path, capsys):
     text = diff({"drivers/gpu/new.c": (None, "x\n")}).replace("+1 @@", "+" + "9" * 5000 + " @@")
     rc, out, err = patch_cli(tmp_path, "t1", text, capsys)
