@@ -23,7 +23,7 @@ LAYOUTS = {
 SUPPORT = ("tools/include", "tools/lib/rbtree.c")
 META = "buddy-harness.json"  # written by the fetcher next to a cached tree
 # The type of each field a tree's META may hold; a field of another type makes it damaged.
-META_FIELDS: dict[str, type | tuple[type, ...]] = {
+META_FIELDS: dict[str, type] = {
     "version": str, "package": str, "deb": str, "layout": int, "fetched": str, "name": str,
     "base": str, "patch": dict, "changed": dict, "already_present": list, "patched": str}
 MAX_META_BYTES = 1 << 20
