@@ -12,7 +12,7 @@ import argparse
 import importlib
 import sys
 
-from harness import options
+from harness import fileio, options
 from harness.backends.base import BackendUnavailable
 from harness.baseline import add_expect_as_option
 from harness.commands.common import (  # noqa: F401 - verbs' names, also kept here
@@ -106,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(ns, "module", None):
         parser.print_help()
         return USAGE_ERROR
+    fileio.forget_inputs()
     clash = options.conflicts(ns)
     if clash:
         print(f"buddy-harness {ns.verb}: {options.printable(clash)}", file=sys.stderr)
@@ -119,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     except SpecError as e:
         print(e, file=sys.stderr)
         return USAGE_ERROR
+    except (fileio.InputError, fileio.OutputError) as e:
+        print(f"buddy-harness {ns.verb}: {options.printable(str(e))}", file=sys.stderr)
+        return 1 if isinstance(e, fileio.OutputError) and not e.usage else USAGE_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from harness.spec import yamlpos
 from harness.spec.position import Pos, SpecError
 
 EXPECTATIONS_DIR = "expectations"
@@ -69,7 +70,7 @@ def load(specs_roots: list[Path], backend: str) -> Expectations:
 
 def _load_file(path: Path, exp: Expectations) -> None:
     try:
-        node = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+        node = yaml.compose(yamlpos.read(path).decode("utf-8"), Loader=yaml.SafeLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)

@@ -167,6 +167,29 @@ def conflicts(ns: argparse.Namespace) -> str | None:
         if key in seen:
             return f"--{seen[key]} and --{opt} both write {value}; give each its own file"
         seen[key] = opt
+    return _input_named_as_output(ns)
+
+
+def _input_named_as_output(ns: argparse.Namespace) -> str | None:
+    """An output option naming one of the run's input files, which it would replace."""
+    specs = getattr(ns, "specs", None)
+    inputs = [specs] if isinstance(specs, str) else list(specs or [])
+    if specs == []:  # the default
+        inputs.append("specs")
+    inputs += getattr(ns, "paths", None) or []
+    for opt in OUTPUT_OPTIONS:
+        value = getattr(ns, opt, None)
+        if value is None or not os.path.isfile(value):
+            continue
+        out = os.path.realpath(value)
+        for given in inputs:
+            src = os.path.realpath(given)
+            inside = os.path.isdir(src) and out.startswith(src.rstrip(os.sep) + os.sep) \
+                and out.endswith((".yaml", ".yml"))
+            if out == src or inside:
+                where = f" (a spec file under {given})" if inside else ""
+                return (f"--{opt} {value} is one of the run's inputs{where}: it would be "
+                        "overwritten; give another file")
     return None
 
 

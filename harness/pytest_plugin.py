@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import baseline, expectations, options, suites
+from harness import baseline, expectations, fileio, options, suites
 from harness.backends.base import BackendUnavailable, CoreBackend
 from harness.backends.names import BackendRef
 from harness.backends.registry import resolve
@@ -90,7 +90,9 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{kind.replace('-', '_')}: cases from {kind} sources")
     for d in config.getoption("specs"):
         if not Path(d).is_dir():
-            raise pytest.UsageError(options.printable(f"--specs {d}: no such directory"))
+            problem = fileio.stat_problem(d)  # a symlink loop is named, not "no such"
+            why = "no such directory" if problem in (None, fileio.MISSING) else problem
+            raise pytest.UsageError(options.printable(f"--specs {d}: {why}"))
         config.args.append(str(Path(d)))
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
+from harness import fileio
 from harness.commands.common import NOTHING_SELECTED, USAGE_ERROR, UsageError
 from harness.docs.speccheck import check_cases
 from harness.options import printable
@@ -15,8 +15,9 @@ from harness.spec.loader import load_paths
 
 def run(ns: argparse.Namespace) -> int:
     for p in ns.paths:
-        if not Path(p).exists():
-            raise UsageError(f"{p}: no such file or directory")
+        problem = fileio.stat_problem(p)
+        if problem:
+            raise UsageError(f"{p}: {problem}")
     result = load_paths(ns.paths)
     quote_errors, docs = check_cases(result.cases)
     result.errors.extend(quote_errors)

@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from harness import options
+from harness import fileio, options
 from harness.engine.budget import DEFAULT_CASE_BUDGET
 
 USAGE_ERROR = 2
@@ -47,9 +47,12 @@ def add_specs_option(p: argparse.ArgumentParser) -> None:
 def specs_dirs(ns: argparse.Namespace) -> list[Path]:
     dirs = [Path(d) for d in ns.specs] or [Path("specs")]
     for d in dirs:
-        if not d.exists():
+        problem = fileio.stat_problem(d)
+        if problem == fileio.MISSING:
             hint = " (run from the project root, or pass --specs DIR)" if not ns.specs else ""
             raise UsageError(f"{d}: no such directory{hint}")
+        if problem:
+            raise UsageError(f"{d}: {problem}")
     return dirs
 
 

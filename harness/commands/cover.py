@@ -14,7 +14,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from harness import expectations, options
+from harness import expectations, fileio, options
 from harness.commands.common import USAGE_ERROR, UsageError, load_specs, log
 from harness.cover import report
 from harness.runner import run_one, select, specs_roots, summary, summary_line
@@ -72,7 +72,7 @@ def run(ns: argparse.Namespace) -> int:
         print(f"coverage of {cov.file} (Linux {tree.version}) by {by}")
         print(report.text_report(cov))
         if ns.json:
-            Path(ns.json).write_text(json.dumps(
+            fileio.write_output(ns.json, json.dumps(
                 dict(cov.to_json(), backend=ns.backend, kernel=tree.version,
                      fuzz_examples=ns.fuzz_examples), indent=2) + "\n")
         if ns.html:

@@ -10,9 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
-from harness import baseline, options
+from harness import baseline, fileio, options
 from harness.commands.common import (
     NOTHING_SELECTED,
     USAGE_ERROR,
@@ -78,7 +77,7 @@ def run(ns: argparse.Namespace) -> int:
     for path, render in ((ns.markdown, report.markdown), (ns.json, report.to_json),
                          (ns.html, report.to_html)):
         if path:
-            Path(path).write_text(render(m), encoding="utf-8")
+            fileio.write_output(path, render(m))
     if loaded.errors:
         return USAGE_ERROR
     return 1 if m.unexpected else 0

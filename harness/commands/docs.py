@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from harness import options
+from harness import fileio, options
 from harness.commands.common import (
     USAGE_ERROR,
     UsageError,
@@ -49,7 +48,7 @@ def run(ns: argparse.Namespace) -> int:
         d = drift.compare(a, b, loaded.cases)
         sys.stdout.write(drift.terminal(d))
         if ns.markdown:
-            Path(ns.markdown).write_text(drift.markdown(d), encoding="utf-8")
+            fileio.write_output(ns.markdown, drift.markdown(d))
         return USAGE_ERROR if loaded.errors else 0
     docs = _load(ns.tree)
     w = waivers.load(roots)
@@ -64,7 +63,7 @@ def run(ns: argparse.Namespace) -> int:
     sys.stdout.write(report.terminal(cov, outcomes, kd))
     for path, render in ((ns.html, report.to_html), (ns.markdown, report.markdown)):
         if path:
-            Path(path).write_text(render(cov, outcomes, kd), encoding="utf-8")
+            fileio.write_output(path, render(cov, outcomes, kd))
     problems = w.stale(cov) if docs.label == tree.REFERENCE else []
     if docs.label == tree.REFERENCE:
         problems += [f"{i.file}:{i.line}: '{i.id}' is documented but no case cites it "

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness import options
+from harness import fileio, options
 from harness.backends import registry
 from harness.backends.base import CoreBackend
 from harness.commands.common import UsageError, add_backend_options, log
@@ -106,13 +106,10 @@ def _fuzz(ns: argparse.Namespace, names: tuple[str, str], a: CoreBackend, b: Cor
         return 1
     text = emit.to_yaml(finding, names, seed=seed)
     if ns.emit:
-        out = Path(ns.emit)
-        out.mkdir(parents=True, exist_ok=True)
         case_id = emit.case_dict(finding, names, seed=seed)["id"]
-        path = out / f"{case_id.removeprefix('regression.')}.yaml"
-        path.write_text(text, encoding="utf-8")
+        path = _emit(ns.emit, case_id, text)
         print(f"wrote {path}: {_reproduces(path, names, a, b)}")
-        print(f"replay: buddy-harness run --specs {out} --backend {names[0]} "
+        print(f"replay: buddy-harness run --specs {ns.emit} --backend {names[0]} "
               f"--backend {names[1]}")
     else:
         sys.stdout.write(text)
@@ -139,14 +136,20 @@ def _fuzz_binding(ns: argparse.Namespace, names: tuple[str, str], a: CoreBackend
     print(f"shrunk to {len(prog.ops)} operations (seed {seed})")
     text = bf.case_yaml(prog, d, bf.run_side(a, prog), names, seed)
     if ns.emit:
-        out = Path(ns.emit)
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / f"{text.split(chr(10), 1)[0].split('regression.', 1)[1]}.yaml"
-        path.write_text(text, encoding="utf-8")
+        path = _emit(ns.emit, text.split(chr(10), 1)[0].split(": ", 1)[1], text)
         print(f"wrote {path}: {_reproduces(path, names, a, b)}")
     else:
         sys.stdout.write(text)
     return 1
+
+
+def _emit(directory: str, case_id: str, text: str) -> Path:
+    """Write the case ``case_id`` as ``DIR/ID.yaml`` (without ``regression.``), atomically."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{case_id.removeprefix('regression.')}.yaml"
+    fileio.write_output(path, text)
+    return path
 
 
 def _reproduces(path: Path, names: tuple[str, str], a: CoreBackend, b: CoreBackend) -> str:

@@ -7,9 +7,8 @@ import json
 import sys
 import time
 from functools import partial
-from pathlib import Path
 
-from harness import baseline, expectations, parallel
+from harness import baseline, expectations, fileio, parallel
 from harness.backends.base import CoreBackend
 from harness.backends.registry import resolve
 from harness.commands.common import NOTHING_SELECTED, USAGE_ERROR, default_backends, load_specs, log
@@ -88,7 +87,7 @@ def run(ns: argparse.Namespace) -> int:
         print("\n".join(changes))
     print(summary_line(s))
     if ns.json:
-        Path(ns.json).write_text(json.dumps(
+        fileio.write_output(ns.json, json.dumps(
             {"results": [o.to_json() for o in outcomes], "summary": s,
              "expectations": judged_by}, indent=2) + "\n")
     if loaded.errors:

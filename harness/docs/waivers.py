@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from harness.docs.coverage import Coverage
+from harness.spec import yamlpos
 from harness.spec.loader import WAIVERS_FILE
 from harness.spec.position import Pos, SpecError
 from harness.spec.semantic import did_you_mean
@@ -54,7 +55,7 @@ def _load_file(path: Path, w: Waivers) -> None:
         return Pos(str(path), node.start_mark.line + 1, node.start_mark.column + 1)
 
     try:
-        node = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+        node = yaml.compose(yamlpos.read(path).decode("utf-8"), Loader=yaml.SafeLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = Pos(str(path), mark.line + 1, mark.column + 1) if mark else Pos(str(path), 1, 1)

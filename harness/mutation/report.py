@@ -7,6 +7,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from harness import fileio
 from harness.mutation.mutants import Mutant
 from harness.mutation.runner import KILLED, NO_COMPILE, SURVIVED, TIMED_OUT, Verdict
 from harness.mutation.survivors import Entry
@@ -83,7 +84,7 @@ class Report:
         }
 
     def write_json(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_json(), indent=1) + "\n", encoding="utf-8")
+        fileio.write_output(path, json.dumps(self.to_json(), indent=1) + "\n")
 
     def write_html(self, path: Path) -> None:
         e = html.escape
@@ -106,4 +107,4 @@ tr.timed-out,tr.did-not-compile{{background:#eee}}pre{{margin:0}}</style>
 <table><tr><th>status</th><th>line</th><th>function</th><th>operator</th><th>id</th>
 <th>killed by / why</th><th></th></tr>{"".join(rows)}</table>
 """
-        path.write_text(page, encoding="utf-8")
+        fileio.write_output(path, page)

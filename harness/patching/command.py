@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from harness.options import printable
 from harness.patching import trees
 from harness.patching.parse import PatchError
 
@@ -26,7 +27,7 @@ def kernel_patch(name: str, onto: str, file: str) -> int:
     try:
         tree, res, patch = trees.make(name, onto, Path(file), log=_say)
     except PatchError as e:
-        _say(f"buddy-harness kernel patch: {e} (nothing cached)")
+        _say(printable(f"buddy-harness kernel patch: {e} (nothing cached)"))
         return NOT_APPLIED
     for note in [f"read {Path(file).name} as a {patch.form}" if not patch.form.startswith(
             "quoted") else "", *patch.notes, *res.notes]:

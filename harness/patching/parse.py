@@ -32,6 +32,7 @@ HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 MBOX_FROM = re.compile(r"^From \S+ .*\d{4}\s*$")  # the mbox separator, not a "From:" header
 MESSAGE = re.compile(r"^(From \S+ .*\d{4}\s*|From: .*)$")  # where a mail of a thread starts
 QUOTE = re.compile(r"^((?:>[ \t]?)+)")
+MAX_DIGITS = 9  # of a hunk's line number or count: no source file has a billion lines
 SNIP = re.compile(r"^\s*(<\s*snip\s*>|\[\s*(snip|\.\.\.)\s*\]|\.\.\.)\s*$", re.I)
 # (line number, text in the patch layer or None for a line outside it, raw line)
 Numbered = tuple[int, "str | None", str]
@@ -148,12 +149,7 @@ def _strip_quote(ln: str, depth: int) -> str | None:
     m = QUOTE.match(ln)
     if (m.group(1).count(">") if m else 0) != depth:
         return None
-    i = 0
-    for _ in range(depth):
-        i = ln.index(">", i) + 1
-        if i < len(ln) and ln[i] in " \t":
-            i += 1
-    return ln[i:]
+    return ln[m.end():] if m else ln  # each level's '>' and the one blank after it
 
 
 def _read_unquoted(lines: list[str], name: str) -> Patch:
@@ -166,7 +162,7 @@ def _read_unquoted(lines: list[str], name: str) -> Patch:
         ln.startswith("Subject:") for ln in lines[:40]))
     files: list[FilePatch] = []
     notes: list[str] = []
-    seen: list[tuple] = []
+    seen: set[tuple] = set()
     for n, msg in enumerate(messages, 1):
         got = _parse(msg, name, quoted=False)
         if not got:
@@ -176,7 +172,7 @@ def _read_unquoted(lines: list[str], name: str) -> Patch:
             notes.append(f"message {n} (line {msg[0][0]}) repeats an earlier message's patch: "
                          "skipped")
             continue
-        seen.append(key)
+        seen.add(key)
         for f in got:
             for h in f.hunks:
                 if not h.usable:
@@ -194,11 +190,13 @@ def _read_quoted(lines: list[str], depth: int, name: str) -> Patch:
     numbered = [(i + 1, _strip_quote(ln, depth), ln) for i, ln in enumerate(lines)]
     files = _parse(numbered, name, quoted=True)
     copies: list[list[FilePatch]] = []
+    paths: set[str] = set()  # the files the current copy touched, kept as it grows
     for f in files:
-        paths = {p for g in (copies[-1] if copies else []) for p in (g.old, g.new) if p}
         if not copies or (f.old in paths or f.new in paths):
             copies.append([])
+            paths = set()
         copies[-1].append(f)
+        paths.update(p for p in (f.old, f.new) if p)
     notes = []
     chosen = None
     for n, copy in enumerate(copies, 1):
@@ -274,9 +272,25 @@ def _parse(numbered: list[Numbered], name: str, *, quoted: bool) -> list[FilePat
             cur.has_paths = True
             i = j + 1
         elif HUNK.match(ln) and cur is not None:
-            h, i = _hunk(numbered, i, at, ln, quoted)
+            h, i = _hunk(numbered, i, at, ln, quoted, name)
             cur.hunks.append(h)
+    for f in files:
+        f.old, f.new = _spelled(f.old, f, name), _spelled(f.new, f, name)
     return files
+
+
+def _spelled(path: str | None, f: FilePatch, name: str) -> str | None:
+    """One spelling per file: ``a//b/./c`` is ``a/b/c``, so two spellings of a file are one
+    file when hunks are grouped.  ``..`` stays, for the tree's check to refuse."""
+    if path is None:
+        return None
+    if "\0" in path:
+        raise PatchError(f"{name}:{f.at}: the file name '{path}' has a NUL byte in it (no file "
+                         "can be named so)")
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if not parts:
+        return path  # names no file: refused as outside the tree
+    return ("/" if path.startswith("/") else "") + "/".join(parts)
 
 
 def _next(numbered: list[Numbered], i: int) -> tuple[int, str]:
@@ -306,9 +320,12 @@ def _path(field_: str) -> str | None:
 
 
 def _hunk(numbered: list[Numbered], i: int, at: int, header: str,
-          quoted: bool) -> tuple[Hunk, int]:
+          quoted: bool, name: str) -> tuple[Hunk, int]:
     m = HUNK.match(header)
     assert m is not None
+    if any(g and len(g) > MAX_DIGITS for g in m.groups()):
+        raise PatchError(f"{name}:{at}: hunk header {m.group(0)[:60]}: a line number or count "
+                         f"of more than {MAX_DIGITS} digits (the patch is damaged)")
     h = Hunk(m.group(0), int(m[1]), int(m[2] or 1), int(m[3]), int(m[4] or 1), at)
     old = new = 0
     while i < len(numbered) and (old < h.old_len or new < h.new_len):

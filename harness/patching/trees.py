@@ -21,13 +21,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import fileio
 from harness.backends.base import BackendUnavailable
 from harness.backends.names import BackendRef
 from harness.backends.native import kernels
-from harness.backends.native.tree import META
+from harness.backends.native.tree import META, read_meta
 from harness.patching import apply as _apply
 from harness.patching import parse
 
+MAX_PATCH_BYTES = 64 << 20  # a whole review thread is a few MB
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._+-]{0,63}$")
 VERSION = re.compile(r"^\d+\.\d+$")
 
@@ -95,11 +97,7 @@ def base_of(backend: str) -> str | None:
 
 
 def _meta(d: Path) -> dict:
-    try:
-        meta = json.loads((d / META).read_text())
-    except (OSError, ValueError):
-        return {}
-    return meta if isinstance(meta, dict) else {}
+    return read_meta(d) or {}
 
 
 def make(name: str, onto: str, patch_file: Path,
@@ -113,15 +111,35 @@ def make(name: str, onto: str, patch_file: Path,
         raise parse.PatchError(f"kernel {onto} is not cached: run `buddy-harness kernel fetch "
                                f"{onto}` first")
     try:
-        data = patch_file.read_bytes()
-    except OSError as e:
-        raise parse.PatchError(f"{patch_file}: cannot read the patch ({e.strerror})") from None
+        data = fileio.read_input(patch_file, MAX_PATCH_BYTES, hint="cut it down to the patch")
+    except fileio.InputError as e:
+        raise parse.PatchError(str(e)) from None
     text = data.decode("utf-8", "replace")
     patch = parse.read(text, str(patch_file))
     if not patch.files:
         raise parse.PatchError(f"{patch_file}: the patch changes no file")
     base_meta = _meta(base)
     root = kernels.kernels_dir()
+    try:
+        return _make(name, onto, patch_file, data, patch, base, base_meta, root, log)
+    except OSError as e:  # a full disk, a file where the patch needs a directory, ...
+        raise parse.PatchError(_os_error(e, root, name)) from None
+
+
+def _os_error(e: OSError, root: Path, name: str) -> str:
+    """One line for an OS error while building tree ``name``: the file as a path in the tree,
+    never the hidden staging directory it was built in."""
+    where = ""
+    if e.filename:
+        parts = Path(e.filename).parts
+        inside = Path(e.filename).is_relative_to(root) and len(parts) > len(root.parts) + 1
+        where = f"{Path(*parts[len(root.parts) + 1:]) if inside else e.filename}: "
+    return f"cannot build tree {name}: {where}{e.strerror or e}"
+
+
+def _make(name: str, onto: str, patch_file: Path, data: bytes, patch: parse.Patch, base: Path,
+          base_meta: dict, root: Path,
+          log: Callable[[str], None]) -> tuple[Patched, _apply.Result, parse.Patch]:
     dest = root / name
     with open(root / f".lock-{name}", "w") as lock:
         # Two `kernel patch` runs of one NAME: the second waits, then replaces.
@@ -130,8 +148,10 @@ def make(name: str, onto: str, patch_file: Path,
         try:
             try:
                 shutil.copytree(base, staging, symlinks=True, dirs_exist_ok=True)
-            except (OSError, shutil.Error) as e:
-                raise parse.PatchError(f"cannot copy {base} to {staging}: {e}") from None
+            except shutil.Error as e:  # each file's error; the first says what went wrong
+                src, _, why = e.args[0][0]
+                why = re.sub(r"^\[Errno \d+\] |: '[^']*'$", "", str(why))  # not the staging dir
+                raise parse.PatchError(f"cannot copy {src} into tree {name}: {why}") from None
             (staging / META).unlink(missing_ok=True)
             res = _apply.apply(patch, staging, str(patch_file), onto)
             meta = {**{k: base_meta[k] for k in ("package", "deb", "layout") if k in base_meta},

@@ -16,6 +16,7 @@ from pathlib import Path
 import jinja2
 import yaml
 
+from harness import fileio
 from harness.spec.loader import load_paths
 from harness.spec.model import Case
 from harness.spec.position import SpecError
@@ -122,7 +123,7 @@ def write(rendered: Rendered, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     for path, text in rendered.files.items():
         if not path.exists() or path.read_text(encoding="utf-8") != text:
-            path.write_text(text, encoding="utf-8")
+            fileio.write_output(path, text)
             changed.append(path)
     for path in stale_extra(rendered, out_dir):
         path.unlink()

@@ -15,8 +15,10 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from harness import fileio
 from harness.cachedir import prune
 from harness.spec.loader import LoadResult, iter_spec_files, load_paths
+from harness.spec.yamlpos import MAX_BYTES
 
 _CODE = Path(__file__).parent
 
@@ -31,7 +33,7 @@ def key(paths: Iterable[str | Path]) -> str:
     for p in sorted(_CODE.glob("*.py")) + [_CODE / "schema.json"]:
         h.update(p.read_bytes())
     for f in iter_spec_files(paths):
-        h.update(f"\0{f}\0".encode() + f.read_bytes())
+        h.update(f"\0{f}\0".encode() + fileio.read_input(f, MAX_BYTES))
     return h.hexdigest()[:32]
 
 
@@ -39,8 +41,8 @@ def load_paths_cached(paths: list[str | Path]) -> LoadResult:
     """What :func:`load_paths` returns, from the cache when nothing it reads has changed."""
     try:
         k = key(paths)
-    except OSError:
-        return load_paths(paths)  # unreadable files: the loader words the error
+    except fileio.InputError:
+        return load_paths(paths)  # unreadable or hostile files: the loader words the error
     path = cache_dir() / f"{k}.pickle"
     try:
         cached = pickle.loads(path.read_bytes())

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -129,12 +130,12 @@ def iter_spec_files(paths: Iterable[str | Path]) -> list[Path]:
     ``doc-waivers.yaml`` are skipped.
     """
     out: list[Path] = []
-    seen: set[Path] = set()
+    seen: set[str] = set()
     for p in paths:
         path = Path(p)
         found = [path] if not path.is_dir() else _walk(path)
         for f in found:
-            key = f.resolve()
+            key = os.path.realpath(f)  # never raises: a symlink loop is refused when read
             if key not in seen:
                 seen.add(key)
                 out.append(f)
@@ -196,11 +197,7 @@ def _one_line(e: SpecError) -> SpecError:
 def _load_one_raw(path: Path) -> tuple[list[_Loaded], list[SpecError]]:
     file = str(path)
     try:
-        data = path.read_bytes()
-    except OSError as e:
-        return [], [SpecError(Pos(file, 1, 1), f"cannot read the file: {e.strerror or e}")]
-    try:
-        root = yamlpos.load(yamlpos.decode(data, file), file)
+        root = yamlpos.load(yamlpos.decode(yamlpos.read(path), file), file)
     except SpecError as e:
         return [], [e]
     if "cases" in root.value:

@@ -18,6 +18,7 @@ error.  ``<<`` merge keys are honoured.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,11 +31,13 @@ from yaml.reader import Reader
 from yaml.resolver import BaseResolver
 from yaml.scanner import Scanner
 
+from harness import fileio
 from harness.spec.position import Pos, SpecError
 
 MAX_BYTES = 2 << 20
 MAX_NODES = 200_000
 MAX_DEPTH = 64
+MAX_INT_DIGITS = 100
 
 _CORE = "tag:yaml.org,2002:"
 _PLAIN = "tag:harness:plain"  # an untagged plain scalar, typed by our own rules
@@ -123,6 +126,16 @@ class _Loader(Reader, Scanner, Parser, Composer, BaseResolver):
             return super().compose_node(parent, index)
         finally:
             self.depth -= 1
+
+
+def read(path: str | os.PathLike) -> bytes:
+    """The bytes of a spec file (or an expectation or waiver file), read with
+    :func:`harness.fileio.read_input`: a FIFO, a device or a file past MAX_BYTES is an
+    error at 1:1, refused before it is read."""
+    try:
+        return fileio.read_input(path, MAX_BYTES, hint="split it into several files")
+    except fileio.InputError as e:
+        raise SpecError(Pos(str(path), 1, 1), e.problem, e.hint or None) from None
 
 
 def decode(data: bytes, file: str) -> str:
@@ -229,6 +242,10 @@ class _Builder:
             elif text in _BOOLS:
                 value = _BOOLS[text]
             elif _INT.fullmatch(text):
+                digits = len(text.lstrip("+-"))
+                if digits > MAX_INT_DIGITS:  # far past u64, and past what int() converts
+                    raise SpecError(pos, f"number {text[:20]}... ({digits:,} digits) does not "
+                                         "fit in u64", "values must be below 2**64")
                 value = int(text)
         start, end = node.start_mark, node.end_mark
         width = end.column - start.column

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.backends.native.tree import META
+from harness.backends.native.tree import META, read_meta
 
 SUITES = ("sid", "trixie", "bookworm")
 # Path prefixes kept from the source tarball (relative to its top directory).
@@ -65,11 +65,8 @@ def kernels_dir() -> Path:
 def locate(version: str) -> Path | None:
     """The cached tree of ``version`` (e.g. ``7.2``), or None."""
     d = kernels_dir() / version
-    try:
-        meta = json.loads((d / META).read_text())
-    except (OSError, ValueError):
-        return None
-    return d if meta.get("layout", 1) >= LAYOUT else None
+    meta = read_meta(d)
+    return d if meta is not None and meta.get("layout", 1) >= LAYOUT else None
 
 
 @dataclass(frozen=True)
@@ -85,11 +82,8 @@ def cached() -> list[Cached]:
     root = kernels_dir()
     if root.is_dir():
         for d in sorted(root.iterdir(), key=lambda p: _sort_key(p.name)):
-            try:
-                meta = json.loads((d / META).read_text())
-            except (OSError, ValueError):
-                continue
-            if d.name.startswith(".") or meta.get("base"):
+            meta = read_meta(d)
+            if meta is None or d.name.startswith(".") or meta.get("base"):
                 continue  # staging, or a patched tree (harness.patching.trees lists those)
             out.append(Cached(d.name, meta.get("package", "?"), d))
     return out

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import fileio
 from harness.backends.base import BackendUnavailable
 
 # Where each allocator family lives in a tree.
@@ -21,6 +22,11 @@ LAYOUTS = {
 # Also needed from every tree to build in user space.
 SUPPORT = ("tools/include", "tools/lib/rbtree.c")
 META = "buddy-harness.json"  # written by the fetcher next to a cached tree
+# The type of each field a tree's META may hold; a field of another type makes it damaged.
+META_FIELDS: dict[str, type] = {
+    "version": str, "package": str, "deb": str, "layout": int, "fetched": str, "name": str,
+    "base": str, "patch": dict, "changed": dict, "already_present": list, "patched": str}
+MAX_META_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -86,11 +92,23 @@ def _features(api: str, header: str, code: str) -> tuple[frozenset[str], bool]:
     return frozenset(found), trim_start
 
 
-def _meta(root: Path) -> dict:
+def read_meta(root: Path) -> dict | None:
+    """The tree's META as a mapping, or None when it is absent, unreadable, not JSON or of
+    the wrong shape (a damaged file makes the tree one that is not cached, never a crash)."""
     try:
-        return json.loads((root / META).read_text())
-    except (OSError, ValueError):
-        return {}
+        meta = json.loads(fileio.read_input(root / META, MAX_META_BYTES))
+    except (fileio.InputError, ValueError, RecursionError):
+        return None
+    if not isinstance(meta, dict):
+        return None
+    for key, kind in META_FIELDS.items():
+        if key in meta and (not isinstance(meta[key], kind) or isinstance(meta[key], bool)):
+            return None
+    return meta
+
+
+def _meta(root: Path) -> dict:
+    return read_meta(root) or {}
 
 
 def _version(root: Path) -> str:
