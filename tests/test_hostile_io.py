@@ -340,16 +340,18 @@ def test_a_nul_in_a_patched_path_is_one_line(tmp_path, capsys):
                              "(no file can be named so) (nothing cached)")
 
 
-@pytest.mark.parametrize("path, problem", [("drivers/gpu", "drivers/gpu: Is a directory"),
+@pytest.mark.parametrize("path, problem", [("drivers/gpu", "'drivers/gpu' is a directory"),
                                            ("drivers/gpu/buddy.c/new.c",
-                                            "drivers/gpu/buddy.c: File exists")])
+                                            "'drivers/gpu/buddy.c' is a file")])
 @pytest.mark.usefixtures("cache")
-def test_os_errors_in_kernel_patch_exit_2_and_name_the_file_in_the_tree(tmp_path, capsys,
-                                                                        path, problem):
+def test_a_path_the_tree_cannot_hold_exits_2_and_names_the_file_in_the_tree(tmp_path, capsys,
+                                                                           path, problem):
+    """Refused when the patch is read against the tree, before anything is built: the line
+    names the patch, the file in the tree, and never the staging directory."""
     rc, out, err = patch_cli(tmp_path, "t1", diff({path: (None, "x\n")}), capsys)
     assert rc == 2
-    assert one_line(err) == f"buddy-harness kernel patch: cannot build tree t1: {problem} " \
-                            "(nothing cached)"
+    assert one_line(err) == (f"buddy-harness kernel patch: {tmp_path / 't1.patch'}:1: "
+                             f"{problem} in the tree (nothing cached)")
     assert sorted(p.name for p in kernels.kernels_dir().iterdir()) == [".lock-t1", "7.2"]
 
 
