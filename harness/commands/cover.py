@@ -86,6 +86,10 @@ def run(ns: argparse.Namespace) -> int:
 
 def _below_goal(cov: report.FileCoverage, ns: argparse.Namespace) -> int:
     short = []
+    if cov.missing_functions:
+        print(f"coverage does not count every function: {', '.join(cov.missing_functions)} "
+              "missing from gcov's data")
+        return 1
     if ns.fail_under_lines is not None and cov.total.line_percent < ns.fail_under_lines:
         short.append(f"lines {cov.total.line_percent:.1f}% < {ns.fail_under_lines:g}%")
     if ns.fail_under_branches is not None and cov.total.branch_percent < ns.fail_under_branches:
