@@ -836,3 +836,186 @@ def test_extra_pairs_trim_disable_rounded_in_a_window(harness_backend):
 @pytest.mark.extra
 def test_extra_pairs_large_alignment_to_the_end(harness_backend):
     run_spec_case(SPEC, 'extra.pairs-large-alignment-to-the-end', "", harness_backend)
+
+
+# TOPDOWN alone and with RANGE or an exact window, in a fresh and a fragmented space of one root or two
+# source: extra, drivers/gpu/buddy.c, alloc_from_freetree
+#
+#   id: extra.pairs-topdown-without-newer-flags
+#   title: TOPDOWN alone and with RANGE or an exact window, in a fresh and a fragmented space of one
+#     root or two
+#   source: {kind: extra, ref: 'drivers/gpu/buddy.c, alloc_from_freetree', quote: 'if (flags & GPU_BUDDY_TOPDOWN_ALLOCATION)
+#       {'}
+#   layer: core
+#   params:
+#     space: [1G, 1536M]
+#   buddy: {size: space, chunk_size: 4K}
+#   steps:
+#   - alloc:
+#       as: a
+#       size: 12M
+#       flags: [topdown]
+#     expect:
+#       blocks:
+#       - {offset: space - 8M, size: 8M}
+#       - {offset: space - 12M, size: 4M}
+#       avail: space - 12M
+#   - alloc:
+#       as: b
+#       size: 16M
+#       min_block_size: 16M
+#       flags: [topdown]
+#     expect:
+#       blocks:
+#       - {offset: space - 32M, size: 16M}
+#       avail: space - 28M
+#   - alloc:
+#       as: g
+#       size: 8M
+#       start: 256M
+#       end: 512M
+#       flags: [topdown, range]
+#     expect:
+#       blocks:
+#       - {offset: 256M, size: 8M}
+#       avail: space - 36M
+#   - alloc:
+#       as: h
+#       size: 8M
+#       start: 0
+#       end: space
+#       flags: [topdown, range]
+#     expect:
+#       blocks:
+#       - {offset: 0, size: 8M}
+#       avail: space - 44M
+#   - alloc:
+#       as: i
+#       size: 8M
+#       start: 512M
+#       end: 520M
+#       flags: [topdown]
+#     expect:
+#       blocks:
+#       - {offset: 512M, size: 8M}
+#       avail: space - 52M
+#   - alloc:
+#       as: j
+#       size: 8M
+#       start: 900M
+#       end: 0
+#       flags: [topdown, range]
+#     expect:
+#       blocks:
+#       - {offset: 904M, size: 8M}
+#       avail: space - 60M
+#   - alloc:
+#       as: k
+#       size: 4G
+#       flags: [topdown]
+#     expect: {error: EINVAL, avail: space - 60M}
+#   - alloc:
+#       as: l
+#       size: 12M
+#       min_block_size: 4M
+#       start: 900M
+#       end: 0
+#       flags: [range]
+#     expect:
+#       blocks:
+#       - {offset: 912M, size: 8M}
+#       - {offset: 900M, size: 4M}
+#       avail: space - 72M
+@pytest.mark.spec_case('extra.pairs-topdown-without-newer-flags')
+@pytest.mark.extra
+@pytest.mark.parametrize(
+    "params",
+    [
+        pytest.param('space=1G', id='space=1G'),
+        pytest.param('space=1536M', id='space=1536M'),
+    ],
+)
+def test_extra_pairs_topdown_without_newer_flags(harness_backend, params):
+    run_spec_case(SPEC, 'extra.pairs-topdown-without-newer-flags', params, harness_backend)
+
+
+# Sizes above 4 GiB and alignments of 4 GiB and more, plain, TOPDOWN and RANGE, in a 48 GiB space of two roots
+# source: extra, drivers/gpu/buddy.c, gpu_buddy_alloc_blocks
+#
+#   id: extra.pairs-large-sizes-without-newer-flags
+#   title: Sizes above 4 GiB and alignments of 4 GiB and more, plain, TOPDOWN and RANGE, in a 48 GiB
+#     space of two roots
+#   source: {kind: extra, ref: 'drivers/gpu/buddy.c, gpu_buddy_alloc_blocks', quote: Roundup the size
+#       to power of 2}
+#   layer: core
+#   buddy: {size: 48G, chunk_size: 4K}
+#   steps:
+#   - alloc: {as: a, size: 12G}
+#     expect:
+#       blocks:
+#       - {offset: 40G, size: 8G}
+#       - {offset: 36G, size: 4G}
+#       avail: 36G
+#   - alloc:
+#       as: b
+#       size: 8G
+#       min_block_size: 8G
+#       flags: [topdown]
+#     expect:
+#       blocks:
+#       - {offset: 24G, size: 8G}
+#       avail: 28G
+#   - alloc: {as: c, size: 8G, min_block_size: 8G, start: 0, end: 8G}
+#     expect:
+#       blocks:
+#       - {offset: 0, size: 8G}
+#       avail: 20G
+#   - alloc:
+#       as: d
+#       size: 8G
+#       min_block_size: 4G
+#       start: 8G
+#       end: 32G
+#       flags: [range]
+#     expect:
+#       blocks:
+#       - {offset: 8G, size: 8G}
+#       avail: 12G
+#   - alloc:
+#       as: e
+#       size: 6G
+#       min_block_size: 2G
+#       start: 0
+#       end: 48G
+#       flags: [range]
+#     expect:
+#       blocks:
+#       - {offset: 16G, size: 4G}
+#       - {offset: 20G, size: 2G}
+#       avail: 6G
+#   - alloc:
+#       as: f
+#       size: 4G
+#       min_block_size: 4G
+#       start: 4G
+#       end: 0
+#       flags: [range]
+#     expect:
+#       blocks:
+#       - {offset: 32G, size: 4G}
+#       avail: 2G
+#   - alloc:
+#       size: 6G
+#       flags: [topdown]
+#     expect: {error: ENOSPC, avail: 2G}
+#   - alloc:
+#       size: 12G
+#       min_block_size: 4G
+#       start: 0
+#       end: 0
+#       flags: [range]
+#     expect: {error: ENOSPC, avail: 2G}
+@pytest.mark.spec_case('extra.pairs-large-sizes-without-newer-flags')
+@pytest.mark.extra
+def test_extra_pairs_large_sizes_without_newer_flags(harness_backend):
+    run_spec_case(SPEC, 'extra.pairs-large-sizes-without-newer-flags', "", harness_backend)

@@ -168,7 +168,7 @@ def _pairs(ns: argparse.Namespace) -> int:
     log(f"cover --pairs: core-layer corpus on {ns.backend}: {len(outs)} items, "
         f"{summary_line(summary(outs))}")
     rep = pairs.report([(c, ps, o) for (c, ps), o in zip(todo, outs)],
-                       inter.for_features(caps.features), kernel=caps.version,
+                       inter.for_kernel(caps.version, caps.features), kernel=caps.version,
                        backend=ns.backend)
     print(pairs.text_report(rep, every=ns.every_pair))
     if ns.json:

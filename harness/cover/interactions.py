@@ -118,6 +118,11 @@ class Waiver:
     sides: tuple[str, str]  # family.class, family.*, or *
     reason: str
     pos: Pos
+    kernels: tuple[str, ...] = ()  # only on these kernel versions (6.1 is 6.1.*); () every one
+
+    def applies_to(self, version: str) -> bool:
+        return not self.kernels or any(version == k or version.startswith(k + ".")
+                                       for k in self.kernels)
 
     @property
     def exact(self) -> bool:
@@ -142,14 +147,14 @@ class Interactions:
     waivers: list[Waiver] = field(default_factory=list)
     file: str = ""
 
-    def for_features(self, features: frozenset[str]) -> Interactions:
-        """The classes a kernel with ``features`` has."""
+    def for_kernel(self, version: str, features: frozenset[str]) -> Interactions:
+        """The classes a kernel with ``features`` has, and the waivers that apply to it."""
         fams = []
         for f in self.families:
             kept = [c for c in f.classes if c.requires <= features]
             if kept:
                 fams.append(Family(f.name, f.multiple, kept, f.pos))
-        return Interactions(fams, self.waivers, self.file)
+        return Interactions(fams, [w for w in self.waivers if w.applies_to(version)], self.file)
 
     def classes(self) -> list[InputClass]:
         return [c for f in self.families for c in f.classes]
@@ -292,7 +297,7 @@ def _condition(node: YNode | None) -> Condition:
 
 
 def _waiver(node: YNode, classes: set[str], families: set[str]) -> Waiver:
-    _keys(node, {"pair", "reason"}, "a waiver")
+    _keys(node, {"pair", "reason", "kernels"}, "a waiver")
     pair, reason = node.value.get("pair"), node.value.get("reason")
     if pair is None or pair.kind != "list" or len(pair.value) != 2:
         raise SpecError(node.pos, "a waiver needs `pair: [family.class, family.class]`")
@@ -310,4 +315,13 @@ def _waiver(node: YNode, classes: set[str], families: set[str]) -> Waiver:
     if sides[0] == sides[1] == "*":
         raise SpecError(pair.pos, "a waiver of every pair waives nothing in particular",
                         "name at least one class")
-    return Waiver((sides[0], sides[1]), str(reason.value).strip(), node.pos)
+    kernels: list[str] = []
+    k_node = node.value.get("kernels")
+    if k_node is not None:
+        items = k_node.value if k_node.kind == "list" else [k_node]
+        for k in items:
+            if k.kind != "scalar" or not re.fullmatch(r"\d+(\.\d+)*", str(k.value or "")):
+                raise SpecError(k.pos, f"{k.describe()} is not a kernel version",
+                                "write versions such as 6.1 or 6.12")
+            kernels.append(str(k.value))
+    return Waiver((sides[0], sides[1]), str(reason.value).strip(), node.pos, tuple(kernels))

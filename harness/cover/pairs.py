@@ -168,7 +168,10 @@ def report(items: list[Item], inter: Interactions, *, kernel: str,
             rep.waived[pair] = waiver.reason
         else:
             rep.missing.append(pair)
-    rep.never = [c for c in rep.classes if c not in seen]
+    # A class waived with everything on this kernel (refused before any search) needs no case.
+    whole = {w.sides[0] if w.sides[1] == "*" else w.sides[1] for w in inter.waivers
+             if "*" in w.sides}
+    rep.never = [c for c in rep.classes if c not in seen and c not in whole]
     return rep
 
 
