@@ -264,3 +264,29 @@ def test_pairs_report_json_shape():
     assert rep.complete and rep.total == 1
     assert json.loads(json.dumps(rep.to_json()))["figure"] == {
         "exercised": 1, "waived": 0, "missing": 0, "total": 1}
+
+
+def test_paths_inside_repeats_name_their_step_and_sort_by_iteration(tmp_path):
+    from tests.helpers import load_one
+
+    case = load_one(tmp_path, """
+id: t.repeat
+title: a repeat
+source: {kind: extra, ref: test}
+layer: core
+buddy: {size: 1G, chunk_size: 4K}
+steps:
+  - alloc: {as: a, size: 4K}
+  - repeat:
+      count: 3
+      steps:
+        - alloc: {as: "b{i}", size: 4K}
+          expect: {count: 1, avail_delta: -4K}
+""")
+    step, siblings, idx = pairs.step_at(case, "2[1].1")
+    assert step is siblings[idx] and pairs.checked(step, siblings, idx)
+    assert not pairs.checked(*pairs.step_at(case, "1"))
+    assert pairs.step_at(case, "3") is None and pairs.step_at(case, "1.1") is None
+    order = pairs._order
+    assert order("2[0].1") < order("2[1].1") < order("2[2].1") < order("3")
+    assert order("1") < order("2[0].1")

@@ -71,7 +71,7 @@ class PairReport:
 
 
 def step_at(case: Case, path: str) -> tuple[Step, list[Step], int] | None:
-    """The step a trace path names ("3", "2.1[5]"), its sibling list and its index there."""
+    """The step a trace path names ("3", "2[5].1"), its sibling list and its index there."""
     steps: list[Step] = case.steps
     parts = path.split(".")
     for k, part in enumerate(parts):
@@ -99,7 +99,12 @@ def checked(step: Alloc, siblings: list[Step], idx: int) -> bool:
 
 
 def _order(path: str) -> tuple:
-    return tuple(int(p.split("[")[0]) for p in path.split("."))
+    """A trace path ("3", "2[5].1") as a key that sorts in execution order."""
+    out = []
+    for part in path.split("."):
+        step, _, rest = part.partition("[")
+        out.append((int(step), int(rest.rstrip("]")) if rest else -1))
+    return tuple(out)
 
 
 Item = tuple[Case, ParamSet, Outcome]
