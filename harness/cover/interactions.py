@@ -166,8 +166,10 @@ class Interactions:
         """The class ids of one evaluated call."""
         out = []
         for f in self.families:
-            hits = [c.id for c in f.classes if c.when.holds(env)]
-            out += hits if f.multiple else hits[:1]
+            if f.multiple:
+                out += [c.id for c in f.classes if c.when.holds(env)]
+            else:  # the first class that holds
+                out += next(([c.id] for c in f.classes if c.when.holds(env)), [])
         return out
 
     def pairs(self) -> list[tuple[str, str]]:
