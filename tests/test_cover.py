@@ -64,6 +64,33 @@ def test_exclusions_and_figures(tmp_path):
     assert json.loads(json.dumps(cov.to_json()))["total"]["lines_run"] == 4
 
 
+def test_a_defined_function_gcov_does_not_name_is_missing(tmp_path, capsys):
+    import argparse
+
+    from harness.commands.cover import _below_goal
+
+    src = tmp_path / "buddy.c"
+    src.write_text(SOURCE + "\nstatic unsigned int __merge(int a,\n\t\t\tint b)\n"
+                   "{\n\treturn a;\n}\n")
+    assert report.defined_functions(src.read_text()) == ["pick", "gpu_buddy_print", "__merge"]
+    _, cov = report.filtered(_raw(src), src)
+    assert cov.missing_functions == ["__merge"]
+    assert "MISSING from gcov's data (not counted): __merge" in report.text_report(cov)
+    ns = argparse.Namespace(fail_under_lines=None, fail_under_branches=None)
+    assert _below_goal(cov, ns) == 1
+    assert "does not count every function: __merge" in capsys.readouterr().out
+
+
+def test_kernel_style_headers_name_their_function():
+    text = ("static struct gpu_buddy_block *\n__get_buddy(struct gpu_buddy_block *block)\n{\n}\n"
+            "static int __init gpu_buddy_module_init(void)\n{\n}\n"
+            "static const int table[] =\n{\n};\n"
+            "/* a comment */\nint gpu_buddy_init(struct gpu_buddy *mm, u64 size,\n"
+            "\t\tu64 chunk)\n{\n}\n")
+    assert report.defined_functions(text) == ["__get_buddy", "gpu_buddy_module_init",
+                                              "gpu_buddy_init"]
+
+
 def test_no_data_for_the_file_is_one_clear_error(tmp_path):
     src = tmp_path / "buddy.c"
     src.write_text(SOURCE)
@@ -109,6 +136,11 @@ def test_cover_runs_the_cases_and_writes_json_and_html(tmp_path, capsys, name):
     init = next(f for n, f in fns.items() if n.endswith("buddy_init"))
     assert init["lines_run"] > 0 and data["fuzz_examples"] == 20
     assert not any("print" in n or "module" in n for n in fns)
+    # Every function of the allocator is in the report, gcovr's internal (__*) ones too.
+    defined = report.defined_functions(TREES[name].source.read_text())
+    assert data["missing_functions"] == []
+    assert {n for n in defined if not report.EXCLUDED_FUNCTIONS.match(n)} <= set(fns)
+    assert "__alloc_range" in fns
     assert 0 < data["total"]["line_percent"] < 100
     assert html.is_file() and "buddy.c" in html.read_text()
 

@@ -5,12 +5,17 @@ variant), runs every case of the corpus on it through the engine (and, with
 ``--fuzz-examples``, that many fuzzed programs against the reference), then
 reports per function what ran, as text, and as JSON and HTML on request.
 Exit 0, or 1 when below a --fail-under goal, 2 on usage or spec errors.
+
+``--pairs`` measures interaction coverage instead (:mod:`harness.cover.pairs`):
+the core-layer corpus on a plain build (or the reference), each alloc step
+classified by ``specs/interactions.yaml``; exit 1 while a pair is missing.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 from pathlib import Path
 
@@ -42,11 +47,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="exit 1 when fewer branches were taken")
     p.add_argument("--data", metavar="DIR", default=None,
                    help="keep gcov's counters and notes here (default: a temporary directory)")
+    p.add_argument("--pairs", action="store_true",
+                   help="interaction coverage instead: which pairs of the input classes of "
+                        "specs/interactions.yaml the core-layer cases exercise (the backend "
+                        "may be the reference)")
+    p.add_argument("--every-pair", action="store_true",
+                   help="with --pairs: also list each exercised pair with its cases, and each "
+                        "waived pair with its reason")
+    p.add_argument("-j", "--jobs", type=options.count, default=None, metavar="N",
+                   help="with --pairs: worker processes for a native backend (default: one per "
+                        "core)")
 
 
 def run(ns: argparse.Namespace) -> int:
     from harness.backends.native.coverage import open_coverage_backend
 
+    if ns.pairs:
+        return _pairs(ns)
+    if ns.every_pair or ns.jobs is not None:
+        raise UsageError("--every-pair and --jobs go with --pairs")
     if not ns.backend.startswith("native"):
         raise UsageError(f"cover measures the kernel's C: give a native backend, not "
                          f"'{ns.backend}'")
@@ -86,6 +105,10 @@ def run(ns: argparse.Namespace) -> int:
 
 def _below_goal(cov: report.FileCoverage, ns: argparse.Namespace) -> int:
     short = []
+    if cov.missing_functions:
+        print(f"coverage does not count every function: {', '.join(cov.missing_functions)} "
+              "missing from gcov's data")
+        return 1
     if ns.fail_under_lines is not None and cov.total.line_percent < ns.fail_under_lines:
         short.append(f"lines {cov.total.line_percent:.1f}% < {ns.fail_under_lines:g}%")
     if ns.fail_under_branches is not None and cov.total.branch_percent < ns.fail_under_branches:
@@ -105,3 +128,55 @@ def _fuzz(backend, ns: argparse.Namespace) -> None:
                                  examples=ns.fuzz_examples)
     log(f"cover: {stats.line()}" + (" (a divergence was found: run fuzz to see it)"
                                           if finding else ""))
+
+
+def _pairs(ns: argparse.Namespace) -> int:
+    from functools import partial
+
+    from harness import parallel
+    from harness.backends.registry import resolve
+    from harness.cover import interactions, pairs
+    from harness.spec.position import SpecError
+
+    if ns.fuzz_examples or ns.html or ns.data or ns.fail_under_lines is not None \
+            or ns.fail_under_branches is not None:
+        raise UsageError("--pairs measures the corpus's interactions: --fuzz-examples, --html, "
+                         "--data and --fail-under-* are for line coverage")
+    dirs, loaded = load_specs(ns)
+    roots = specs_roots(dirs)
+    files = [Path(r) / interactions.FILE for r in roots if (Path(r) / interactions.FILE).is_file()]
+    if not files:
+        raise UsageError(f"no {interactions.FILE} in {', '.join(map(str, roots))}: it describes "
+                         "the input classes --pairs counts")
+    try:
+        inter = interactions.load_file(files[0])
+    except SpecError as e:
+        print(e, file=sys.stderr)
+        return USAGE_ERROR
+    todo = [(c, ps) for c, ps in select(loaded.cases, None) if c.layer == "core"]
+    again = partial(resolve, ns.backend, kernel_src=ns.kernel_src, sanitize=False,
+                    timeout=ns.timeout, log=lambda _: None)
+    backend = resolve(ns.backend, kernel_src=ns.kernel_src, sanitize=False, timeout=ns.timeout,
+                      log=log)
+    try:
+        exp = expectations.load(roots, backend.name)
+        caps = backend.capabilities
+        outs = list(parallel.run_corpus(todo, backend, partial(_judged, exp=exp),
+                                        jobs=ns.jobs or parallel.default_jobs(), reopen=again))
+    finally:
+        backend.close()
+    log(f"cover --pairs: core-layer corpus on {ns.backend}: {len(outs)} items, "
+        f"{summary_line(summary(outs))}")
+    rep = pairs.report([(c, ps, o) for (c, ps), o in zip(todo, outs)],
+                       inter.for_kernel(caps.version, caps.features), kernel=caps.version,
+                       backend=ns.backend)
+    print(pairs.text_report(rep, every=ns.every_pair))
+    if ns.json:
+        Path(ns.json).write_text(json.dumps(rep.to_json(), indent=2) + "\n")
+    if loaded.errors:
+        return USAGE_ERROR
+    return 0 if rep.complete else 1
+
+
+def _judged(case, ps, backend, *, exp):
+    return run_one(case, ps, backend, exp)

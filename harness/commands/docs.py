@@ -52,7 +52,7 @@ def run(ns: argparse.Namespace) -> int:
         return USAGE_ERROR if loaded.errors else 0
     docs = _load(ns.tree)
     w = waivers.load(roots)
-    cov = coverage.build(loaded.cases, docs, w.reasons)
+    cov = coverage.build(loaded.cases, docs, w.reasons, w.sentences)
     outcomes: dict[str, CaseOutcome] = {}
     if not ns.no_run:
         names = ns.backend or ["reference", f"native@{docs.label}"]

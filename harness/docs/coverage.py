@@ -32,6 +32,14 @@ class Coverage:
     docs: TreeDocs
     cited: dict[str, list[Citation]]  # item id -> citations, every item present
     waived: dict[str, str]  # item id -> reason, only items of this tree
+    # (item id, normalized sentence) -> reason: sentences that state nothing checkable
+    waived_sentences: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def normative(self) -> list[tuple[DocItem, Sentence]]:
+        """Every sentence a case should hold: not waived, nor in a waived item."""
+        return [(i, s) for i in self.docs.items if i.id not in self.waived
+                for _, s in i.sentences()
+                if (i.id, normalize(s.text)) not in self.waived_sentences]
 
     def covered(self) -> list[DocItem]:
         return [i for i in self.docs.items if self.cited[i.id]]
@@ -45,7 +53,8 @@ class Coverage:
         return len(self.covered()), len(counted)
 
 
-def build(cases: list[Case], docs: TreeDocs, waivers: dict[str, str]) -> Coverage:
+def build(cases: list[Case], docs: TreeDocs, waivers: dict[str, str],
+          sentence_waivers: dict[tuple[str, str], str] | None = None) -> Coverage:
     cited: dict[str, list[Citation]] = {i.id: [] for i in docs.items}
     for case in cases:
         for item, cit in _citations(case, docs):
@@ -57,7 +66,8 @@ def build(cases: list[Case], docs: TreeDocs, waivers: dict[str, str]) -> Coverag
                 if cit.how == "quote":
                     have.how = "quote"
     ids = set(cited)
-    return Coverage(docs, cited, {k: v for k, v in waivers.items() if k in ids})
+    return Coverage(docs, cited, {k: v for k, v in waivers.items() if k in ids},
+                    {k: v for k, v in (sentence_waivers or {}).items() if k[0] in ids})
 
 
 def _citations(case: Case, docs: TreeDocs) -> list[tuple[DocItem, Citation]]:

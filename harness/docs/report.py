@@ -68,6 +68,23 @@ def _counts(cov: Coverage, outcomes: dict[str, CaseOutcome]) -> Counter:
     return c
 
 
+def normative_figure(cov: Coverage, outcomes: dict[str, CaseOutcome]) -> tuple[int, int]:
+    """(normative sentences held or contradicted, normative sentences)."""
+    done = 0
+    marks = {item.id: _by_sentence(cov, item) for item in cov.docs.items}
+    normative = cov.normative()
+    for item, s in normative:
+        if sentence_status(marks[item.id].get(s, []), outcomes) in ("held", "contradicted"):
+            done += 1
+    return done, len(normative)
+
+
+def _normative_line(cov: Coverage, outcomes: dict[str, CaseOutcome]) -> str:
+    n, m = normative_figure(cov, outcomes)
+    return (f"normative sentences held or contradicted {n}/{m} "
+            f"({len(cov.waived_sentences)} sentences waived as not normative)")
+
+
 def _kdoc_line(cov: Coverage, kd: KdocRun | None) -> str:
     if kd is None:
         return "the tree has no kernel-doc parser to compare with"
@@ -107,6 +124,7 @@ def terminal(cov: Coverage, outcomes: dict[str, CaseOutcome], kd: KdocRun | None
     if outcomes:
         c = _counts(cov, outcomes)
         lines.append("sentences: " + ", ".join(f"{c[m]} {m}" for m in MARKS if c[m]))
+        lines.append(_normative_line(cov, outcomes))
     lines.append(_figure_line(cov))
     return "\n".join(lines) + "\n"
 
@@ -121,7 +139,8 @@ def markdown(cov: Coverage, outcomes: dict[str, CaseOutcome], kd: KdocRun | None
            _kdoc_line(cov, kd) + ".", ""]
     if outcomes:
         c = _counts(cov, outcomes)
-        out += ["Sentences: " + ", ".join(f"{c[m]} {m}" for m in MARKS if c[m]) + ".", ""]
+        out += ["Sentences: " + ", ".join(f"{c[m]} {m}" for m in MARKS if c[m]) + ".", "",
+                _normative_line(cov, outcomes) + ".", ""]
     for rel in dict.fromkeys(i.file for i in d.items):
         out += [f"## `{rel}`", ""]
         for item in d.in_file(rel):

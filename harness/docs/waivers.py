@@ -2,6 +2,12 @@
 
 Kept true like the expectation files: a waiver naming an item the reference
 tree does not document, or one a case now cites, is an error.
+
+A key ``ITEM | SENTENCE`` waives one sentence of an item instead: a sentence
+that states nothing a case can check (a summary the description repeats, a
+use case, what a parameter or field is for), left out of the count of
+normative sentences.  It is stale when the item does not have the sentence,
+or when a case quotes it.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from harness.docs.coverage import Coverage
+from harness.docs.text import normalize
 from harness.spec import yamlpos
 from harness.spec.loader import WAIVERS_FILE
 from harness.spec.position import Pos, SpecError
@@ -20,15 +27,21 @@ from harness.spec.semantic import did_you_mean
 FILE = WAIVERS_FILE
 
 
+SEPARATOR = " | "
+
+
 @dataclass
 class Waivers:
     reasons: dict[str, str] = field(default_factory=dict)
     where: dict[str, Pos] = field(default_factory=dict)
+    # (item id, sentence text) -> reason: sentences that are not normative
+    sentences: dict[tuple[str, str], str] = field(default_factory=dict)
+    sentence_where: dict[tuple[str, str], Pos] = field(default_factory=dict)
 
     def stale(self, cov: Coverage) -> list[str]:
         """Each waiver that is no longer true of ``cov``'s tree, as a FILE:LINE:COL line."""
         ids = [i.id for i in cov.docs.items]
-        out = []
+        out = self._stale_sentences(cov)
         for item, pos in self.where.items():
             if item not in ids:
                 hint = did_you_mean(item, ids)
@@ -39,6 +52,30 @@ class Waivers:
                 out.append(f"{pos}: waiver for '{item}', which {cases} now cite "
                            "(remove the waiver)")
         return out
+
+    def _stale_sentences(self, cov: Coverage) -> list[str]:
+        by_id = cov.docs.by_id()
+        out = []
+        for (item, text), pos in self.sentence_where.items():
+            it = by_id.get(item)
+            if it is None:
+                out.append(f"{pos}: sentence waiver for '{item}', which {cov.docs.version} "
+                           "does not document (remove the waiver)")
+                continue
+            sent = next((s for _, s in it.sentences() if normalize(s.text) == text), None)
+            if sent is None:
+                out.append(f"{pos}: '{item}' has no sentence '{text}' in "
+                           f"{cov.docs.version} (copy it from `buddy-harness docs`, or remove "
+                           "the waiver)")
+                continue
+            quoting = sorted({c.case.id for c in cov.cited[item] if sent in c.sentences})
+            if quoting:
+                out.append(f"{pos}: sentence waiver for '{text}' of '{item}', which "
+                           f"{', '.join(quoting)} now quote (remove the waiver)")
+        return out
+
+    def sentence_waived(self, item: str, text: str) -> bool:
+        return (item, normalize(text)) in self.sentences
 
 
 def load(specs_roots: list[Path]) -> Waivers:
@@ -72,6 +109,15 @@ def _load_file(path: Path, w: Waivers) -> None:
             raise SpecError(pos(key), "expected a documented item id as key")
         if not isinstance(value, yaml.ScalarNode) or not value.value.strip():
             raise SpecError(pos(value), f"'{key.value}' needs a one-line reason")
+        if SEPARATOR in key.value:
+            item, _, text = key.value.partition(SEPARATOR)
+            k = (item.strip(), normalize(text))
+            if k in w.sentences:
+                raise SpecError(pos(key), f"that sentence of '{k[0]}' is waived twice "
+                                f"(first at {w.sentence_where[k]})")
+            w.sentences[k] = value.value.strip()
+            w.sentence_where[k] = pos(key)
+            continue
         if key.value in w.reasons:
             raise SpecError(pos(key), f"'{key.value}' is waived twice "
                             f"(first at {w.where[key.value]})")

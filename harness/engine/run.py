@@ -18,7 +18,7 @@ from harness.engine import faults
 from harness.engine.budget import BudgetedBackend, case_budget
 from harness.engine.checks import CheckFailure, LiveSet, check_expect, fmt
 from harness.engine.session import BindingSession, CoreSession, Session
-from harness.engine.trace import Outcome, StepTrace, Trace
+from harness.engine.trace import AllocCall, Outcome, StepTrace, Trace
 from harness.spec.expr import Expr
 from harness.spec.model import (
     Alloc,
@@ -78,6 +78,7 @@ class _Run:
     # -- failures -----------------------------------------------------------
     def fail(self, path: str, line: int, message: str) -> None:
         if self.failure is None:
+            self.trace.failed_path = path
             avail, clear = session_counters(self.session)
             self.failure = _Failure(path, line, message,
                                     f"[state: avail={fmt(avail)}, clear_avail={fmt(clear)}, "
@@ -111,7 +112,7 @@ class _Run:
         self.trace.crash_step = f"step {path} (line {step.pos.line})"
         broken: str | None = None
         nth = faults.arm(self.injector, getattr(step, "fail_alloc", None), self.ev)
-        before = self.session.counters()
+        before = st.before = self.session.counters()
         try:
             self.execute(step, st)
         except BuddyError as e:
@@ -145,14 +146,17 @@ class _Run:
             name = self.name(step.name) if step.name else None
             if name in self.held:
                 raise _CaseError(f"name '{name}' is still held; free it before reusing it")
-            token, blocks = s.alloc(
+            st.call = AllocCall(
                 mode=step.mode,
                 start=self.ev(step.start) if step.start is not None else 0,
                 end=self.ev(step.end) if step.end is not None else 0,
                 size=self.ev(step.size),
                 min_block_size=self.ev(step.min_block_size) if step.min_block_size else chunk,
-                flags=step.flags,
+                flags=tuple(step.flags),
             )
+            c = st.call
+            token, blocks = s.alloc(mode=c.mode, start=c.start, end=c.end, size=c.size,
+                                    min_block_size=c.min_block_size, flags=step.flags)
             st.blocks = list(blocks)
             held = _Held(token, st.blocks)
             if name:

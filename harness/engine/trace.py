@@ -9,6 +9,18 @@ from harness.backends.base import Block
 OUTCOMES = ("pass", "fail", "xfail", "xpass", "skip", "crash", "error")
 
 
+@dataclass(frozen=True)
+class AllocCall:
+    """An alloc step's arguments once evaluated: what the layer was asked for."""
+
+    mode: str | None
+    start: int
+    end: int
+    size: int
+    min_block_size: int
+    flags: tuple[str, ...]
+
+
 @dataclass
 class StepTrace:
     """One executed step (repeat bodies are flattened, with the loop index in path)."""
@@ -21,6 +33,9 @@ class StepTrace:
     blocks: list[Block] = field(default_factory=list)
     avail: int = 0
     clear_avail: int = 0
+    # alloc only: the call as evaluated, and the counters just before it (cover --pairs)
+    call: AllocCall | None = None
+    before: tuple[int, int] = (0, 0)
 
     def observable(self) -> tuple:
         """What two backends must agree on for this step."""
@@ -45,6 +60,7 @@ class Trace:
     crash_kind: str | None = None  # bug, oom, signal, ...: what backends are compared on
     crash_step: str | None = None  # "step 3 (line 12)": the step the backend died in
     warnings: list[str] = field(default_factory=list)
+    failed_path: str | None = None  # the step whose check failed first (its path)
 
     def to_json(self) -> dict:
         return asdict(self)

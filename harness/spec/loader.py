@@ -56,6 +56,7 @@ from harness.spec.yamlpos import YNode
 SPEC_SUFFIXES = (".yaml", ".yml")
 EXPECTATIONS_DIR = "expectations"
 WAIVERS_FILE = "doc-waivers.yaml"  # documented items no case covers, not cases
+INTERACTIONS_FILE = "interactions.yaml"  # the input classes of cover --pairs, not cases
 
 CASE_KEYS = ("id", "title", "source", "layer", "requires", "params", "buddy", "steps", "tags",
              "cites", "limits")
@@ -148,7 +149,8 @@ def _walk(root: Path) -> list[Path]:
         rel = f.relative_to(root).parts
         if any(part.startswith(".") for part in rel):
             continue
-        if (rel[0] == EXPECTATIONS_DIR and len(rel) > 1) or rel == (WAIVERS_FILE,):
+        if (rel[0] == EXPECTATIONS_DIR and len(rel) > 1) or rel in ((WAIVERS_FILE,),
+                                                                    (INTERACTIONS_FILE,)):
             continue
         if f.suffix in SPEC_SUFFIXES and f.is_file():
             out.append(f)
