@@ -111,6 +111,18 @@ def test_the_lint_flags_are_the_tree_s_own(counted, tmp_path):
     assert "unnecessary_cast" not in clippy.message
 
 
+def test_a_planted_unused_import_is_a_clippy_finding_at_its_line(counted, tmp_path):
+    """rustc's own lints reach buddy.rs as in a kernel build: the stand-in crate spares only
+    its other modules the unused-code lints."""
+    tree = _tree_with(tmp_path, lambda t: t.replace(
+        "use crate::{\n", "use core::fmt::Write as _;\nuse crate::{\n", 1))
+    clippy = _lint(f"rust@{tree.root}")["lint.clippy"]
+    assert clippy.status == "fail"
+    assert clippy.message.endswith(f"{BINDING}:220:5: warning: unused_imports: unused import: "
+                                   "`core::fmt::Write`"), clippy.message
+    assert clippy.line == 220
+
+
 def _tree_with(tmp_path: Path, edit=None, drop_config: bool = False):
     assert TREE is not None
     dest = tmp_path / "linux"

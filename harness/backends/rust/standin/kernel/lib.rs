@@ -8,7 +8,7 @@
 
 #![no_std]
 #![feature(arbitrary_self_types)]
-#![allow(unexpected_cfgs, internal_features, stable_features)]
+#![allow(unexpected_cfgs, dead_code, unused_imports, internal_features, stable_features)]
 
 extern crate self as kernel;
 extern crate std;
@@ -16,36 +16,24 @@ extern crate std;
 pub use bindings;
 pub use ffi;
 
-// Only part of each module is used here, so the unused rest is not warned about; `gpu`
-// (the binding) keeps every lint, as the tree's build gives it (the lint items read them).
-#[allow(dead_code, unused_imports)]
 pub mod alloc;
-#[allow(dead_code, unused_imports)]
+
 pub mod build_assert;
-#[allow(dead_code, unused_imports)]
 pub mod error;
-#[allow(dead_code, unused_imports)]
 pub mod fmt;
+// The binding keeps the lints a kernel build gives it (the lint items read them); only
+// the rest of the crate, partly used here, is spared them.
+#[warn(dead_code, unused_imports)]
 pub mod gpu;
-#[allow(dead_code, unused_imports)]
 pub mod impl_flags;
-#[allow(dead_code, unused_imports)]
 pub mod init;
-#[allow(dead_code, unused_imports)]
 pub mod interop;
-#[allow(dead_code, unused_imports)]
 pub mod prelude;
-#[allow(dead_code, unused_imports)]
 pub mod print;
-#[allow(dead_code, unused_imports)]
 pub mod ptr;
-#[allow(dead_code, unused_imports)]
 pub mod sizes;
-#[allow(dead_code, unused_imports)]
 pub mod str;
-#[allow(dead_code, unused_imports)]
 pub mod sync;
-#[allow(dead_code, unused_imports)]
 pub mod types;
 
 /// Stand-in for the kernel's `ThisModule`: nothing here is loaded as a module.
