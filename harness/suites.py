@@ -59,3 +59,12 @@ def _rustdoc_ids(tree: KernelTree) -> list[str]:
 
 
 register(SuiteKind("rustdoc", "rustdoc example", frozenset({"rust"}), _rustdoc_ids))
+
+
+def _lint_ids(tree: KernelTree) -> list[str]:
+    from harness.backends.rust.lints import collect
+
+    return collect(tree)
+
+
+register(SuiteKind("lint", "lint", frozenset({"rust"}), _lint_ids))

@@ -26,7 +26,9 @@ from harness.backends.native.tree import META, read_meta
 SUITES = ("sid", "trixie", "bookworm")
 # Path prefixes kept from the source tarball (relative to its top directory).
 KEEP = (
-    "Makefile",
+    "Makefile",  # with rust/Makefile: the Rust lint flags the lint items read
+    ".rustfmt.toml",
+    ".clippy.toml",
     "drivers/gpu/buddy.c",
     "drivers/gpu/tests/",
     "drivers/gpu/drm/drm_buddy.c",
@@ -45,7 +47,7 @@ KEEP = (
     "tools/lib/rbtree.c",
 )
 # Bumped whenever KEEP grows: a tree cached with fewer paths is fetched again.
-LAYOUT = 2
+LAYOUT = 3
 _VERSION = re.compile(r"^\d+\.\d+$")
 
 

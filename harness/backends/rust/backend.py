@@ -30,6 +30,7 @@ from harness.backends.native.tree import KernelTree
 from harness.backends.native.worker import Worker
 from harness.backends.rust import doctests
 from harness.backends.rust.build import BINDING, RustBuild
+from harness.backends.rust.lints import LintSuite
 from harness.engine.trace import Outcome
 
 MODES = {"simple": "s", "topdown": "t", "range": "r"}
@@ -97,9 +98,10 @@ class RustBackend(BackendDefaults):
         self.capabilities = Capabilities(tree.version, tree.features, tree.api)
         self._worker: Worker | None = None
         self.doctests = DoctestSuite(self)
+        self.lints = LintSuite(self)
 
     def suites(self) -> list[Suite]:
-        return [self.doctests]
+        return [self.doctests, self.lints]
 
     def skip_reason(self, layer: str) -> str | None:
         if layer in self.layers:

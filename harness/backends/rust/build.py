@@ -289,7 +289,7 @@ def binding_api(tree: KernelTree) -> str:
     return "v12" if "physical_memory_size" in text else "landed"
 
 
-def _assemble_crate(tree: KernelTree, dest: Path) -> None:
+def assemble_crate(tree: KernelTree, dest: Path) -> None:
     """The crate's source tree: the stand-ins copied, the tree's modules linked."""
     k = tree.root / "rust/kernel"
     gen = generation(tree)
@@ -389,15 +389,19 @@ def _build_glue(tree: KernelTree, rc: str, macros: Path, tmp: Path) -> None:
          "building the bindings crate")
 
 
+def kernel_crate_args(crate: Path, macros: Path, glue: Path) -> list[str]:
+    """What any compiler (rustc, clippy, rustdoc) needs for the kernel crate at ``crate``."""
+    return ["--crate-type", "rlib", "--crate-name", "kernel",
+            f"--remap-path-prefix={crate}=rust/kernel",  # errors name the tree's own files
+            "--cfg", 'CONFIG_GPU_BUDDY="y"', "--cfg", "testlib", *_externs(macros),
+            "--extern", f"bindings={glue / 'libbindings.rlib'}", str(crate / "lib.rs")]
+
+
 def _build_kernel(tree: KernelTree, rc: str, macros: Path, glue: Path, native: Path,
                   tmp: Path) -> None:
     crate = tmp / "src"
-    _assemble_crate(tree, crate)
-    _run([rc, *RUSTFLAGS, "--crate-type", "rlib", "--crate-name", "kernel",
-          f"--remap-path-prefix={crate}=rust/kernel",  # errors name the tree's own files
-          "--cfg", 'CONFIG_GPU_BUDDY="y"', "--cfg", "testlib", *_externs(macros),
-          "--extern", f"bindings={glue / 'libbindings.rlib'}",
-          "--out-dir", str(tmp), str(crate / "lib.rs")],
+    assemble_crate(tree, crate)
+    _run([rc, *RUSTFLAGS, *kernel_crate_args(crate, macros, glue), "--out-dir", str(tmp)],
          f"building the kernel crate with {tree.root / BINDING}")
     b = RustBuild(tmp, tmp / WORKER, macros, glue, native, 0, 0)
     _run([rc, *PROGRAM_FLAGS, "--crate-type", "bin", "--crate-name", "rust_worker",
@@ -432,11 +436,23 @@ def _run(cmd: list[str], what: str) -> None:
 
 def _first_error(text: str) -> str:
     """The compiler's first error with its location (rustc puts it on the next line)."""
+    errors = compile_errors(text)
+    if errors:
+        return errors[0]
+    rest = [ln for ln in text.splitlines() if ln.strip()]
+    return rest[0].strip() if rest else "(no compiler output)"
+
+
+def compile_errors(text: str) -> list[str]:
+    """Every error the compiler printed, in its order, each with its location; rustc's
+    closing summary ("aborting due to N previous errors") is not one of them."""
     lines = text.splitlines()
+    out = []
     for i, line in enumerate(lines):
+        if line.startswith("error: aborting due to"):
+            continue
         if line.startswith("error") or " error:" in line or "undefined reference" in line:
             loc = next((ln.strip()[3:].strip() for ln in lines[i + 1:i + 3]
                         if ln.strip().startswith("-->")), "")
-            return line.strip() + (f" at {loc}" if loc else "")
-    rest = [ln for ln in lines if ln.strip()]
-    return rest[0].strip() if rest else "(no compiler output)"
+            out.append(line.strip() + (f" at {loc}" if loc else ""))
+    return out

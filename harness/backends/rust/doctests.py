@@ -20,7 +20,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.backends.rust.build import PROGRAM_FLAGS, RustBuild, _env, _first_error, rustc
+from harness.backends.rust.build import (
+    PROGRAM_FLAGS,
+    RustBuild,
+    _env,
+    _first_error,
+    compile_errors,
+    rustc,
+)
 
 SKIP_ATTRS = {"ignore", "text", "no_run", "compile_fail"}
 _ITEM = re.compile(r"^\s*(?:pub(?:\([^)]*\))?\s+)?(?:unsafe\s+)?"
@@ -146,7 +153,8 @@ def run_all(build: RustBuild, tests: list[Doctest], *, timeout: float = 30.0,
 
 
 def _compile(build: RustBuild, rc: str, src: str, name: str) -> Path | str:
-    """The executable of ``src`` (cached by its text), or the compiler's first error."""
+    """The executable of ``src`` (cached by its text), or every error the compiler gave,
+    as it printed them (one after another, each at its location)."""
     key = hashlib.sha256(src.encode()).hexdigest()[:16]
     out_dir = build.dir / "doctests"
     out_dir.mkdir(exist_ok=True)
@@ -162,7 +170,8 @@ def _compile(build: RustBuild, rc: str, src: str, name: str) -> Path | str:
                             "doctest", *build.link_args(), "-o", f"{tmp}/doctest",
                             str(source)], capture_output=True, text=True, env=_env())
         if p.returncode != 0:
-            return _first_error(p.stderr).replace(str(source), "doctest.rs")
+            errors = compile_errors(p.stderr) or [_first_error(p.stderr)]
+            return "; ".join(errors).replace(str(source), "doctest.rs")
         os.replace(f"{tmp}/doctest", exe)
     return exe
 
