@@ -1,4 +1,5 @@
-"""``buddy-harness mutate``: mutation testing of the allocator's C against the corpus and fuzz.
+"""``buddy-harness mutate``: mutation testing of the allocator's C against the corpus and fuzz
+(and of the Rust binding, ``--backend rust@...``: :mod:`harness.mutation.rust_cli`).
 
 Exit 0 when every mutant that compiled and did not time out was killed or is an
 accepted survivor (harness/mutation/survivors/, kept true), 1 otherwise, 2 on usage
@@ -21,10 +22,11 @@ from pathlib import Path
 from harness import options
 from harness.cli import UsageError, add_backend_options, add_specs_option, log, specs_dirs
 from harness.mutation.mutants import OPERATORS
+from harness.mutation.rust_mutants import OPERATORS as RUST_OPERATORS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_backend_options(p, default_help="exactly one native backend")
+    add_backend_options(p, default_help="exactly one native or rust backend")
     add_specs_option(p)
     p.set_defaults(timeout=3.0)  # a looping mutant should cost seconds, not the usual 10
     for action in p._actions:
@@ -34,7 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="run N mutants drawn with --seed instead of all of them")
     p.add_argument("--seed", type=options.seed, default=1, metavar="S",
                    help="seed of the sample and of the fuzz budget (default 1)")
-    p.add_argument("--operator", action="append", default=[], choices=OPERATORS,
+    p.add_argument("--operator", action="append", default=[],
+                   choices=list(dict.fromkeys(OPERATORS + RUST_OPERATORS)),
                    help="only mutants of this operator; repeatable")
     p.add_argument("--fuzz", type=options.count0, default=1000, metavar="N",
                    help="fuzz each corpus survivor with N programs against the reference "
@@ -78,8 +81,13 @@ def run(ns: argparse.Namespace) -> int:
     from harness.mutation.report import Report
     from harness.mutation.runner import KILLED, Bench
 
+    if len(ns.backend) == 1 and ns.backend[0].split("@", 1)[0] == "rust":
+        from harness.mutation import rust_cli
+
+        return rust_cli.run(ns)
     if len(ns.backend) != 1 or not ns.backend[0].startswith("native"):
-        raise UsageError("needs exactly one native backend: --backend native@VERSION")
+        raise UsageError("needs exactly one native backend: --backend native@VERSION "
+                         "(or rust@VERSION for the Rust binding)")
     if ns.sample is not None and ns.sample < 1 or ns.fuzz < 0 or ns.timeout <= 0:
         raise UsageError("--sample, --fuzz and --timeout must be positive")
     if ns.native_sanitize:
