@@ -279,8 +279,8 @@ def _operators(t: Tokens, i: int, add: Callable[[str, int, int, str], None]) -> 
         add("width", tok.start, ty.end, f"as {NARROWER[ty.text]} as {ty.text}")
     if tok.kind == "num" and toks[i - 1].text != ".":  # not a tuple field (self.0)
         _const(tok, add)
-    if text == "!" and tok.kind == "op" and not t.spaced(i) and i + 1 < len(toks) \
-            and toks[i - 1].kind != "id" and toks[i + 1].start == tok.end:
+    macro_bang = toks[i - 1].kind == "id" and toks[i - 1].end == tok.start  # name!(..)
+    if text == "!" and not macro_bang and i + 1 < len(toks) and toks[i + 1].start == tok.end:
         add("bool", tok.start, tok.end, "")
     if text in ("true", "false"):
         add("bool", tok.start, tok.end, "false" if text == "true" else "true")
@@ -362,12 +362,27 @@ def _overflow_binary(t: Tokens, i: int, add) -> None:
         return
     left = t.source[toks[a].start:toks[i - 1].end]
     right = t.source[toks[i + 1].start:toks[b - 1].end]
-    grouped = toks[a].text == "(" and _match(toks, a) == i - 1
-    recv = left if grouped or re.fullmatch(r"[\w.]+(\(\))?", left) else f"({left})"
+    recv = left if _postfix(t, a, i) else f"({left})"
     kinds = ("wrapping",) if op == "<<" else ("wrapping", "saturating")
     name = "shl" if op == "<<" else ARITH_METHOD[op]
     for kind in kinds:
         add("overflow", toks[a].start, toks[b - 1].end, f"{recv}.{kind}_{name}({right})")
+
+
+def _postfix(t: Tokens, a: int, b: int) -> bool:
+    """Whether tokens ``a..b-1`` are one postfix expression (a path, calls, fields, a
+    parenthesised group), which a method call can follow without parentheses."""
+    depth = 0
+    for k in range(a, b):
+        x = t.toks[k]
+        if x.text in "([{":
+            depth += 1
+        elif x.text in ")]}":
+            depth -= 1
+        elif depth == 0 and not (x.kind in ("id", "num") and x.text != "as"
+                                 or x.text in (".", "::", "?")):
+            return False
+    return True
 
 
 def _overflow_method(t: Tokens, i: int, add) -> None:
