@@ -116,6 +116,11 @@ def test_every_operator_proposes_its_changes_and_nothing_outside_code():
     assert got["drop"] == [("let guard = self.lock();", ""),
                            ("unsafe { bindings::gpu_buddy_fini(guard.as_raw()) };", "")]
     assert ("a, b", "b, a") in got["swap"]
+    # usize -> 0 and 1; () -> an empty body; Result<u64> has no plain value.
+    assert [(o.split()[0], r) for o, r in got["value"]] == [("{", "{ 0 }"), ("{", "{ 1 }"),
+                                                            ("{", "{}")]
+    assert {m.function for m in generate(SNIPPET) if m.operator == "value"} == {
+        "Mode::as_flags", "Inner::drop"}
     # The doc comment's `a < b`, the string's, the generics and `&self` are left alone.
     assert all(m.line >= 18 for m in generate(SNIPPET))
     assert set(got) <= set(OPERATORS)

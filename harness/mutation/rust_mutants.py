@@ -22,7 +22,9 @@ works outside them, where the binding maps its flags to the C's:
 * ``arm``: a ``match`` arm given another arm's value;
 * ``flag``: a ``bindings::GPU_BUDDY_*`` flag constant for another of the tree's flags;
 * ``drop``: a statement removed from a ``Drop`` or ``PinnedDrop`` implementation;
-* ``swap``: two neighbouring arguments of a call, or elements of a tuple, swapped.
+* ``swap``: two neighbouring arguments of a call, or elements of a tuple, swapped;
+* ``value``: a function's whole body replaced by a value of its return type (``0`` and
+  ``1`` for an integer, ``true`` and ``false`` for a ``bool``, nothing for ``()``).
 
 Binary operators are told from unary ones and from generics by their spacing, as
 rustfmt writes them (``a < b``, ``Vec<u8>``, ``&self``): the kernel's Rust is
@@ -44,7 +46,7 @@ from dataclasses import dataclass, field
 from harness.mutation.mutants import Mutant, _line_index
 
 OPERATORS = ("ror", "aor", "shift", "overflow", "minmax", "width", "const", "bool", "try",
-             "return", "arm", "flag", "drop", "swap")
+             "return", "arm", "flag", "drop", "swap", "value")
 
 _TOKEN = re.compile(r"""
     (?P<skip>//[^\n]*|/\*.*?\*/|b?r(?P<hashes>\#*)".*?"(?P=hashes)|b?"(?:\\.|[^"\\])*"
@@ -69,6 +71,10 @@ ARITH_METHOD = {"+": "add", "-": "sub", "*": "mul"}
 PRECEDENCE = {"*": 10, "/": 10, "%": 10, "+": 9, "-": 9, "<<": 8, ">>": 8, "&": 7, "^": 6,
               "|": 5, "==": 4, "!=": 4, "<": 4, ">": 4, "<=": 4, ">=": 4, "&&": 3, "||": 2,
               "..": 1, "..=": 1}
+# What a ``value`` mutant puts in place of a body, by return type.
+VALUES = {**{ty: ("0", "1") for ty in ("u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16",
+                                       "i32", "i64", "i128", "isize")},
+          "bool": ("true", "false"), "": ("",), "()": ("",)}
 # A cast to a type is narrowed through the next smaller one of its kind.
 NARROWER = {"u128": "u64", "u64": "u32", "usize": "u32", "u32": "u16", "u16": "u8",
             "i128": "i64", "i64": "i32", "isize": "i32", "i32": "i16", "i16": "i8"}
@@ -93,6 +99,7 @@ class Scope:
     kind: str  # fn, impl, item, block
     name: str
     trait: str = ""  # an impl's trait (Drop, PinnedDrop, ...)
+    returns: str = ""  # a fn's return type ("" for unit)
 
 
 @dataclass
@@ -104,6 +111,7 @@ class Tokens:
     scope: list[str] = field(default_factory=list)  # Type::fn, or the item's name
     in_fn: list[bool] = field(default_factory=list)
     in_drop: list[bool] = field(default_factory=list)  # the body of a Drop/PinnedDrop fn
+    bodies: list[tuple[int, str]] = field(default_factory=list)  # fn '{' index, return type
 
     def spaced(self, i: int) -> bool:
         """Whether token ``i`` has white space on both sides (a binary operator)."""
@@ -157,7 +165,9 @@ def _open_scope(head: list[Tok]) -> Scope:
     words = [t.text for t in head]
     if "fn" in words:
         k = words.index("fn")
-        return Scope("fn", words[k + 1] if k + 1 < len(words) else "fn")
+        ret = words[words.index("->") + 1:] if "->" in words else []
+        ret = ret[:ret.index("where")] if "where" in ret else ret
+        return Scope("fn", words[k + 1] if k + 1 < len(words) else "fn", returns="".join(ret))
     if "impl" in words:
         k = _after_generics(head, words.index("impl") + 1)
         rest = head[k:]
@@ -181,7 +191,7 @@ def analyse(source: str) -> Tokens:
     t = Tokens(source, toks)
     stack: list[Scope] = []
     head: list[Tok] = []  # tokens since the last ; { } at this brace level
-    for tok in toks:
+    for i, tok in enumerate(toks):
         fn = next((s for s in reversed(stack) if s.kind == "fn"), None)
         if fn is not None:
             outer = stack[:stack.index(fn)]
@@ -197,6 +207,8 @@ def analyse(source: str) -> Tokens:
         t.in_fn.append(fn is not None and not (tok.text == "}" and stack[-1] is fn))
         if tok.text == "{":
             stack.append(_open_scope(head) if fn is None else Scope("block", ""))
+            if stack[-1].kind == "fn":
+                t.bodies.append((i, stack[-1].returns))
             head = []
         elif tok.text == "}":
             if stack:
@@ -247,6 +259,12 @@ def generate(source: str, flags: list[str] | None = None) -> list[Mutant]:
             s = _statement_start(t, i)
             if s is not None:
                 add("drop", t.toks[s].start, tok.end, "", scope)
+    for open_i, returns in t.bodies:
+        close = _match(t.toks, open_i)
+        if close > open_i + 1:
+            for v in VALUES.get(returns, ()):
+                add("value", t.toks[open_i].start, t.toks[close].end, f"{{ {v} }}" if v else "{}",
+                    t.scope[open_i + 1])
     found.sort(key=lambda m: (m.start, m.operator, m.replacement))
     # Two operators can make the same file (an arm's value that is another flag): one mutant.
     unique: dict[str, Mutant] = {}
