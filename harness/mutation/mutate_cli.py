@@ -79,7 +79,7 @@ def run(ns: argparse.Namespace) -> int:
     from harness.backends.native import resolve_tree
     from harness.mutation import survivors
     from harness.mutation.report import Report
-    from harness.mutation.runner import KILLED, Bench
+    from harness.mutation.runner import Bench
 
     if len(ns.backend) == 1 and ns.backend[0].split("@", 1)[0] == "rust":
         from harness.mutation import rust_cli
@@ -129,13 +129,21 @@ def run(ns: argparse.Namespace) -> int:
     report = Report(name, rel, len(every), ns.seed if ns.sample else None, ns.sample, ns.fuzz,
                     time.monotonic() - t0, accepted=listed)
     report.rows = [(m, verdicts[m.id], m.diff(source, rel)) for m in chosen]
+    return finish(report, {m.id for m in every}, survivors.path_for(tree.version), ns)
+
+
+def finish(report, ids: set[str], listed_at: Path, ns: argparse.Namespace) -> int:
+    """Check the accepted survivors against the run, print the report and write --json and
+    --html; the exit code (1 while a survivor is unlisted or open, or the list is stale)."""
+    from harness.mutation import survivors
+    from harness.mutation.runner import KILLED
+
     killed = {m.id for m, v, _d in report.rows if v.status == KILLED}
-    report.problems = survivors.stale(listed, {m.id for m in every}, killed,
-                                      survivors.path_for(tree.version))
+    report.problems = survivors.stale(report.accepted, ids, killed, listed_at)
     sys.stdout.write(report.text())
     if ns.json:
         report.write_json(Path(ns.json))
     if ns.html:
         report.write_html(Path(ns.html))
-    survivors = report.counts()["survived"]
-    return 1 if survivors or report.problems else 0
+    c = report.counts()
+    return 1 if c["survived"] or c["open"] or report.problems else 0

@@ -14,7 +14,6 @@ import multiprocessing.util
 import os
 import random
 import signal
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -54,8 +53,8 @@ def run(ns: argparse.Namespace) -> int:
     from harness.backends.native import resolve_tree
     from harness.backends.rust.build import BINDING, toolchain_missing
     from harness.mutation import survivors
+    from harness.mutation.mutate_cli import finish
     from harness.mutation.report import Report
-    from harness.mutation.runner import KILLED
     from harness.mutation.rust_mutants import OPERATORS
     from harness.mutation.rust_runner import RustBench, header_flags, survivors_path
 
@@ -91,29 +90,18 @@ def run(ns: argparse.Namespace) -> int:
     log(f"baseline: {len(baseline)} items (binding-layer corpus, doc examples, stress) on the "
         f"unmutated binding ({time.monotonic() - t0:.1f} s)")
     verdicts = {}
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init,
-                             initargs=(tree, source, specs, ns.timeout, ns.seed,
-                                       baseline)) as pool:
-        futs = {pool.submit(_judge, m, ns.fuzz): m for m in chosen}
-        try:
-            for n, fut in enumerate(as_completed(futs), 1):
-                v = fut.result()
-                verdicts[v.id] = v
-                if n % 10 == 0 or n == len(chosen):
-                    log(f"mutate: {n}/{len(chosen)} done, {time.monotonic() - t0:.0f} s")
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_init, initargs=(tree, source, specs, ns.timeout,
+                                                            ns.seed, baseline))
+    try:
+        pending = [pool.submit(_judge, m, ns.fuzz) for m in chosen]
+        for n, fut in enumerate(as_completed(pending), 1):
+            verdicts[fut.result().id] = fut.result()
+            if n % 10 == 0 or n == len(chosen):
+                log(f"mutate: {n}/{len(chosen)} done, {time.monotonic() - t0:.0f} s")
+    finally:  # on Ctrl-C or an error, what has not started is dropped
+        pool.shutdown(wait=True, cancel_futures=True)
     report = Report(name, BINDING, len(every), ns.seed if ns.sample else None, ns.sample,
                     ns.fuzz, time.monotonic() - t0, accepted=listed)
     report.rows = [(m, verdicts[m.id], m.diff(source, BINDING)) for m in chosen]
-    killed = {m.id for m, v, _d in report.rows if v.status == KILLED}
-    report.problems = survivors.stale(listed, {m.id for m in every}, killed, listed_at)
-    sys.stdout.write(report.text())
-    if ns.json:
-        report.write_json(Path(ns.json))
-    if ns.html:
-        report.write_html(Path(ns.html))
-    c = report.counts()
-    return 1 if c["survived"] or c.get("open") or report.problems else 0
+    return finish(report, {m.id for m in every}, listed_at, ns)

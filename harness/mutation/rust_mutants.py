@@ -43,7 +43,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from harness.mutation.mutants import Mutant, _line_index
+from harness.mutation.mutants import Mutant, Tok, _line_index, _match
 
 OPERATORS = ("ror", "aor", "shift", "overflow", "minmax", "width", "const", "bool", "try",
              "return", "arm", "flag", "drop", "swap", "value")
@@ -86,14 +86,6 @@ _STOP_LEFT = {"(", "[", "{", ",", ";", "=", "=>", "->", ":", "return", "let", "i
               "match", "in", "else", "unsafe"}
 
 
-@dataclass(frozen=True)
-class Tok:
-    kind: str  # num, id, life, op
-    text: str
-    start: int
-    end: int
-
-
 @dataclass
 class Scope:
     kind: str  # fn, impl, item, block
@@ -134,20 +126,6 @@ def tokens(source: str) -> list[Tok]:
         out.append(raw[i])
         i += 1
     return out
-
-
-def _match(toks: list[Tok], i: int) -> int:
-    """Index of the bracket closing the one at ``i``."""
-    opening, closing = toks[i].text, {"(": ")", "[": "]", "{": "}"}[toks[i].text]
-    depth = 0
-    for j in range(i, len(toks)):
-        if toks[j].text == opening:
-            depth += 1
-        elif toks[j].text == closing:
-            depth -= 1
-            if depth == 0:
-                return j
-    return len(toks) - 1
 
 
 def _after_generics(head: list[Tok], k: int) -> int:
@@ -503,20 +481,8 @@ def _arms(t: Tokens, i: int, add) -> None:
                 break
         if arrow is None:
             break
-        j, depth = arrow + 1, 0
-        if toks[j].text == "{":
-            end = _match(toks, j) + 1
-        else:
-            end = j
-            while end < close:
-                x = toks[end].text
-                if x in "([{":
-                    depth += 1
-                elif x in ")]}":
-                    depth -= 1
-                elif x == "," and depth == 0:
-                    break
-                end += 1
+        j = arrow + 1
+        end = _match(toks, j) + 1 if toks[j].text == "{" else _comma(toks, j, close)
         bodies.append((arrow + 1, end))
         k = end + 1 if end < close and toks[end].text == "," else end
     texts = [t.source[toks[a].start:toks[b - 1].end] for a, b in bodies]
@@ -526,6 +492,13 @@ def _arms(t: Tokens, i: int, add) -> None:
                 add("arm", toks[a].start, toks[b - 1].end, other)
 
 
+def _comma(toks: list[Tok], k: int, close: int) -> int:
+    """Index of the first comma outside brackets from ``k`` on (``close`` if none)."""
+    while k < close and toks[k].text != ",":
+        k = _match(toks, k) + 1 if toks[k].text in "([{" else k + 1
+    return min(k, close)
+
+
 def _swap(t: Tokens, i: int, add) -> None:
     """Neighbouring arguments of a call, or elements of a tuple, swapped."""
     toks = t.toks
@@ -533,18 +506,11 @@ def _swap(t: Tokens, i: int, add) -> None:
         return
     close = _match(toks, i)
     args: list[tuple[int, int]] = []
-    depth, start = 0, i + 1
-    for k in range(i + 1, close):
-        x = toks[k].text
-        if x in "([{":
-            depth += 1
-        elif x in ")]}":
-            depth -= 1
-        elif x == "," and depth == 0:
-            args.append((start, k))
-            start = k + 1
-    if start < close:
-        args.append((start, close))
+    start = i + 1
+    while start < close:
+        end = _comma(toks, start, close)
+        args.append((start, end))
+        start = end + 1
     if len(args) < 2:
         return
     for (a0, a1), (b0, b1) in zip(args, args[1:]):

@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from harness.backends.native.kernels import cache_root
@@ -117,25 +118,19 @@ class RustBench:
         """(status, message) of every corpus item, doc example and the stress; with
         ``stop_on_change``, up to the first that differs from the baseline (returned too)."""
         got: dict[str, tuple[str, str]] = {}
-
-        def differs(key: str) -> bool:
-            return stop_on_change and got[key] != self.baseline.get(key)
-
-        for case, ps in self.items:
-            key = f"{case.id}[{ps.id}]"
-            try:
-                out = run_case(case, ps, backend)
-                got[key] = (out.status, out.message)
-            except Exception as e:  # noqa: BLE001 - a mutant can break what the engine assumes
-                got[key] = ("error", f"{type(e).__name__}: {e}")
-            if differs(key):
+        for key, seen in self._outcomes(backend):
+            got[key] = seen
+            if stop_on_change and seen != self.baseline.get(key):
                 return got, key
+        return got, None
+
+    def _outcomes(self, backend: RustBackend) -> Iterator[tuple[str, tuple[str, str]]]:
+        """Item by item, cheapest first: the corpus, the doc examples, the stress."""
+        for case, ps in self.items:
+            yield f"{case.id}[{ps.id}]", _engine_verdict(case, ps, backend)
         for r in doctests.run_all(backend.build, self.examples, timeout=max(self.timeout, 10)):
-            got[r.doctest.id] = (r.status, r.message)
-            if differs(r.doctest.id):
-                return got, r.doctest.id
-        got["stress"] = self._stress(backend)
-        return got, "stress" if differs("stress") else None
+            yield r.doctest.id, (r.status, r.message)
+        yield "stress", self._stress(backend)
 
     def _stress(self, backend: RustBackend) -> tuple[str, str]:
         threads, ops, size, chunk = STRESS
@@ -155,13 +150,14 @@ class RustBench:
         try:
             got, changed = self.verdicts(backend, stop_on_change=True)
             v = Verdict(m.id, SURVIVED, "", 0.0, len(got))
-            if changed is not None:
-                status, message = got[changed]
-                timed_out = status == "crash" and message.startswith("timeout")
-                v.status = TIMED_OUT if timed_out else KILLED
-                v.by = f"{changed}: {status}" + (f" ({message[:160]})" if message else "")
-            elif fuzz_examples:
+            if changed is None and fuzz_examples:
                 self._fuzz(backend, v, fuzz_examples)
+            elif changed is not None:
+                status, message = got[changed]
+                # As in the C: a change whose first sign is the worker's timeout is its own kind.
+                v.status = (TIMED_OUT if (status, message[:7]) == ("crash", "timeout")
+                            else KILLED)
+                v.by = f"{changed}: {status}" + (f" ({message[:160]})" if message else "")
         finally:
             backend.close()
         v.seconds = time.monotonic() - t0
@@ -180,3 +176,11 @@ class RustBench:
             v.status = TIMED_OUT if "crash timeout" in text else KILLED
             v.by = f"fuzz (seed {self.fuzz_seed}): {text}"
             v.detail = {"program": repr(prog)}
+
+
+def _engine_verdict(case, ps, backend: RustBackend) -> tuple[str, str]:
+    try:
+        out = run_case(case, ps, backend)
+    except Exception as e:  # noqa: BLE001 - a mutant can break what the engine assumes
+        return "error", f"{type(e).__name__}: {e}"
+    return out.status, out.message
