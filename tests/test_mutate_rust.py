@@ -149,9 +149,23 @@ def test_mutants_apply_and_ids_survive_edits_elsewhere():
     assert [m.line for m in shifted] == [m.line + 2 for m in ms]
 
 
-def test_an_operator_the_rust_mutants_lack_is_a_usage_error(capsys):
+def test_bad_input_is_one_line_and_exit_2(capsys):
     assert main(["mutate", "--backend", "rust@7.2", "--operator", "negate"]) == 2
     assert "not an operator of the Rust mutants" in capsys.readouterr().err
+    assert main(["mutate", "--backend", "rust@7.2", "--timeout", "0"]) == 2
+    assert "not a positive number" in capsys.readouterr().err
+    assert main(["mutate", "--backend", "rust@7.2", "--backend", "native@7.2"]) == 2
+    assert "exactly one native backend" in capsys.readouterr().err
+
+
+def test_a_tree_without_the_binding_is_a_usage_error(capsys):
+    from harness.backends.native import kernels
+
+    if kernels.locate("6.12") is None or shutil.which("rustc") is None \
+            or shutil.which("bindgen") is None:
+        pytest.skip("needs a cached 6.12 tree, rustc and bindgen")
+    assert main(["mutate", "--backend", "rust@6.12"]) == 2
+    assert "no rust/kernel/gpu/buddy.rs in this tree" in capsys.readouterr().err
 
 
 # -- on 7.2's buddy.rs ------------------------------------------------------------

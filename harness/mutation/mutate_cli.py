@@ -81,17 +81,18 @@ def run(ns: argparse.Namespace) -> int:
     from harness.mutation.report import Report
     from harness.mutation.runner import Bench
 
-    if len(ns.backend) == 1 and ns.backend[0].split("@", 1)[0] == "rust":
-        from harness.mutation import rust_cli
-
-        return rust_cli.run(ns)
-    if len(ns.backend) != 1 or not ns.backend[0].startswith("native"):
+    rust = len(ns.backend) == 1 and ns.backend[0].split("@", 1)[0] == "rust"
+    if not rust and (len(ns.backend) != 1 or not ns.backend[0].startswith("native")):
         raise UsageError("needs exactly one native backend: --backend native@VERSION "
                          "(or rust@VERSION for the Rust binding)")
     if ns.sample is not None and ns.sample < 1 or ns.fuzz < 0 or ns.timeout <= 0:
         raise UsageError("--sample, --fuzz and --timeout must be positive")
     if ns.native_sanitize:
         raise UsageError("mutants are built without sanitizers (drop --native-sanitize)")
+    if rust:
+        from harness.mutation import rust_cli
+
+        return rust_cli.run(ns)
     name = ns.backend[0]
     specs = specs_dirs(ns)
     tree = resolve_tree(name, ns.kernel_src, log)
