@@ -47,6 +47,7 @@ crate::impl_flags!(
     #[derive(Clone, Copy)]
     pub enum Flag {
         Contiguous = bindings::GPU_BUDDY_CONTIGUOUS_ALLOCATION,
+        Cleared = bindings::GPU_BUDDY_CLEARED,
     }
 );
 
@@ -71,6 +72,7 @@ impl Inner {
 impl PinnedDrop for Inner {
     fn drop(self: Pin<&mut Self>) {
         let guard = self.lock();
+        let _probe = self.probe();
         unsafe { bindings::gpu_buddy_fini(guard.as_raw()) };
     }
 }
@@ -113,7 +115,8 @@ def test_every_operator_proposes_its_changes_and_nothing_outside_code():
     assert got["return"] == [("return Err(EINVAL);", "")]
     assert got["arm"] == [("0", "bindings::GPU_BUDDY_TOPDOWN_ALLOCATION"),
                           ("bindings::GPU_BUDDY_TOPDOWN_ALLOCATION", "0")]
-    assert got["drop"] == [("let guard = self.lock();", ""),
+    # A `let` whose name is used further on is kept: deleting it never builds.
+    assert got["drop"] == [("let _probe = self.probe();", ""),
                            ("unsafe { bindings::gpu_buddy_fini(guard.as_raw()) };", "")]
     assert ("a, b", "b, a") in got["swap"]
     # usize -> 0 and 1; () -> an empty body; Result<u64> has no plain value.
@@ -130,8 +133,11 @@ def test_flag_constants_are_swapped_for_the_trees_other_flags_anywhere_in_code()
     flags = ["GPU_BUDDY_TOPDOWN_ALLOCATION", "GPU_BUDDY_CONTIGUOUS_ALLOCATION",
              "GPU_BUDDY_CLEARED"]
     got = _by_op(SNIPPET, flags)["flag"]
-    assert ("GPU_BUDDY_CONTIGUOUS_ALLOCATION", "GPU_BUDDY_CLEARED") in got  # an enum's value
+    # An enum's value becomes a flag the enum does not have yet (discriminants must differ).
+    assert ("GPU_BUDDY_CONTIGUOUS_ALLOCATION", "GPU_BUDDY_TOPDOWN_ALLOCATION") in got
+    assert ("GPU_BUDDY_CONTIGUOUS_ALLOCATION", "GPU_BUDDY_CLEARED") not in got
     assert ("GPU_BUDDY_TOPDOWN_ALLOCATION", "GPU_BUDDY_CONTIGUOUS_ALLOCATION") in got
+    assert ("GPU_BUDDY_TOPDOWN_ALLOCATION", "GPU_BUDDY_CLEARED") in got
     assert len(got) == 4
     # An arm given another arm's flag makes the same file as the flag swapped: one mutant.
     texts = [m.apply(SNIPPET) for m in generate(SNIPPET, flags)]

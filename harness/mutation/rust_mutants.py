@@ -213,6 +213,10 @@ def generate(source: str, flags: list[str] | None = None) -> list[Mutant]:
         {x.text for x in t.toks if x.kind == "id" and x.text.startswith("GPU_BUDDY_")})
     seen: dict[tuple[str, str, str, str], int] = {}
     found: list[Mutant] = []
+    used: dict[str, set[str]] = {}  # flag names each item (outside functions) uses
+    for i, x in enumerate(t.toks):
+        if x.text in names and not t.in_fn[i]:
+            used.setdefault(t.scope[i], set()).add(x.text)
 
     def add(op: str, start: int, end: int, repl: str, scope: str) -> None:
         orig = source[start:end]
@@ -228,14 +232,17 @@ def generate(source: str, flags: list[str] | None = None) -> list[Mutant]:
     for i, tok in enumerate(t.toks):
         scope = t.scope[i]
         if tok.kind == "id" and tok.text in names and i >= 2 and t.toks[i - 1].text == "::":
+            # An enum's discriminants must differ: a flag its enum already has never builds.
+            taken = set() if t.in_fn[i] else used.get(scope, set())
             for other in names:
-                add("flag", tok.start, tok.end, other, scope)
+                if other not in taken:
+                    add("flag", tok.start, tok.end, other, scope)
         if not t.in_fn[i]:
             continue
         _operators(t, i, lambda op, a, b, r, _s=scope: add(op, a, b, r, _s))
         if t.in_drop[i] and tok.text == ";":
             s = _statement_start(t, i)
-            if s is not None:
+            if s is not None and not _binds_what_follows(t, s, i):
                 add("drop", t.toks[s].start, tok.end, "", scope)
     for open_i, returns in t.bodies:
         close = _match(t.toks, open_i)
@@ -443,6 +450,21 @@ def _condition_end(t: Tokens, k: int) -> int | None:
         elif x == ";":
             return None
     return None
+
+
+def _binds_what_follows(t: Tokens, s: int, semi: int) -> bool:
+    """Whether the statement ``s..semi`` is a ``let`` whose name the rest of its function
+    uses (deleting it never builds)."""
+    toks = t.toks
+    if toks[s].text != "let":
+        return False
+    name = toks[s + 2].text if toks[s + 1].text == "mut" else toks[s + 1].text
+    k = semi + 1
+    while k < len(toks) and t.in_fn[k] and t.scope[k] == t.scope[semi]:
+        if toks[k].text == name:
+            return True
+        k += 1
+    return False
 
 
 def _statement_start(t: Tokens, semi: int) -> int | None:
