@@ -28,10 +28,11 @@ from harness.mutation.rust_mutants import OPERATORS as RUST_OPERATORS
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_backend_options(p, default_help="exactly one native or rust backend")
     add_specs_option(p)
-    p.set_defaults(timeout=3.0)  # a looping mutant should cost seconds, not the usual 10
+    p.set_defaults(timeout=None)  # a looping mutant should cost seconds, not the usual 10
     for action in p._actions:
         if action.dest == "timeout":
-            action.help = "per-operation limit for a mutant's worker (default 3)"
+            action.help = ("per-operation limit for a mutant's worker (default 3; 10 for rust@, "
+                           "whose heaviest corpus item takes seconds through the binding)")
     p.add_argument("--sample", type=options.count, default=None, metavar="N",
                    help="run N mutants drawn with --seed instead of all of them")
     p.add_argument("--seed", type=options.seed, default=1, metavar="S",
@@ -82,6 +83,8 @@ def run(ns: argparse.Namespace) -> int:
     from harness.mutation.runner import Bench
 
     rust = len(ns.backend) == 1 and ns.backend[0].split("@", 1)[0] == "rust"
+    if ns.timeout is None:
+        ns.timeout = 10.0 if rust else 3.0
     if not rust and (len(ns.backend) != 1 or not ns.backend[0].startswith("native")):
         raise UsageError("needs exactly one native backend: --backend native@VERSION "
                          "(or rust@VERSION for the Rust binding)")
