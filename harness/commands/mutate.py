@@ -1,4 +1,5 @@
-"""``buddy-harness mutate``: mutation testing of the allocator's C against the corpus and fuzz.
+"""``buddy-harness mutate``: mutation testing of the allocator's C against the corpus and fuzz
+(and of the Rust binding, ``--backend rust@...``: :mod:`harness.commands.mutate_rust`).
 
 Exit 0 when every mutant that compiled and did not time out was killed or is an
 accepted survivor (harness/mutation/survivors/, kept true), 1 otherwise, 2 on usage
@@ -19,6 +20,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from harness import options
+from harness.backends.names import BackendRef
 from harness.commands.common import (
     UsageError,
     add_backend_options,
@@ -27,20 +29,23 @@ from harness.commands.common import (
     specs_dirs,
 )
 from harness.mutation.mutants import OPERATORS
+from harness.mutation.rust_mutants import OPERATORS as RUST_OPERATORS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_backend_options(p, default_help="exactly one native backend")
+    add_backend_options(p, default_help="exactly one native or rust backend")
     add_specs_option(p)
-    p.set_defaults(timeout=3.0)  # a looping mutant should cost seconds, not the usual 10
+    p.set_defaults(timeout=None)  # a looping mutant should cost seconds, not the usual 10
     for action in p._actions:
         if action.dest == "timeout":
-            action.help = "per-operation limit for a mutant's worker (default 3)"
+            action.help = ("per-operation limit for a mutant's worker (default 3; 10 for rust@, "
+                           "whose heaviest corpus item takes seconds through the binding)")
     p.add_argument("--sample", type=options.count, default=None, metavar="N",
                    help="run N mutants drawn with --seed instead of all of them")
     p.add_argument("--seed", type=options.seed, default=1, metavar="S",
                    help="seed of the sample and of the fuzz budget (default 1)")
-    p.add_argument("--operator", action="append", default=[], choices=OPERATORS,
+    p.add_argument("--operator", action="append", default=[],
+                   choices=list(dict.fromkeys(OPERATORS + RUST_OPERATORS)),
                    help="only mutants of this operator; repeatable")
     p.add_argument("--fuzz", type=options.count0, default=1000, metavar="N",
                    help="fuzz each corpus survivor with N programs against the reference "
@@ -82,14 +87,22 @@ def run(ns: argparse.Namespace) -> int:
     from harness.backends.native import resolve_tree
     from harness.mutation import survivors
     from harness.mutation.report import Report
-    from harness.mutation.runner import KILLED, Bench
+    from harness.mutation.runner import Bench
 
-    if len(ns.backend) != 1 or not ns.backend[0].startswith("native"):
-        raise UsageError("needs exactly one native backend: --backend native@VERSION")
+    rust = len(ns.backend) == 1 and BackendRef(ns.backend[0]).family == "rust"
+    if ns.timeout is None:
+        ns.timeout = 10.0 if rust else 3.0
+    if not rust and (len(ns.backend) != 1 or BackendRef(ns.backend[0]).family != "native"):
+        raise UsageError("needs exactly one native backend: --backend native@VERSION "
+                         "(or rust@VERSION for the Rust binding)")
     if ns.sample is not None and ns.sample < 1 or ns.fuzz < 0 or ns.timeout <= 0:
         raise UsageError("--sample, --fuzz and --timeout must be positive")
     if ns.native_sanitize:
         raise UsageError("mutants are built without sanitizers (drop --native-sanitize)")
+    if rust:
+        from harness.commands import mutate_rust as rust_cli
+
+        return rust_cli.run(ns)
     name = ns.backend[0]
     specs = specs_dirs(ns)
     tree = resolve_tree(name, ns.kernel_src, log)
@@ -127,13 +140,21 @@ def run(ns: argparse.Namespace) -> int:
     report = Report(name, rel, len(every), ns.seed if ns.sample else None, ns.sample, ns.fuzz,
                     time.monotonic() - t0, accepted=listed)
     report.rows = [(m, verdicts[m.id], m.diff(source, rel)) for m in chosen]
+    return finish(report, {m.id for m in every}, survivors.path_for(tree.version), ns)
+
+
+def finish(report, ids: set[str], listed_at: Path, ns: argparse.Namespace) -> int:
+    """Check the accepted survivors against the run, print the report and write --json and
+    --html; the exit code (1 while a survivor is unlisted or open, or the list is stale)."""
+    from harness.mutation import survivors
+    from harness.mutation.runner import KILLED
+
     killed = {m.id for m, v, _d in report.rows if v.status == KILLED}
-    report.problems = survivors.stale(listed, {m.id for m in every}, killed,
-                                      survivors.path_for(tree.version))
+    report.problems = survivors.stale(report.accepted, ids, killed, listed_at)
     sys.stdout.write(report.text())
     if ns.json:
         report.write_json(Path(ns.json))
     if ns.html:
         report.write_html(Path(ns.html))
-    survivors = report.counts()["survived"]
-    return 1 if survivors or report.problems else 0
+    c = report.counts()
+    return 1 if c["survived"] or c["open"] or report.problems else 0

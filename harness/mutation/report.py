@@ -13,7 +13,8 @@ from harness.mutation.runner import KILLED, NO_COMPILE, SURVIVED, TIMED_OUT, Ver
 from harness.mutation.survivors import Entry
 
 EQUIVALENT, NEEDS_FAULTS, HIDDEN = "equivalent", "needs-fault-injection", "hidden-by-shim"
-ORDER = (KILLED, SURVIVED, NEEDS_FAULTS, HIDDEN, EQUIVALENT, NO_COMPILE, TIMED_OUT)
+OPEN = "open"  # listed with what would kill it; still a survivor
+ORDER = (KILLED, SURVIVED, OPEN, NEEDS_FAULTS, HIDDEN, EQUIVALENT, NO_COMPILE, TIMED_OUT)
 
 
 @dataclass
@@ -42,7 +43,7 @@ class Report:
     def score(self) -> float:
         """Killed among compiled, non-timeout mutants not listed as equivalent."""
         c = self.counts()
-        judged = c[KILLED] + c[SURVIVED] + c[NEEDS_FAULTS] + c[HIDDEN]
+        judged = c[KILLED] + c[SURVIVED] + c[OPEN] + c[NEEDS_FAULTS] + c[HIDDEN]
         return c[KILLED] / judged if judged else 1.0
 
     def by_fuzz(self) -> int:
@@ -60,8 +61,8 @@ class Report:
     def text(self) -> str:
         lines = []
         for m, v, diff in self.rows:
-            if self.status(v) == SURVIVED:
-                lines.append(f"SURVIVED {m.id}: {m.describe()}"
+            if self.status(v) in (SURVIVED, OPEN):
+                lines.append(f"{self.status(v).upper()} {m.id}: {m.describe()}"
                              f" (corpus: {v.items_run} items, fuzz: {v.fuzz_examples} programs)")
                 lines.append(diff.rstrip())
         lines += self.problems
@@ -99,7 +100,7 @@ class Report:
                 f"<td><details><summary>diff</summary><pre>{e(d)}</pre></details></td></tr>")
         page = f"""<!doctype html><meta charset="utf-8"><title>mutation: {e(self.backend)}</title>
 <style>body{{font-family:sans-serif}}td{{vertical-align:top;padding:2px 6px}}
-tr.survived{{background:#fdd}}tr.equivalent,tr.needs-fault-injection,tr.hidden-by-shim{{background:#eef}}tr.killed{{background:#efe}}
+tr.survived,tr.open{{background:#fdd}}tr.equivalent,tr.needs-fault-injection,tr.hidden-by-shim{{background:#eef}}tr.killed{{background:#efe}}
 tr.timed-out,tr.did-not-compile{{background:#eee}}pre{{margin:0}}</style>
 <h1>Mutation testing of {e(self.source)} on {e(self.backend)}</h1>
 <p>{e(self.summary())}</p>

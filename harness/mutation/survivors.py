@@ -5,9 +5,10 @@ can tell the mutant from the original (the reason says why).  ``needs-fault-
 injection``: the mutant changes code that runs only when a block structure cannot
 be allocated, which no case can reach until the shim can fail allocations.
 ``hidden-by-shim``: the user-space shim hides the change (its kmalloc returns
-zeroed memory; only block structures are counted for leaks).  Both count against
-the score.  The file is kept true like the expectation files: an
-entry naming a mutant the source no longer has, or one the run killed, is an error.
+zeroed memory; only block structures are counted for leaks).  ``open``: not yet
+killed, the reason says what would kill it.  These count against the score.  The
+file is kept true like the expectation files: an entry naming a mutant the source
+no longer has, or one the run killed, is an error.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import yaml
 
 DIR = Path(__file__).with_name("survivors")
-KINDS = ("equivalent", "needs-fault-injection", "hidden-by-shim")
+KINDS = ("equivalent", "needs-fault-injection", "hidden-by-shim", "open")
 
 
 @dataclass(frozen=True)

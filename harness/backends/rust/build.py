@@ -289,8 +289,9 @@ def binding_api(tree: KernelTree) -> str:
     return "v12" if "physical_memory_size" in text else "landed"
 
 
-def assemble_crate(tree: KernelTree, dest: Path) -> None:
-    """The crate's source tree: the stand-ins copied, the tree's modules linked."""
+def assemble_crate(tree: KernelTree, dest: Path, binding: str | None = None) -> None:
+    """The crate's source tree: the stand-ins copied, the tree's modules linked (with
+    ``binding`` as the text of ``buddy.rs`` in place of the tree's, for a mutant)."""
     k = tree.root / "rust/kernel"
     gen = generation(tree)
     # bindings/ and worker/ are crates of their own; a generation's modules go over the tree's.
@@ -299,6 +300,10 @@ def assemble_crate(tree: KernelTree, dest: Path) -> None:
             target = dest / p.relative_to(base)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(p, target)
+    if binding is not None:
+        target = dest / Path(BINDING).relative_to("rust/kernel")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(binding, encoding="utf-8")
     for rel in STANDIN_TREE_FILES:
         if (k / rel).is_file() and not (dest / rel).exists():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -398,9 +403,9 @@ def kernel_crate_args(crate: Path, macros: Path, glue: Path) -> list[str]:
 
 
 def _build_kernel(tree: KernelTree, rc: str, macros: Path, glue: Path, native: Path,
-                  tmp: Path) -> None:
+                  tmp: Path, binding: str | None = None) -> None:
     crate = tmp / "src"
-    assemble_crate(tree, crate)
+    assemble_crate(tree, crate, binding)
     _run([rc, *RUSTFLAGS, *kernel_crate_args(crate, macros, glue), "--out-dir", str(tmp)],
          f"building the kernel crate with {tree.root / BINDING}")
     b = RustBuild(tmp, tmp / WORKER, macros, glue, native, 0, 0)

@@ -67,6 +67,8 @@ mod api;
 fn blocks_text(a: &AllocatedBlocks) -> String {
     let blocks: Vec<String> =
         api::blocks(a).iter().map(|(o, r, s)| format!("{o} {r} {s}")).collect();
+    // `is_empty()` is API too: a binding whose two views of the list disagree ends here.
+    assert_eq!(a.is_empty(), blocks.is_empty(), "AllocatedBlocks::is_empty() disagrees with iter()");
     let mut s = blocks.len().to_string();
     for b in blocks {
         s.push(' ');
