@@ -132,7 +132,7 @@ def _fuzz_binding(ns: argparse.Namespace, names: tuple[str, str], a: CoreBackend
     log(stats.line())
     if found is None:
         print(f"no divergence between {names[0]} and {names[1]} in {stats.examples} examples "
-              f"(seed {seed})")
+              f"(seed {seed}; {stats.rate():,.0f} ops/s)")
         return 0
     prog, d = found
     print(f"DIVERGENCE: {d.describe(names)}")

@@ -38,6 +38,12 @@ class Session:
         """The size the layer's API reports (``check: size``)."""
         raise NotImplementedError
 
+    def chunk_size(self) -> int:
+        raise NotImplementedError
+
+    def base_offset(self) -> int:
+        raise NotImplementedError
+
     def warnings(self) -> list[str]:
         raise NotImplementedError
 
@@ -70,6 +76,12 @@ class CoreSession(Session):
 
     def size(self):
         return self.mm.size  # what the C stores: rounded down to a chunk multiple
+
+    def chunk_size(self):
+        return self.mm.chunk_size
+
+    def base_offset(self):
+        return 0
 
     def warnings(self):
         return self.mm.warnings()
@@ -106,6 +118,12 @@ class BindingSession(Session):
 
     def size(self):
         return self.gb.size()  # GpuBuddy::size(): the size the user asked for
+
+    def chunk_size(self):
+        return self.gb.chunk_size()
+
+    def base_offset(self):
+        return self.gb.base_offset()
 
     def warnings(self):
         return self.gb.warnings()
