@@ -80,6 +80,18 @@ class NativeBackend:
         fired, live = self.worker().request("g")[0].split()
         return int(fired), int(live)
 
+    def teardown_leaks(self) -> list[str]:
+        """Once every allocator should be gone: what the C still holds, as messages
+        (none when every allocator was finalised and gave its block structures back)."""
+        live, open_ = (int(x) for x in self.worker().request("k")[0].split())
+        out = []
+        if open_:
+            out.append(f"leak: {open_} allocator(s) never finalised (gpu_buddy_fini not "
+                       f"called), {live} block structures still allocated")
+        elif live:
+            out.append(f"leak: {live} block structures still allocated after the last fini")
+        return out
+
     # Test-only entries (csrc's bh_test_*): prove crash and timeout handling.
     def _spin(self) -> None:
         self.worker().request("S")

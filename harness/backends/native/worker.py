@@ -189,6 +189,7 @@ class Worker:
 def _verb(request: str) -> str:
     names = {"i": "init", "a": "alloc", "f": "free", "t": "trim", "r": "reset_clear",
              "c": "counters", "z": "fini", "w": "warnings", "W": "count warnings",
+             "k": "count what teardown left",
              "d": "drop the allocator", "e": "is_empty",
              "F": "arm a failure", "g": "failures fired", "X": "double free",
              "L": "lose a block structure", "S": "spin"}
