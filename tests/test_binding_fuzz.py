@@ -189,8 +189,8 @@ def test_a_model_binding_that_never_finalises_fails_on_native(tmp_path, monkeypa
         monkeypatch.setattr(GpuBuddy, "close", lambda self: [])
         out = run_case(case, ps, native)
         assert out.status == "fail", out.message
-        assert "1 allocator(s) never finalised" in out.message, out.message
-        assert "block structures still allocated" in out.message, out.message
+        assert "the allocator was never finalised" in out.message, out.message
+        assert "1 block structures still allocated" in out.message, out.message
     finally:
         native.close()
 

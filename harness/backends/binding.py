@@ -133,6 +133,14 @@ class GpuBuddy:
             self.fini_warnings = self.core.fini()
             return self.fini_warnings
 
+    def abandon(self) -> None:
+        """What the end of the process does after a panic: the C allocator goes now, with
+        whatever allocations still hold it."""
+        with self._lock:
+            self._dropped = True
+            if self.fini_warnings is None:
+                self.fini_warnings = self.core.fini()
+
 
 class AllocatedBlocks:
     """The blocks of one allocation; freed by :meth:`drop` (Rust's ``Drop``)."""

@@ -91,8 +91,12 @@ class BStats:
     ops: int = 0  # public-API calls: GpuBuddy::new and each operation that ran
     start: float = field(default_factory=time.monotonic)
 
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
     def rate(self) -> float:
-        return self.ops / max(time.monotonic() - self.start, 1e-9)
+        return self.ops / max(self.elapsed, 1e-9)
 
     def line(self) -> str:
         took = max(time.monotonic() - self.start, 1e-9)
@@ -322,6 +326,8 @@ def _model_side(backend: CoreBackend, prog: BProgram) -> BSide:
         side.steps.append(("teardown", (_teardown(gb, held, False, side),), -1))
     except BackendCrash as e:
         side.crash = e.kind
+        if e.kind == "panic":  # the model's own: the core allocator is still there
+            gb.abandon()
     return side
 
 
@@ -403,39 +409,62 @@ def features_of(a: CoreBackend, b: CoreBackend) -> frozenset[str]:
     return a.capabilities.features & b.capabilities.features
 
 
+def run_chunk(a: CoreBackend, b: CoreBackend, seed: int, features: frozenset[str],
+              first: int, count: int) -> tuple[int, int, int | None]:
+    """Programs ``first`` .. ``first + count - 1``: (programs run, operations, first divergent)."""
+    progs = [program(random.Random(f"{seed}:{i}"), features) for i in range(first, first + count)]
+    # Both sides start before either is read: a real binding's worker runs its batch
+    # while this process runs the model's.
+    started = [_start(a, progs), _start(b, progs)]
+    sides: list[list[BSide]] = [[], []]
+    for i in sorted((0, 1), key=lambda i: hasattr((a, b)[i], "start_programs")):
+        sides[i] = started[i]()
+    ops = 0
+    for k, (prog, sa, sb) in enumerate(zip(progs, *sides)):
+        ops += _ops_run(prog, sa)
+        if compare(sa, sb) is not None:
+            return k + 1, ops, first + k
+    return count, ops, None
+
+
 def search(a: CoreBackend, b: CoreBackend, *, seed: int, examples: int | None,
            seconds: float | None,
-           progress: Callable[[BStats], None] | None = None
+           progress: Callable[[BStats], None] | None = None, jobs: int = 1,
+           opener: Callable[[str], CoreBackend] | None = None,
+           names: tuple[str, str] | None = None,
            ) -> tuple[tuple[BProgram, BDivergence] | None, BStats]:
-    """Programs ``seed, 0``, ``seed, 1``, ... until a divergence or the budget runs out."""
+    """Programs ``seed, 0``, ``seed, 1``, ... until a divergence (then shrunk) or the budget
+    runs out. With ``jobs`` > 1, an ``opener`` (a picklable name -> backend) and the
+    backends' ``names``, chunks of programs run in that many processes, each with
+    backends of its own; the first divergence is the same."""
     feats = features_of(a, b)
     stats = BStats()
-    deadline = None if seconds is None else time.monotonic() + seconds
-    n = 0
-    while (examples is None or n < examples) and (deadline is None
-                                                   or time.monotonic() < deadline):
-        count = CHUNK if examples is None else min(CHUNK, examples - n)
-        progs = [program(random.Random(f"{seed}:{i}"), feats) for i in range(n, n + count)]
-        n += count
-        # Both sides start before either is read: a real binding's worker runs its batch
-        # while this process runs the model's.
-        started = [_start(a, progs), _start(b, progs)]
-        sides: list[list[BSide]] = [[], []]
-        for i in sorted((0, 1), key=lambda i: hasattr((a, b)[i], "start_programs")):
-            sides[i] = started[i]()
-        sides_a, sides_b = sides
-        for prog, sa, sb in zip(progs, sides_a, sides_b):
-            stats.examples += 1
-            stats.ops += _ops_run(prog, sa)
-            if compare(sa, sb) is not None:
-                small = shrink(prog, lambda p: compare(run_side(a, p), run_side(b, p))
-                               is not None)
-                found = compare(run_side(a, small), run_side(b, small))
-                assert found is not None
-                return (small, found), stats
-        if progress is not None:
-            progress(stats)
-    return None, stats
+    if jobs > 1 and opener is not None and names is not None:
+        from harness.divergence.pool import parallel_first
+
+        hit = parallel_first(opener, names, seed, feats, examples, seconds, jobs, stats,
+                             progress, layer="binding")
+    else:
+        hit = None
+        n = 0
+        while (examples is None or n < examples) and (seconds is None
+                                                       or stats.elapsed < seconds):
+            count = CHUNK if examples is None else min(CHUNK, examples - n)
+            done, ops, hit = run_chunk(a, b, seed, feats, n, count)
+            stats.examples += done
+            stats.ops += ops
+            n += done
+            if progress is not None:
+                progress(stats)
+            if hit is not None:
+                break
+    if hit is None:
+        return None, stats
+    prog = program(random.Random(f"{seed}:{hit}"), feats)
+    small = shrink(prog, lambda p: compare(run_side(a, p), run_side(b, p)) is not None)
+    found = compare(run_side(a, small), run_side(b, small))
+    assert found is not None  # both sides are deterministic: what diverged diverges again
+    return (small, found), stats
 
 
 # -- emitting ---------------------------------------------------------------------

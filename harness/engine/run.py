@@ -455,6 +455,6 @@ def session_counters(session: Session) -> tuple[int, int]:
 
 def _close_quietly(session: Session) -> None:
     try:
-        session.close()
+        session.abandon()
     except Exception:
         pass

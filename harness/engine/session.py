@@ -50,6 +50,10 @@ class Session:
     def close(self) -> list[str]:
         raise NotImplementedError
 
+    def abandon(self) -> None:
+        """Release the allocator after a case ended abnormally (its warnings go unread)."""
+        self.close()
+
 
 class CoreSession(Session):
     def __init__(self, backend: CoreBackend, size: int, chunk_size: int) -> None:
@@ -131,9 +135,17 @@ class BindingSession(Session):
     def warnings(self):
         return self.gb.warnings()
 
+    def abandon(self):
+        # The model binding defers fini while allocations hold it; an aborted case's never go.
+        drop = getattr(self.gb, "abandon", None)
+        if drop is not None:
+            drop()
+        else:
+            self.gb.close()
+
     def close(self):
         warned = self.gb.close()
-        return warned + (self._leaks() if self._leaks is not None else [])
+        return warned + (self._leaks(self.gb.core) if self._leaks is not None else [])
 
 
 __all__ = ["Session", "CoreSession", "BindingSession", "CLEARED"]

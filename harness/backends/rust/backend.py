@@ -92,16 +92,15 @@ class RustBackend:
             raise res.crash
         return res.create, res.steps
 
-    def start_programs(self, progs: list[tuple[int, int, int, list[tuple]]], *,
-                       eager: bool = False) -> Callable[[], list[ProgramResult]]:
+    def start_programs(self, progs: list[tuple[int, int, int, list[tuple]]]
+                       ) -> Callable[[], list[ProgramResult]]:
         """Send many programs at once; the call returned reads their results. The worker
         runs them while the caller does something else (the other side of a fuzz).
 
-        A program the worker dies in runs again alone with every reply flushed
-        (``eager``), so its steps up to the crash are known; the programs after it run on
-        a fresh worker."""
+        Every reply is flushed as it is made (``E``), so when the worker dies in a program
+        its steps up to the crash are known; the programs after it run on a fresh worker."""
         plans = [programs.lines(*p) for p in progs]
-        flat = (["E"] if eager else []) + [line for plan in plans for line in plan.lines]
+        flat = ["E"] + [line for plan in plans for line in plan.lines]
         w = self.worker()
         crash: BackendCrash | None = None
         try:
@@ -111,24 +110,23 @@ class RustBackend:
 
         def collect() -> list[ProgramResult]:
             nonlocal crash
+            replies: list[list[str]] = []
             if crash is None:
                 try:
                     replies = w.collect(flat)
                 except BackendCrash as e:
-                    crash, replies = e, getattr(e, "partial", [])
-            else:
+                    crash = e
+            if crash is not None:
                 replies = getattr(crash, "partial", [])
             out: list[ProgramResult] = []
-            pos = 1 if eager else 0
-            for i, plan in enumerate(plans):
+            pos = 1
+            for plan in plans:
                 n = len(plan.lines)
                 if pos + n <= len(replies):
                     out.append(programs.parse(plan, replies[pos:pos + n], None))
                     pos += n
                     continue
-                # The worker died in this program: run it alone, replies flushed one by one.
-                out.append(programs.parse(plan, replies[pos:], crash) if eager
-                           else self.start_programs(progs[i:i + 1], eager=True)()[0])
+                out.append(programs.parse(plan, replies[pos:], crash))
                 rest = progs[len(out):]
                 if rest:
                     out += self.start_programs(rest)()

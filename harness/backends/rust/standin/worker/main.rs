@@ -2,9 +2,9 @@
 //! The binding worker: drives `kernel::gpu::buddy` through its public API only.
 //!
 //! One request per input line, one reply line per request; replies are flushed
-//! whenever the input is drained, so a batch written at once is one round trip, and
-//! after each `W` (where a program of a batch ends), so when a batch of programs dies in
-//! one of them the replies of those before it are out; after `E`, after every reply.
+//! whenever the input is drained, so a batch written at once is one round trip; after
+//! `E`, after every reply, so when a batch of programs dies in one of them every reply
+//! before the crash is out (it costs the worker a write per reply, little beside its work).
 //!
 //! Requests (decimal numbers):
 //!   i BASE SIZE CHUNK                  GpuBuddy::new; "0 ID AVAIL" or "-ERRNO" (a refused
@@ -356,7 +356,7 @@ fn main() {
             }
         };
         let _ = writeln!(out, "{reply}");
-        if eager || input.buffer().is_empty() || line.starts_with('W') {
+        if eager || input.buffer().is_empty() {
             let _ = out.flush();
         }
     }
