@@ -18,6 +18,7 @@ import pytest
 from harness.backends.binding import U64_MAX, GpuBuddy
 from harness.backends.reference import ReferenceBackend
 from harness.divergence import binding_fuzz as bf
+from tests import test_rust as rust
 
 K, M, G = 1 << 10, 1 << 20, 1 << 30
 MODES = ("simple", "topdown", "range")
@@ -156,15 +157,7 @@ def test_an_offset_past_u64_max_panics_in_the_model():
 
 # -- teardown on the model binding over native@ -----------------------------------------
 
-LEAF = """
-id: t.leak
-title: t
-source: {kind: extra, ref: t}
-buddy: {base_offset: 8G, size: 64M, chunk_size: 4K}
-steps:
-  - alloc: {as: a, mode: simple, size: 16M, min_block_size: 4K}
-  - free: a
-"""
+LEAF = rust.SIMPLE_16M  # 1G in 4K chunks: one root block
 
 
 def _native():
@@ -197,7 +190,6 @@ def test_a_model_binding_that_never_finalises_fails_on_native(tmp_path, monkeypa
 
 # -- teardown on rust@ ---------------------------------------------------------------------
 
-rust = pytest.importorskip("tests.test_rust")
 needs_rust = pytest.mark.skipif(rust.SKIP is not None, reason=rust.SKIP or "")
 NO_FINI = ("unsafe { bindings::gpu_buddy_fini(guard.as_raw()) };", "let _ = &guard;")
 
@@ -220,7 +212,7 @@ def test_a_gpubuddy_that_never_tears_down_fails_a_case_with_the_count(tmp_path):
         assert run_case(case, ps, good).status == "pass"
         out = run_case(case, ps, bad)
         assert out.status == "fail", out.message
-        # 64M in 4K chunks is one root; after every drop the root is whole again.
+        # After every drop the one root is whole again: one structure left.
         assert "leak: 1 block structures still allocated after the GpuBuddy" in out.message
     finally:
         bad.close()

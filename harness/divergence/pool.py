@@ -53,6 +53,25 @@ def _chunk(names: tuple[str, str], seed: int, features: frozenset[str], first: i
     return run_chunk(_pair[0], _pair[1], names, seed, features, first, count)
 
 
+def serial_first(run_chunk: Callable[[int, int], tuple[int, int, int | None]], chunk: int,
+                 examples: int | None, seconds: float | None, stats, progress) -> int | None:
+    """The same search in this process: ``run_chunk(first, count)`` over consecutive
+    chunks until one has a divergent program (its index is returned) or the budget ends."""
+    first = 0
+    while (examples is None or first < examples) and (
+            seconds is None or stats.elapsed < seconds):
+        count = chunk if examples is None else min(chunk, examples - first)
+        done, ops, hit = run_chunk(first, count)
+        stats.examples += done
+        stats.ops += ops
+        first += done
+        if progress is not None:
+            progress(stats)
+        if hit is not None:
+            return hit
+    return None
+
+
 def parallel_first(opener: Callable[[str], CoreBackend], names: tuple[str, str], seed: int,
                    features: frozenset[str], examples: int | None, seconds: float | None,
                    jobs: int, stats, progress, layer: str = "core") -> int | None:

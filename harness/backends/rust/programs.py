@@ -31,9 +31,15 @@ def errno_name(status: int) -> str:
     return _errno.errorcode.get(-status, f"errno {-status}")
 
 
+_BITS: dict[tuple[str, ...], int] = {}
+
+
 def alloc_line(slot: int | str, mode: str, start: int, end: int, size: int, mbs: int,
                flags) -> str:
-    bits = sum(MODIFIERS[f] for f in set(flags))
+    key = tuple(flags)
+    bits = _BITS.get(key)
+    if bits is None:  # a fuzz run asks for the same few sets of flags millions of times
+        bits = _BITS[key] = sum(MODIFIERS[f] for f in set(key))
     return f"a {slot} {MODES[mode]} {start} {end} {size} {mbs} {bits}"
 
 
