@@ -260,3 +260,34 @@ def test_the_real_binding_defers_fini_and_panics_as_the_model_does():
         assert side.crash == "panic" and len(side.steps) == 1  # the top block overflows
     finally:
         real.close()
+
+
+# Plausible refactoring bugs in buddy.rs outside the domain the fuzzer used to draw (range
+# edges only inside [0, size], min_block_size from one chunk up): the widened fuzzer finds
+# each, and its shrunk program shows the argument class that reaches it.
+WIDER = {
+    "clamps-min-block-size-to-the-chunk": (
+        "min_block_size.as_usize() as u64,",
+        "min_block_size.as_usize().max(buddy.params.chunk_size.as_usize()) as u64,",
+        lambda prog, op: op.min_block_size < prog.chunk),
+    "clamps-range-end-to-the-space": (
+        "let (start, end) = mode.range();",
+        "let (start, end) = mode.range();\n        let end = end.min(self.0.params.size);",
+        lambda prog, op: op.mode == "range" and op.end > prog.size),
+}
+
+
+@needs_rust
+@pytest.mark.parametrize("name", sorted(WIDER))
+def test_the_wider_domain_reaches_what_the_old_one_could_not(tmp_path, name):
+    old, new, reaches = WIDER[name]
+    tree = rust._scratch(tmp_path, lambda t: t.replace(old, new, 1))
+    bad = rust._open(f"rust@{tree}")
+    try:
+        found, _ = bf.search(ReferenceBackend(), bad, seed=1, examples=3000, seconds=None)
+    finally:
+        bad.close()
+    assert found is not None, f"the binding fuzzer does not flag {name}"
+    prog, d = found
+    assert len(prog.ops) <= 3, prog
+    assert any(op.verb == "alloc" and reaches(prog, op) for op in prog.ops), prog
