@@ -291,3 +291,24 @@ def test_the_wider_domain_reaches_what_the_old_one_could_not(tmp_path, name):
     prog, d = found
     assert len(prog.ops) <= 3, prog
     assert any(op.verb == "alloc" and reaches(prog, op) for op in prog.ops), prog
+
+
+def test_check_reads_the_accessors_of_the_binding(tmp_path, monkeypatch):
+    """`check: base_offset / chunk_size` ask the allocator, not the case's own numbers,
+    so a binding whose accessor is wrong fails (as `info` steps do in the fuzzer)."""
+    from harness.engine import run_case
+    from tests.helpers import load_one
+
+    case = load_one(tmp_path, """
+id: t.accessors
+title: t
+source: {kind: extra, ref: t}
+buddy: {base_offset: 8G, size: 1G, chunk_size: 4K}
+steps:
+  - check: {base_offset: 8G, chunk_size: 4K, size: 1G}
+""")
+    ps = case.combinations()[0]
+    assert run_case(case, ps, ReferenceBackend()).status == "pass"
+    monkeypatch.setattr(GpuBuddy, "base_offset", lambda self: 0)
+    out = run_case(case, ps, ReferenceBackend())
+    assert out.status == "fail" and "expected base_offset 8G" in out.message, out.message
