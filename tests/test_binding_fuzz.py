@@ -201,6 +201,7 @@ def _no_fini_tree(tmp_path: Path) -> Path:
 @needs_rust
 def test_a_gpubuddy_that_never_tears_down_fails_a_case_with_the_count(tmp_path):
     from harness.engine import run_case
+    from harness.spec.loader import load_file
     from tests.helpers import load_one
 
     tree = _no_fini_tree(tmp_path)
@@ -214,6 +215,18 @@ def test_a_gpubuddy_that_never_tears_down_fails_a_case_with_the_count(tmp_path):
         assert out.status == "fail", out.message
         # After every drop the one root is whole again: one structure left.
         assert "leak: 1 block structures still allocated after the GpuBuddy" in out.message
+        # The fuzzer's divergence at a teardown becomes a case that shows the leak.
+        found, _ = bf.search(ReferenceBackend(), bad, seed=3, examples=500, seconds=None)
+        assert found is not None
+        prog, d = found
+        path = tmp_path / "found.yaml"
+        path.write_text(bf.case_yaml(prog, d, bf.run_side(ReferenceBackend(), prog),
+                                     ("reference", "bad"), 3))
+        (emitted,) = load_file(path)
+        eps = emitted.combinations()[0]
+        assert run_case(emitted, eps, ReferenceBackend()).status == "pass"
+        again = run_case(emitted, eps, bad)
+        assert again.status == "fail" and "leak:" in again.message, again.message
     finally:
         bad.close()
         good.close()

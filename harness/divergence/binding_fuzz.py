@@ -511,6 +511,9 @@ def case_yaml(prog: BProgram, d: BDivergence, truth: BSide, names: tuple[str, st
             steps.append({"alloc": body, "expect": exp})
         if i >= d.index >= 0:
             break
+    if not steps:  # a divergence at the teardown alone: the case's own teardown shows it
+        steps.append({"check": {"base_offset": prog.base, "size": prog.size,
+                                "chunk_size": prog.chunk}})
     case: dict = {
         "title": f"{names[0]} and {names[1]} disagree on a {len(steps)}-step binding "
                  "sequence found by differential fuzzing",
