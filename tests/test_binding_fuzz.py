@@ -191,7 +191,7 @@ def test_a_model_binding_that_never_finalises_fails_on_native(tmp_path, monkeypa
 # -- teardown on rust@ ---------------------------------------------------------------------
 
 needs_rust = pytest.mark.skipif(rust.SKIP is not None, reason=rust.SKIP or "")
-NO_FINI = ("unsafe { bindings::gpu_buddy_fini(guard.as_raw()) };", "let _ = &guard;")
+NO_FINI = rust.BINDING_MINIATURES["never-finalises"]  # GpuBuddyInner's drop skips fini
 
 
 def _no_fini_tree(tmp_path: Path) -> Path:
