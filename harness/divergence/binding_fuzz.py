@@ -211,12 +211,11 @@ def program(rng: random.Random, features: frozenset[str]) -> BProgram:
     ops: list[BOp] = []
     unit = max(chunk, 1)
     if rng.random() < 0.4:  # a fragmented space: small allocations, every other dropped
-        first = 0
         n = rng.randint(2, 10)
         for _ in range(n):
             ops.append(BOp("alloc", rng.choice(("simple", "topdown")),
                            size=unit * rng.randint(1, 8), min_block_size=unit))
-        for i in range(first + rng.randint(0, 1), n, 2):
+        for i in range(rng.randint(0, 1), n, 2):
             ops.append(BOp("drop", target=i))
     allocs = sum(o.verb == "alloc" for o in ops)
     for _ in range(rng.randint(1, MAX_OPS)):
