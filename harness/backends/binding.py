@@ -12,6 +12,12 @@ What the binding adds to the C, and what this layer therefore does itself:
 * Offsets reported by an allocation include ``base_offset``; ``size()``
   returns the size the user asked for (not the C's rounded one).
 * Dropping an allocation frees its list with flags 0 (the blocks become dirty).
+* An allocation holds a reference to the allocator (an ``Arc``): dropping the
+  ``GpuBuddy`` while allocations live defers ``gpu_buddy_fini`` until the last
+  of them is dropped.
+* ``AllocatedBlock::offset()`` adds ``base_offset`` with overflow checks on (as
+  the kernel builds Rust with ``CONFIG_RUST_OVERFLOW_CHECKS``): a block whose
+  absolute offset passes ``u64::MAX`` panics (a finding, ``specs/FINDINGS.md``).
 * One mutex serializes every operation on the allocator, as the Rust
   ``Mutex<()>`` does; ``locking=False`` exists only to prove the thread test
   can detect its absence.
@@ -30,6 +36,7 @@ from harness.backends.base import (
     TOPDOWN,
     TRIM_DISABLE,
     Allocator,
+    BackendCrash,
     Block,
     BuddyError,
     CoreBackend,
@@ -62,6 +69,10 @@ class GpuBuddy:
         self._chunk = _alignment(chunk_size, "chunk_size")
         self.core: Allocator = backend.create(size, chunk_size)
         self._lock: Any = threading.Lock() if locking else contextlib.nullcontext()
+        self._live = 0  # allocations alive: each holds the allocator (the Rust Arc)
+        self._dropped = False
+        # What gpu_buddy_fini warned, once it ran (at close, or at the last drop after it).
+        self.fini_warnings: list[str] | None = None
 
     def base_offset(self) -> int:
         return self._base
@@ -100,16 +111,35 @@ class GpuBuddy:
             raise BuddyError("EINVAL", f"empty range {start:#x}..{end:#x}")
         with self._lock:
             handle, blocks = self.core.alloc(start, end, size, mbs, bits)
+            self._live += 1
         return AllocatedBlocks(self, handle, blocks)
 
     def _free(self, handle: int) -> None:
         with self._lock:
             self.core.free(handle, False)
+            self._live -= 1
+            if self._dropped and not self._live:
+                self.fini_warnings = self.core.fini()
 
     def close(self) -> list[str]:
-        """Drop the allocator (``gpu_buddy_fini``); returns its warnings."""
+        """Drop the ``GpuBuddy``; returns what ``gpu_buddy_fini`` warned if it ran now
+        (with allocations still alive it runs when the last of them is dropped)."""
         with self._lock:
-            return self.core.fini()
+            if self._dropped:
+                return []
+            self._dropped = True
+            if self._live:
+                return []
+            self.fini_warnings = self.core.fini()
+            return self.fini_warnings
+
+    def abandon(self) -> None:
+        """What the end of the process does after a panic: the C allocator goes now, with
+        whatever allocations still hold it."""
+        with self._lock:
+            self._dropped = True
+            if self.fini_warnings is None:
+                self.fini_warnings = self.core.fini()
 
 
 class AllocatedBlocks:
@@ -118,7 +148,12 @@ class AllocatedBlocks:
     def __init__(self, owner: GpuBuddy, handle: int, blocks: list[Block]) -> None:
         self._owner = owner
         self._handle: int | None = handle
-        self._blocks = [Block(b.offset + owner.base_offset(), b.order, b.size) for b in blocks]
+        base = owner.base_offset()
+        if blocks and base + max(b.offset for b in blocks) > U64_MAX:
+            raise BackendCrash("panicked at rust/kernel/gpu/buddy.rs: attempt to add with "
+                               "overflow (AllocatedBlock::offset: base_offset + offset)",
+                               "panic")
+        self._blocks = [Block(b.offset + base, b.order, b.size) for b in blocks]
 
     def blocks(self) -> list[Block]:
         return list(self._blocks)

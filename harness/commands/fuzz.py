@@ -121,15 +121,25 @@ def _fuzz_binding(ns: argparse.Namespace, names: tuple[str, str], a: CoreBackend
     """A real Rust binding on one side: binding-layer programs (the model binding over a
     core backend on the other side, or another rust@)."""
     from harness.divergence import binding_fuzz as bf
+    from harness.divergence.pool import Opener
 
+    if ns.inject:
+        raise UsageError("--inject fails the C's memory allocations: it needs two core "
+                         "backends (native, native@VERSION), not rust@")
     budget = f"{ns.examples} examples" if ns.examples is not None else f"{seconds:g}s"
-    log(f"fuzz (binding layer): {names[0]} vs {names[1]}, seed {seed}, {budget}")
+    # Other processes can open only what a name alone designates (not a test's stand-in).
+    portable = all(n == "reference" or n.startswith(("native", "rust@")) for n in names)
+    jobs = (ns.jobs or os.cpu_count() or 1) if portable else 1
+    log(f"fuzz (binding layer): {names[0]} vs {names[1]}, seed {seed}, {budget}, {jobs} "
+        f"process{'es' if jobs > 1 else ''}")
     found, stats = bf.search(a, b, seed=seed, examples=ns.examples,
-                             seconds=None if ns.examples is not None else seconds)
+                             seconds=None if ns.examples is not None else seconds,
+                             jobs=jobs, names=names,
+                             opener=Opener(ns.kernel_src, ns.native_sanitize, ns.timeout))
     log(stats.line())
     if found is None:
         print(f"no divergence between {names[0]} and {names[1]} in {stats.examples} examples "
-              f"(seed {seed})")
+              f"(seed {seed}; {stats.rate():,.0f} ops/s)")
         return 0
     prog, d = found
     print(f"DIVERGENCE: {d.describe(names)}")

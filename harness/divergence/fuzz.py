@@ -236,19 +236,11 @@ def search(a: CoreBackend, b: CoreBackend, names: tuple[str, str], *, seed: int,
         hit = parallel_first(opener, names, seed, features, examples, seconds, jobs, stats,
                              progress)
     else:
-        hit = None
-        first = 0
-        while (examples is None or first < examples) and (
-                seconds is None or stats.elapsed < seconds):
-            count = CHUNK if examples is None else min(CHUNK, examples - first)
-            done, ops, hit = run_chunk(a, b, names, seed, features, first, count)
-            stats.examples += done
-            stats.ops += ops
-            first += done
-            if progress is not None:
-                progress(stats)
-            if hit is not None:
-                break
+        from harness.divergence.pool import serial_first
+
+        hit = serial_first(lambda first, count: run_chunk(a, b, names, seed, features, first,
+                                                          count),
+                           CHUNK, examples, seconds, stats, progress)
     if hit is None:
         return None, stats
     return finding_at(a, b, names, program_at(seed, hit, features), shrinking), stats

@@ -42,17 +42,42 @@ def _init(opener: Callable[[str], CoreBackend], names: tuple[str, str]) -> None:
 
 
 def _chunk(names: tuple[str, str], seed: int, features: frozenset[str], first: int,
-           count: int) -> tuple[int, int, int | None]:
+           count: int, layer: str) -> tuple[int, int, int | None]:
+    assert _pair is not None
+    if layer == "binding":
+        from harness.divergence import binding_fuzz
+
+        return binding_fuzz.run_chunk(_pair[0], _pair[1], seed, features, first, count)
     from harness.divergence.fuzz import run_chunk
 
-    assert _pair is not None
     return run_chunk(_pair[0], _pair[1], names, seed, features, first, count)
+
+
+def serial_first(run_chunk: Callable[[int, int], tuple[int, int, int | None]], chunk: int,
+                 examples: int | None, seconds: float | None, stats, progress) -> int | None:
+    """The same search in this process: ``run_chunk(first, count)`` over consecutive
+    chunks until one has a divergent program (its index is returned) or the budget ends."""
+    first = 0
+    while (examples is None or first < examples) and (
+            seconds is None or stats.elapsed < seconds):
+        count = chunk if examples is None else min(chunk, examples - first)
+        done, ops, hit = run_chunk(first, count)
+        stats.examples += done
+        stats.ops += ops
+        first += done
+        if progress is not None:
+            progress(stats)
+        if hit is not None:
+            return hit
+    return None
 
 
 def parallel_first(opener: Callable[[str], CoreBackend], names: tuple[str, str], seed: int,
                    features: frozenset[str], examples: int | None, seconds: float | None,
-                   jobs: int, stats, progress) -> int | None:
-    """The index of the first divergent program within the budget, or None."""
+                   jobs: int, stats, progress, layer: str = "core") -> int | None:
+    """The index of the first divergent program within the budget, or None (``layer``:
+    core programs, :mod:`~harness.divergence.fuzz`, or binding programs,
+    :mod:`~harness.divergence.binding_fuzz`)."""
     from harness.divergence.fuzz import CHUNK
 
     ctx = multiprocessing.get_context("spawn")  # nothing of the parent's workers is inherited
@@ -67,7 +92,7 @@ def parallel_first(opener: Callable[[str], CoreBackend], names: tuple[str, str],
                    and (examples is None or nxt < examples)
                    and (seconds is None or stats.elapsed < seconds)):
                 count = CHUNK if examples is None else min(CHUNK, examples - nxt)
-                running[pool.submit(_chunk, names, seed, features, nxt, count)] = nxt
+                running[pool.submit(_chunk, names, seed, features, nxt, count, layer)] = nxt
                 nxt += count
             if not running:
                 return best

@@ -38,11 +38,21 @@ class Session:
         """The size the layer's API reports (``check: size``)."""
         raise NotImplementedError
 
+    def chunk_size(self) -> int:
+        raise NotImplementedError
+
+    def base_offset(self) -> int:
+        raise NotImplementedError
+
     def warnings(self) -> list[str]:
         raise NotImplementedError
 
     def close(self) -> list[str]:
         raise NotImplementedError
+
+    def abandon(self) -> None:
+        """Release the allocator after a case ended abnormally (its warnings go unread)."""
+        self.close()
 
 
 class CoreSession(Session):
@@ -71,6 +81,12 @@ class CoreSession(Session):
     def size(self):
         return self.mm.size  # what the C stores: rounded down to a chunk multiple
 
+    def chunk_size(self):
+        return self.mm.chunk_size
+
+    def base_offset(self):
+        return 0
+
     def warnings(self):
         return self.mm.warnings()
 
@@ -84,6 +100,9 @@ class BindingSession(Session):
         make = getattr(backend, "create_binding", None)
         self.gb = (make(base_offset, size, chunk_size) if make is not None
                    else GpuBuddy(backend, base_offset, size, chunk_size))
+        # A core backend that can count the C's block structures is asked after the drop
+        # (the real binding's own close() counts them in its worker).
+        self._leaks = None if make is not None else getattr(backend, "teardown_leaks", None)
         self.base = base_offset
         self.mm_size = self.gb.mm_size()
 
@@ -107,11 +126,26 @@ class BindingSession(Session):
     def size(self):
         return self.gb.size()  # GpuBuddy::size(): the size the user asked for
 
+    def chunk_size(self):
+        return self.gb.chunk_size()
+
+    def base_offset(self):
+        return self.gb.base_offset()
+
     def warnings(self):
         return self.gb.warnings()
 
+    def abandon(self):
+        # The model binding defers fini while allocations hold it; an aborted case's never go.
+        drop = getattr(self.gb, "abandon", None)
+        if drop is not None:
+            drop()
+        else:
+            self.gb.close()
+
     def close(self):
-        return self.gb.close()
+        warned = self.gb.close()
+        return warned + (self._leaks(self.gb.core) if self._leaks is not None else [])
 
 
 __all__ = ["Session", "CoreSession", "BindingSession", "CLEARED"]

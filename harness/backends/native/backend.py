@@ -81,6 +81,19 @@ class NativeBackend(BackendDefaults):
         fired, live = self.worker().request("g")[0].split()
         return int(fired), int(live)
 
+    def teardown_leaks(self, mm: NativeAllocator) -> list[str]:
+        """After ``mm`` should have been dropped: a message if it was never finalised.
+        (A finalised allocator that lost block structures is reported by its fini.)"""
+        if mm._w is not self._worker or mm._w.dead is not None:
+            return []  # that worker is gone, and the allocator with it
+        live, open_, mine = (int(x) for x in mm._w.request(f"k {mm._mm}")[0].split())
+        if not mine:
+            return []
+        # Other cases may hold allocators of this worker at the same time: the count of
+        # block structures is this allocator's only when it is the last one open.
+        held = f", {live} block structures still allocated" if open_ == 1 else ""
+        return [f"leak: the allocator was never finalised (gpu_buddy_fini not called){held}"]
+
     # Test-only entries (csrc's bh_test_*): prove crash and timeout handling.
     def _spin(self) -> None:
         self.worker().request("S")

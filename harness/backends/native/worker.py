@@ -55,19 +55,39 @@ class Worker:
 
     def pipeline(self, lines: Sequence[str], extra: Sequence[int] = ()) -> list[list[str]]:
         """Send every line, then read one reply each (``extra[i]`` more lines for line i)."""
+        self.send(lines)
+        return self.collect(lines, extra)
+
+    def send(self, lines: Sequence[str]) -> None:
+        """Send every line without waiting for the replies (read them with :meth:`collect`),
+        so the caller can work while the worker does."""
         if self.dead is not None:
             raise BackendCrash(f"the worker died earlier ({self.dead})", "dead")
         data = ("\n".join(lines) + "\n").encode()
         try:
-            self._send(data)
-        except BrokenPipeError:
-            self._died("while sending a request")
-        out = []
-        for i in range(len(lines)):
-            reply = [self._readline(lines[i])]
-            for _ in range(extra[i] if i < len(extra) else 0):
-                reply.append(self._readline(lines[i]))
-            out.append(reply)
+            try:
+                self._send(data)
+            except BrokenPipeError:
+                self._died("while sending a request")
+        except BackendCrash as e:
+            # Replies to the first lines may have come back while the rest was written.
+            done = self._buf.split(b"\n")[:-1]
+            e.partial = [[x.decode()] for x in done]  # type: ignore[attr-defined]
+            raise
+
+    def collect(self, lines: Sequence[str], extra: Sequence[int] = ()) -> list[list[str]]:
+        """The replies to ``lines`` sent before. If the worker dies on the way, the
+        :class:`BackendCrash` carries the replies read so far as ``partial``."""
+        out: list[list[str]] = []
+        try:
+            for i in range(len(lines)):
+                reply = [self._readline(lines[i])]
+                for _ in range(extra[i] if i < len(extra) else 0):
+                    reply.append(self._readline(lines[i]))
+                out.append(reply)
+        except BackendCrash as e:
+            e.partial = out  # type: ignore[attr-defined]
+            raise
         return out
 
     def warnings(self) -> list[str]:
@@ -168,7 +188,9 @@ class Worker:
 
 def _verb(request: str) -> str:
     names = {"i": "init", "a": "alloc", "f": "free", "t": "trim", "r": "reset_clear",
-             "c": "counters", "z": "fini", "w": "warnings",
+             "c": "counters", "z": "fini", "w": "warnings", "W": "count warnings",
+             "k": "count what teardown left",
+             "d": "drop the allocator", "e": "is_empty",
              "F": "arm a failure", "g": "failures fired", "X": "double free",
              "L": "lose a block structure", "S": "spin"}
     return names.get(request[:1], request[:1])

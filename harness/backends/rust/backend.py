@@ -10,14 +10,11 @@ under the binding, not in it): they are skipped with a reason naming
 
 from __future__ import annotations
 
-import errno as _errno
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from harness.backends.base import (
-    CLEAR,
-    CONTIGUOUS,
-    TRIM_DISABLE,
     BackendCrash,
     BackendDefaults,
     Block,
@@ -28,32 +25,11 @@ from harness.backends.base import (
 from harness.backends.names import BackendRef
 from harness.backends.native.tree import KernelTree
 from harness.backends.native.worker import Worker
-from harness.backends.rust import doctests
+from harness.backends.rust import doctests, programs
 from harness.backends.rust.build import BINDING, RustBuild
 from harness.backends.rust.lints import LintSuite
+from harness.backends.rust.programs import ProgramResult, alloc_line, errno_name, reply_blocks
 from harness.engine.trace import Outcome
-
-MODES = {"simple": "s", "topdown": "t", "range": "r"}
-MODIFIERS = {"contiguous": CONTIGUOUS, "clear": CLEAR, "trim_disable": TRIM_DISABLE}
-
-
-def _errno_name(status: int) -> str:
-    return _errno.errorcode.get(-status, f"errno {-status}")
-
-
-def _alloc_line(slot: int | str, mode: str, start: int, end: int, size: int, mbs: int,
-                flags) -> str:
-    bits = sum(MODIFIERS[f] for f in set(flags))
-    return f"a {slot} {MODES[mode]} {start} {end} {size} {mbs} {bits}"
-
-
-def _blocks(reply: list[str]) -> list[Block]:
-    """The blocks of a successful alloc reply: ``0 AVAIL N OFF ORDER SIZE ...``."""
-    n = int(reply[2])
-    vals = [int(x) for x in reply[3:3 + 3 * n]]
-    if len(vals) != 3 * n:
-        raise BackendCrash(f"worker reply cut short: {' '.join(reply)[:200]}", "protocol")
-    return [Block(vals[i], vals[i + 1], vals[i + 2]) for i in range(0, len(vals), 3)]
 
 
 class DoctestSuite:
@@ -114,49 +90,75 @@ class RustBackend(BackendDefaults):
         if self._worker is None or self._worker.dead is not None:
             if self._worker is not None:
                 self._worker.close()
-            self._worker = Worker(str(self.build.worker), timeout=self.timeout)
+            # No backtrace: symbolizing one takes a third of a second per panic, and a
+            # panic is an outcome the fuzzer meets often (offsets past u64::MAX).
+            self._worker = Worker(str(self.build.worker), timeout=self.timeout,
+                                  env={"RUST_BACKTRACE": "0"})
         return self._worker
 
     def create_binding(self, base_offset: int, size: int, chunk_size: int) -> RustBuddy:
         w = self.worker()  # a new one if the last died: a crash stays with its case
         reply = w.request(f"i {base_offset} {size} {chunk_size}")[0].split()
         if int(reply[0]) != 0:
-            raise BuddyError(_errno_name(int(reply[0])), "GpuBuddy::new")
+            raise BuddyError(errno_name(int(reply[0])), "GpuBuddy::new")
         return RustBuddy(w, int(reply[1]), base_offset, int(reply[2]))
 
     def run_program(self, base_offset: int, size: int, chunk_size: int,
                     ops: list[tuple]) -> tuple[str, list[tuple]]:
         """A whole binding program in one round trip (batch mode).
 
-        ``ops`` are ``("alloc", mode, start, end, size, min_block_size, flags)`` and
-        ``("drop", alloc_index)``. Returns the creation outcome ("ok" or an errno) and per
-        op ``(outcome, blocks, avail)``, then ``("end", (), avail)`` after every drop.
+        ``ops`` are ``("alloc", mode, start, end, size, min_block_size, flags)``,
+        ``("drop", alloc_index)``, ``("empty", alloc_index)``, ``("info",)`` and
+        ``("remake", early)`` (:mod:`harness.backends.rust.programs`). Returns the
+        creation outcome ("ok" or an errno) and the steps; raises :class:`BackendCrash`.
         """
-        lines = [f"i {base_offset} {size} {chunk_size}"]
-        for op in ops:
-            if op[0] == "alloc":
-                lines.append(_alloc_line("L", *op[1:]))
-            else:
-                lines.append(f"f L {op[1]}")
-        n_allocs = sum(1 for op in ops if op[0] == "alloc")
-        lines += [f"f L {h}" for h in range(n_allocs)] + ["c L", "z L"]
+        (res,) = self.start_programs([(base_offset, size, chunk_size, ops)])()
+        if res.crash is not None:
+            raise res.crash
+        return res.create, res.steps
+
+    def start_programs(self, progs: list[tuple[int, int, int, list[tuple]]]
+                       ) -> Callable[[], list[ProgramResult]]:
+        """Send many programs at once; the call returned reads their results. The worker
+        runs them while the caller does something else (the other side of a fuzz).
+
+        Every reply is flushed as it is made (``E``), so when the worker dies in a program
+        its steps up to the crash are known; the programs after it run on a fresh worker."""
+        plans = [programs.lines(*p) for p in progs]
+        flat = ["E"] + [line for plan in plans for line in plan.lines]
         w = self.worker()
-        first = w.request(lines[0])[0].split()
-        if int(first[0]) != 0:
-            return _errno_name(int(first[0])), []
-        replies = w.pipeline(lines[1:])
-        steps: list[tuple] = []
-        for op, (reply,) in zip(ops, replies):
-            f = reply.split()
-            if op[0] == "drop":
-                steps.append(("drop", (), int(f[1])))
-            elif int(f[0]) != 0:
-                steps.append((_errno_name(int(f[0])), (), int(f[1])))
-            else:
-                steps.append(("ok", tuple((b.offset, b.order, b.size) for b in _blocks(f)),
-                              int(f[1])))
-        steps.append(("end", (), int(replies[-2][0].split()[1])))
-        return "ok", steps
+        crash: BackendCrash | None = None
+        try:
+            w.send(flat)
+        except BackendCrash as e:
+            crash = e
+
+        def collect() -> list[ProgramResult]:
+            nonlocal crash
+            replies: list[list[str]] = []
+            if crash is None:
+                try:
+                    replies = w.collect(flat)
+                except BackendCrash as e:
+                    crash = e
+            if crash is not None:
+                replies = getattr(crash, "partial", [])
+            out: list[ProgramResult] = []
+            pos = 1
+            for plan in plans:
+                n = len(plan.lines)
+                if pos + n <= len(replies):
+                    out.append(programs.parse(plan, replies[pos:pos + n], None))
+                    pos += n
+                    continue
+                out.append(programs.parse(plan, replies[pos:], crash))
+                rest = progs[len(out):]
+                if rest:
+                    out += self.start_programs(rest)()
+                break
+            return out
+
+        return collect
 
     def stress(self, threads: int, ops: int, seed: int, size: int, chunk: int) -> str:
         """Threads inside the worker through one ``GpuBuddy``; "0 OPS AVAIL" or "FAIL ..."."""
@@ -181,6 +183,9 @@ class RustAllocation:
 
     def blocks(self) -> list[Block]:
         return list(self._blocks)
+
+    def is_empty(self) -> bool:
+        return self.owner._is_empty(self.handle)
 
     def drop(self) -> None:
         if not self.dropped:
@@ -230,16 +235,19 @@ class RustBuddy:
                         ("min_block_size", min_block_size)):
             if not 0 <= v < 1 << 64:
                 raise OverflowError(f"{what} {v} does not fit in a u64")
-        reply = self._w.request(_alloc_line(self._slot, mode[0], start, end, size,
+        reply = self._w.request(alloc_line(self._slot, mode[0], start, end, size,
                                             min_block_size, flags))[0].split()
         handle, self._next = self._next, self._next + 1
         status = int(reply[0])
         if status != 0:
-            raise BuddyError(_errno_name(status), "alloc_blocks")
-        return RustAllocation(self, handle, _blocks(reply))
+            raise BuddyError(errno_name(status), "alloc_blocks")
+        return RustAllocation(self, handle, reply_blocks(reply))
 
     def _drop(self, handle: int) -> None:
         self._w.request(f"f {self._slot} {handle}")
+
+    def _is_empty(self, handle: int) -> bool:
+        return self._w.request(f"e {self._slot} {handle}")[0].split()[1] == "1"
 
     def warnings(self) -> list[str]:
         return self._w.warnings()
@@ -248,5 +256,9 @@ class RustBuddy:
         if self._closed:
             return []
         self._closed = True
-        self._w.request(f"z {self._slot}")
-        return self._w.warnings()
+        leaked = int(self._w.request(f"z {self._slot}")[0].split()[1])
+        warned = self._w.warnings()
+        if leaked:  # the C's own fini did not say so: the binding never ran it, or lost some
+            warned.insert(0, f"leak: {leaked} block structures still allocated after the "
+                             "GpuBuddy and every allocation were dropped")
+        return warned

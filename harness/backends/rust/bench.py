@@ -5,7 +5,9 @@
 * the binding-layer corpus with a cached build, on ``rust@`` and on the same
   tree's ``native@`` (the model binding over the same C), alternated, and
   their ratio;
-* thread stress: 8 threads x 10,000 operations through the binding's Mutex.
+* thread stress: 8 threads x 10,000 operations through the binding's Mutex; it
+  fails the command (exit 1) when blocks overlap, avail is not restored, or block
+  structures leak once the ``GpuBuddy`` is dropped.
 """
 
 from __future__ import annotations
@@ -66,5 +68,9 @@ def run(name: str, *, kernel_src: str | None, out: Callable[[str], None] = print
         native.close()
     out(f"edit-to-verdict after an edit to {BINDING}: buddy-harness bench --edit-to-verdict "
         f"--backend {name}")
+    # An overlap, a lost byte of avail or a leaked block structure is a defect, not a figure.
+    if not reply.startswith("0 "):
+        out(f"bench: the thread stress through {name} failed: {reply.removeprefix('FAIL ')}")
+        return 1
     return 0
 

@@ -18,6 +18,9 @@
  *   g                               armed failures that fired, disarming, and the
  *                                   block structures alive (not counting those a
  *                                   leaking fini abandoned): reply "K LIVE"
+ *   k MM                            after a drop: block structures alive beyond those
+ *                                   already reported lost, allocators not yet finalised,
+ *                                   and whether MM is one of them: "LIVE OPEN MM_OPEN"
  *   X MM H | L | S                  test-only: double free, lose a block structure, spin
  * Reply to a, f, t, r, c, z: "STATUS AVAIL CLEAR NWARN [N OFF ORDER ...]" where
  * STATUS is 0 or a negative errno; blocks follow for a (on success) and t.
@@ -232,6 +235,15 @@ static void handle(char *line)
 	case 'g':
 		printf("%ld %ld\n", bh_fail_fired_take(), bh_live() - lost);
 		return;
+	case 'k': {
+		long open = 0;
+
+		for (long i = 0; i < n_slots; i++)
+			open += slots[i].mm != NULL;
+		printf("%ld %ld %d\n", bh_live() - lost, open,
+		       v[0] < (uint64_t)n_slots && slots[v[0]].mm != NULL);
+		return;
+	}
 	case 'X':
 		s = slot_of(v[0]);
 		lp = list_of(s, v[1]);

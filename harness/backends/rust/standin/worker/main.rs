@@ -2,22 +2,36 @@
 //! The binding worker: drives `kernel::gpu::buddy` through its public API only.
 //!
 //! One request per input line, one reply line per request; replies are flushed
-//! whenever the input is drained, so a batch written at once is one round trip.
+//! whenever the input is drained, so a batch written at once is one round trip; after
+//! `E`, after every reply, so when a batch of programs dies in one of them every reply
+//! before the crash is out (it costs the worker a write per reply, little beside its work).
 //!
 //! Requests (decimal numbers):
-//!   i BASE SIZE CHUNK                  GpuBuddy::new; "0 ID AVAIL" or "-ERRNO"
+//!   i BASE SIZE CHUNK                  GpuBuddy::new; "0 ID AVAIL" or "-ERRNO" (a refused
+//!                                      allocator still takes an ID, so `L` names it and a
+//!                                      batch written before the reply stays in step)
 //!   a ID MODE START END SIZE MIN FLAGS alloc_blocks (MODE s, t or r; FLAGS the C bits of
 //!                                      Contiguous, Clear, TrimDisable); handle = the
 //!                                      allocator's next number, failures included;
 //!                                      "STATUS AVAIL N OFF ORDER SIZE ..."
 //!   f ID H                             drop the allocation; "0 AVAIL"
+//!   e ID H                             AllocatedBlocks::is_empty; "0 1", "0 0", or "0 2"
+//!                                      for an allocation that failed or is gone
 //!   c ID                               "0 AVAIL SIZE CHUNK BASE"
-//!   z ID                               drop the allocator (and whatever it still holds)
+//!   d ID                               drop the GpuBuddy only: its allocations keep the
+//!                                      C allocator alive until the last of them goes; "0"
+//!   z ID                               drop the allocator (and whatever it still holds);
+//!                                      "0 LEAKED": block structures still alive once no
+//!                                      allocator holds any (0 while another one lives)
 //!   w                                  C warnings since the last call: "N" then N lines
+//!   W                                  how many warnings are pending, forgetting them: "N"
+//!   E                                  flush after every reply from now on: "0"
 //!   T THREADS OPS SEED SIZE CHUNK      stress: threads share one GpuBuddy;
 //!                                      "0 OPERATIONS GRANTED AVAIL" or "FAIL ..."
 //!   q                                  quit
 //! ID may be `L`, the allocator the last `i` made, so a whole program can be one batch.
+//! On an allocator that was refused or dropped, `a` answers -19 (ENODEV), `c` zeros:
+//! the harness knows from the `i` reply and reads none of them.
 //! A value that no `Alignment` can hold answers -22 (EINVAL): Rust cannot express it.
 
 use api::{alloc, GpuBuddy};
@@ -33,6 +47,7 @@ extern "C" {
 }
 
 const EINVAL: i32 = -22;
+const ENODEV: i32 = -19;
 const CONTIGUOUS: u64 = 1 << 2;
 const CLEAR: u64 = 1 << 3;
 const TRIM_DISABLE: u64 = 1 << 5;
@@ -216,6 +231,9 @@ fn main() {
     let mut input = BufReader::new(stdin.lock());
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut slots: Vec<Slot> = Vec::new();
+    // Block structures already reported lost (see `z`).
+    let mut lost: i64 = 0;
+    let mut eager = false;
     let mut line = String::new();
     loop {
         line.clear();
@@ -232,7 +250,10 @@ fn main() {
                         slots.push(Slot { buddy: Some(b), allocs: Vec::new() });
                         format!("0 {} {}", slots.len() - 1, avail)
                     }
-                    Err(e) => e.to_string(),
+                    Err(e) => {
+                        slots.push(Slot { buddy: None, allocs: Vec::new() });
+                        e.to_string()
+                    }
                 }
             }
             Some("a") => {
@@ -241,18 +262,25 @@ fn main() {
                 let (start, end, size, min, bits) =
                     (num(&mut it), num(&mut it), num(&mut it), num(&mut it), num(&mut it));
                 let slot = &mut slots[id];
-                let buddy = slot.buddy.as_ref().expect("allocator dropped");
-                let r = alloc(buddy, &m, start, end, size, min, bits);
-                let avail = api::info(buddy).0;
-                match r {
-                    Ok(a) => {
-                        let text = format!("0 {avail} {}", blocks_text(&a));
-                        slot.allocs.push(Some(a));
-                        text
-                    }
-                    Err(e) => {
+                match slot.buddy.as_ref() {
+                    None => {
                         slot.allocs.push(None);
-                        format!("{e} {avail} 0")
+                        format!("{ENODEV} 0 0")
+                    }
+                    Some(buddy) => {
+                        let r = alloc(buddy, &m, start, end, size, min, bits);
+                        let avail = api::info(buddy).0;
+                        match r {
+                            Ok(a) => {
+                                let text = format!("0 {avail} {}", blocks_text(&a));
+                                slot.allocs.push(Some(a));
+                                text
+                            }
+                            Err(e) => {
+                                slot.allocs.push(None);
+                                format!("{e} {avail} 0")
+                            }
+                        }
                     }
                 }
             }
@@ -264,20 +292,50 @@ fn main() {
                 }
                 format!("0 {}", slot.buddy.as_ref().map_or(0, |b| api::info(b).0))
             }
-            Some("c") => {
-                let b = slots[slot_id(&mut it, slots.len())].buddy.as_ref()
-                    .expect("allocator dropped");
-                let (avail, size, chunk, base) = api::info(b);
-                format!("0 {avail} {size} {chunk} {base}")
+            Some("c") => match slots[slot_id(&mut it, slots.len())].buddy.as_ref() {
+                Some(b) => {
+                    let (avail, size, chunk, base) = api::info(b);
+                    format!("0 {avail} {size} {chunk} {base}")
+                }
+                None => "0 0 0 0 0".to_string(),
+            },
+            Some("e") => {
+                let (id, h) = (slot_id(&mut it, slots.len()), num(&mut it) as usize);
+                match slots[id].allocs.get(h) {
+                    Some(Some(a)) => format!("0 {}", u8::from(a.is_empty())),
+                    _ => "0 2".to_string(),
+                }
+            }
+            Some("d") => {
+                let id = slot_id(&mut it, slots.len());
+                slots[id].buddy = None;
+                "0".to_string()
             }
             Some("z") => {
                 let id = slot_id(&mut it, slots.len());
-                let slot = &mut slots[id];
                 // The allocator is finalised when its last reference goes: the allocations
                 // hold one each, so they go first, as a kernel user's would.
-                slot.allocs.clear();
-                slot.buddy = None;
+                slots[id].allocs.clear();
+                slots[id].buddy = None;
+                // Once nothing holds a C allocator, every block structure should be back.
+                // What is lost, reported once, stays lost: later counts start from there.
+                let mut leaked = 0;
+                if slots.iter().all(|s| s.buddy.is_none() && s.allocs.iter().all(Option::is_none)) {
+                    // SAFETY: the shim's counter of live block structures, read only.
+                    let live = unsafe { bh_live() };
+                    leaked = live - lost;
+                    lost = live;
+                    slots.clear();
+                }
+                format!("0 {leaked}")
+            }
+            Some("E") => {
+                eager = true;
                 "0".to_string()
+            }
+            Some("W") => {
+                let n = warnings().len();
+                n.to_string()
             }
             Some("w") => {
                 let w = warnings();
@@ -300,7 +358,7 @@ fn main() {
             }
         };
         let _ = writeln!(out, "{reply}");
-        if input.buffer().is_empty() {
+        if eager || input.buffer().is_empty() {
             let _ = out.flush();
         }
     }
