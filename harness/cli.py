@@ -49,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_expect_as_option(p)
     p.add_argument("-j", "--jobs", type=options.count, default=None, metavar="N",
                    help="worker processes per native backend (default: one per core)")
+    p.add_argument("--fuzz", type=options.seconds, default=None, metavar="SECONDS",
+                   help="also fuzz the reference against each native@/rust@ backend, SECONDS "
+                        "in all, as items fuzz.core, fuzz.core.inject and fuzz.binding")
+    p.add_argument("--fuzz-seed", type=options.seed, default=None, metavar="N",
+                   help="seed of --fuzz (default 1, so a failure reproduces)")
     p.set_defaults(module="harness.commands.run")
 
     p = sub.add_parser("check", help="validate spec files (schema and semantics)")

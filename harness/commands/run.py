@@ -12,6 +12,7 @@ from harness import baseline, expectations, fileio, parallel
 from harness.backends.base import CoreBackend
 from harness.backends.registry import resolve
 from harness.commands.common import NOTHING_SELECTED, USAGE_ERROR, default_backends, load_specs, log
+from harness.divergence import gate
 from harness.docs import flags
 from harness.engine.trace import Outcome
 from harness.options import printable
@@ -41,6 +42,7 @@ def run(ns: argparse.Namespace) -> int:
     absent = flags.absent_by_backend(list({c.id: c for c, _ in todo}.values()), backends.opened)
     start = time.monotonic()
     width = max((len(c.id) for c, _ in todo), default=10)
+    fuzzing = _GateFuzz(ns.fuzz, ns.fuzz_seed, list(backends.opened))
     try:
         print(f"{'case':<{width}}  {'params':<24} {'backend':<12} outcome")
         for name, backend in backends.opened.items():
@@ -57,12 +59,14 @@ def run(ns: argparse.Namespace) -> int:
                 if not ns.quiet or out.status not in EXPECTED:
                     _row(out, width, flags.note(absent, name, out.case_id))
             docs = [v for v, _ in suite_outcomes(name, backend, exp, ns.keyword)]
+            docs += fuzzing.outcomes(name, backend, exp, ns.keyword)
             for out in docs:
                 outcomes.append(out)
                 if not ns.quiet or out.status not in EXPECTED:
                     _row(out, width)
             if ns.keyword is None and not loaded.errors:
                 known = {(c.id, ps.id) for c, ps in select(loaded.cases, None)}
+                known |= {(i, "") for i in gate.items_for(name)}
                 stale += exp.stale(known | {(o.case_id, "") for o in docs})
     except KeyboardInterrupt:
         backends.close()
@@ -95,6 +99,35 @@ def run(ns: argparse.Namespace) -> int:
     return 0 if all(o.status in EXPECTED for o in outcomes) and not stale else 1
 
 
+class _GateFuzz:
+    """``--fuzz SECONDS``: the budget shared by every fuzz item of the run, judged like cases."""
+
+    def __init__(self, seconds: float | None, seed: int | None, names: list[str]) -> None:
+        self.seconds = seconds
+        self.seed = gate.DEFAULT_SEED if seed is None else seed
+        count = sum(len(gate.items_for(n)) for n in names)
+        self.share = (seconds or 0) / max(count, 1)
+        self.reference: CoreBackend | None = None
+        if seconds is not None:
+            log(f"fuzz: {seconds:g} s over {count} item(s), seed {self.seed} (--fuzz-seed N)")
+
+    def outcomes(self, name: str, backend: CoreBackend, exp: expectations.Expectations,
+                 keyword: str | None) -> list[Outcome]:
+        if self.seconds is None:
+            return []
+        out = []
+        for item in gate.items_for(name):
+            if keyword is not None and keyword not in item:
+                continue
+            if self.reference is None:
+                self.reference = resolve("reference")
+            o = gate.run_item(item, name, backend, self.reference, seconds=self.share,
+                              seed=self.seed)
+            o.status, o.message = expectations.apply(o.status, exp.reason(item, ""), o.message)
+            out.append(o)
+        return out
+
+
 def _nothing_selected(ns: argparse.Namespace, loaded) -> int:
     """Said, and an exit code of its own, so a typo in -k never passes CI by running nothing."""
     if loaded.errors:
@@ -116,5 +149,5 @@ def _row(out: Outcome, width: int, note: str = "") -> None:
     if note:
         line += f" [{note}]"
     if out.status not in ("pass",):
-        line += f"  {out.message[:300]}"
+        line += f"  {out.message.splitlines()[0][:300] if out.message else ''}"
     print(line, flush=True)
