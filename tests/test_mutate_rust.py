@@ -239,3 +239,38 @@ def test_the_bench_kills_a_dropped_teardown_by_its_leak():
         bench.close()
     assert v.status == KILLED and v.by.startswith("stress: fail"), v
     assert "block structures leaked" in v.by
+
+
+def test_a_build_failure_without_a_diagnostic_is_not_kept_as_the_verdict(monkeypatch):
+    """A compiler error is cached with the mutant's build; a failure with no diagnostic (a
+    compiler killed by the machine, say) is reported but not cached."""
+    from harness.backends.rust import build as rust_build
+    from harness.backends.rust.build import BINDING, RustBuildError
+    from harness.mutation.rust_runner import RustBench
+
+    tree = _tree()
+    bench = RustBench.__new__(RustBench)  # only the building half: no corpus, no baseline
+    bench.tree, bench.rc = tree, rust_build.rustc()
+    bench.base = rust_build.build(tree, log=lambda _m: None)
+    text = f"// {_unique()}\n" + (tree.root / BINDING).read_text()
+    calls = []
+
+    def fails(message):
+        def build_kernel(*_a, **_k):
+            calls.append(message)
+            raise RustBuildError(message)
+        return build_kernel
+
+    monkeypatch.setattr(rust_build, "_build_kernel", fails("compiling failed: (no output)"))
+    assert bench.build(text) == "compiling failed: (no output)"
+    monkeypatch.setattr(rust_build, "_build_kernel",
+                        fails("compiling failed: error[E0308]: mismatched types at x"))
+    assert "E0308" in bench.build(text)
+    assert "E0308" in bench.build(text) and len(calls) == 2  # the second from the cache
+
+
+def _unique() -> str:
+    import os
+    import time
+
+    return f"a text no other build has: {os.getpid()} {time.time_ns()}"

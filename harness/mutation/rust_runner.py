@@ -102,6 +102,10 @@ class RustBench:
                 rust_build._build_kernel(self.tree, self.rc, self.base.macros, self.base.glue,
                                          self.base.native, tmp, binding=text)
             except RustBuildError as e:
+                if not re.search(r"\berror(\[E\d+\])?:", str(e)):
+                    # No diagnostic (rustc killed, say): not the mutant's verdict to keep.
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    return str(e)
                 (tmp / "error.txt").write_text(str(e), encoding="utf-8")
             shutil.rmtree(tmp / "src", ignore_errors=True)  # links into the tree
             rust_build._publish(tmp, out)
