@@ -65,6 +65,10 @@ class NativeBackend:
             raise BuddyError(errno_name(status))
         return NativeAllocator(self, w, int(reply[1]), int(reply[2]), chunk_size)
 
+    def take_output(self) -> str:
+        """What the C printed since the last call (the engine gives it to the case)."""
+        return self._worker.take_output() if self._worker is not None else ""
+
     def close(self) -> str:
         """Stop the worker; returns what it wrote on stderr (sanitizer reports land there)."""
         w, self._worker = self._worker, None

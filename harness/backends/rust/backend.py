@@ -142,6 +142,10 @@ class RustBackend:
         """Threads inside the worker through one ``GpuBuddy``; "0 OPS AVAIL" or "FAIL ..."."""
         return self.worker().request(f"T {threads} {ops} {seed} {size} {chunk}")[0]
 
+    def take_output(self) -> str:
+        """What the binding and the C printed since the last call (the case's output)."""
+        return self._worker.take_output() if self._worker is not None else ""
+
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
         if self._worker is not None:

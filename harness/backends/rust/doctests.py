@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import procs
 from harness.backends.rust.build import PROGRAM_FLAGS, RustBuild, _env, _first_error, rustc
 
 SKIP_ATTRS = {"ignore", "text", "no_run", "compile_fail"}
@@ -180,7 +181,7 @@ def _one(build: RustBuild, rc: str, d: Doctest, timeout: float) -> DoctestResult
 def _execute(d: Doctest, argv: list[str], timeout: float, offset: int) -> DoctestResult:
     """Run one example's program; a panic's location is mapped back to the tree's file."""
     try:
-        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        p = procs.run(argv, timeout=timeout)
     except subprocess.TimeoutExpired:
         return DoctestResult(d, "crash", f"timeout: no end after {timeout:g} s")
     if p.returncode == 0:
