@@ -2,7 +2,7 @@
 
 Every process the harness starts to run code under test (native and Rust
 workers) leads a process group of its own, registered here: ending the group
-ends whatever the C forked as well.  :func:`install` sets one handler for
+ends whatever the C forked as well.  :func:`handling` sets one handler for
 SIGINT and SIGTERM: it ends every registered group and every process-pool
 child at once (so no worker is left spinning and nothing waits on a dead
 pipe), then raises :class:`Interrupted` in the main thread, which the verbs
@@ -15,12 +15,14 @@ until then, so the group id cannot have been handed to anyone else.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 _lock = threading.RLock()  # the handler may run while the main thread holds it
@@ -88,14 +90,22 @@ def _handler(signum: int, _frame: Any) -> None:
     raise Interrupted(signum)
 
 
-def install() -> None:
-    """The handler for SIGINT and SIGTERM (main thread only; a SIGINT the shell made us
-    ignore, as for a background job, stays ignored)."""
+@contextlib.contextmanager
+def handling() -> Iterator[None]:
+    """The handler for SIGINT and SIGTERM while the block runs (main thread only; a SIGINT
+    the shell made us ignore, as for a background job, stays ignored)."""
     if threading.current_thread() is not threading.main_thread():
+        yield
         return
-    for s in SIGNALS:
-        if signal.getsignal(s) is not signal.SIG_IGN:
+    before = {s: signal.getsignal(s) for s in SIGNALS}
+    for s, h in before.items():
+        if h is not signal.SIG_IGN:
             signal.signal(s, _handler)
+    try:
+        yield
+    finally:
+        for s, h in before.items():
+            signal.signal(s, h if h is not None else signal.SIG_DFL)
 
 
 def install_in_child() -> None:

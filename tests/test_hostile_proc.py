@@ -15,7 +15,14 @@ Tests that need a kernel tree skip without one, as the native tests do.
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -94,3 +101,147 @@ def test_printf_in_the_c_under_the_rust_binding_is_the_case_s_output(tmp_path):
     assert "init says 2097152" in cases[1]["output"]
     assert "2097152" not in cases[0]["output"]
 
+
+
+# -- 8: signals end every child process group and write what finished ---------------------
+
+TAG = "BUDDY_HARNESS_PROC_TAG"
+FORKS = INIT + ('\t{ static int forked; if (!forked++ && fork() == 0) for (;;) pause(); }\n')
+
+
+def _tagged(tag: str) -> dict[int, str]:
+    """pid -> command line of every live process carrying ``tag`` in its environment."""
+    out = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) == os.getpid():
+            continue
+        try:
+            if f"{TAG}={tag}".encode() not in (d / "environ").read_bytes().split(b"\0"):
+                continue
+            state = (d / "stat").read_text().rpartition(")")[2].split()[0]
+            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if state != "Z":
+            out[int(d.name)] = cmd
+    return out
+
+
+def _left(tag: str, grace: float = 3.0) -> dict[int, str]:
+    """The tagged processes still alive after ``grace`` seconds (reaping takes a moment)."""
+    deadline = time.monotonic() + grace
+    while (alive := _tagged(tag)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return alive
+
+
+def _start(args: list[str], tag: str, **kw) -> subprocess.Popen:
+    kw = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **kw}
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness", *args], cwd=ROOT, env=dict(os.environ, **{TAG: tag}),
+        text=True, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kw)
+
+
+def _reap(proc: subprocess.Popen, tag: str) -> None:
+    """Leave nothing behind, whatever the test found."""
+    for pid in _tagged(tag):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    if proc.poll() is None:
+        proc.kill()
+    try:
+        proc.communicate(timeout=10)
+    except (subprocess.TimeoutExpired, ValueError):
+        pass
+
+
+def _native_name() -> str:
+    from harness.backends.native.testing import available_trees
+
+    trees = available_trees()
+    return "native@7.2" if "native@7.2" in trees else sorted(trees)[0]
+
+
+def _wait_for(cond, what: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert proc.poll() is None, f"ended before {what}: {proc.communicate()}"
+        assert time.monotonic() < deadline, f"no {what}"
+        time.sleep(0.05)
+
+
+@NATIVE
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_to_run_writes_the_json_of_what_finished_and_ends_every_worker(tmp_path, sig):
+    from tests.test_interrupt import CASE, SPEC
+
+    (tmp_path / "slow.yaml").write_text(SPEC)
+    out = tmp_path / "r.json"
+    tag = uuid.uuid4().hex
+    name = _native_name()
+    main(["run", "--backend", name, "-k", "no-such-case"])  # the build, outside the timing
+    proc = _start(["run", "--backend", name, "--specs", str(tmp_path), "--json", str(out)],
+                  tag, bufsize=1)
+    try:
+        assert proc.stdout is not None
+        rows = []
+        for line in proc.stdout:  # a case has finished
+            if line.startswith(CASE):
+                rows.append(line)
+                break
+        assert rows, proc.communicate()
+        assert any("buddy-worker" in c for c in _tagged(tag).values())
+        os.kill(proc.pid, sig)  # the harness alone, not its group: it must end the workers
+        t0 = time.monotonic()
+        stdout, stderr = proc.communicate(timeout=20)
+        took = time.monotonic() - t0
+        assert proc.returncode == 128 + sig, stdout + stderr
+        assert took < 5
+        assert "Traceback" not in stdout + stderr
+        done = int(re.search(r"^interrupted: (\d+) of 100 finished", stderr, re.M)[1])
+        data = json.loads(out.read_text())
+        assert data["interrupted"] == signal.Signals(sig).name
+        assert len(data["results"]) == data["summary"]["total"] == done >= 1
+        assert {r["outcome"] for r in data["results"]} == {"pass"}
+        assert _left(tag) == {}, "a process outlived the signalled run"
+    finally:
+        _reap(proc, tag)
+
+
+@NATIVE
+def test_sigterm_to_fuzz_ends_the_pool_and_its_workers(tmp_path):
+    tag = uuid.uuid4().hex
+    name = _native_name()
+    main(["run", "--backend", name, "-k", "no-such-case"])  # the build, outside the timing
+    proc = _start(["fuzz", "--backend", "reference", "--backend", name, "--seconds", "60",
+                   "--jobs", "2", "--seed", "1"], tag)
+    try:
+        _wait_for(lambda: sum("buddy-worker" in c for c in _tagged(tag).values()) >= 2,
+                  "worker in each pool process", proc)
+        os.kill(proc.pid, signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=20)
+        assert proc.returncode == 143, stdout + stderr
+        assert "Traceback" not in stdout + stderr
+        assert _left(tag) == {}, "a pool process or worker outlived the run"
+    finally:
+        _reap(proc, tag)
+
+
+@NATIVE
+def test_a_process_the_c_forks_does_not_outlive_the_run(tmp_path):
+    tree = copy_tree(tmp_path)
+    c = tree / "drivers/gpu/buddy.c"
+    c.write_text("#include <unistd.h>\n" + c.read_text().replace(INIT, FORKS))
+    tag = uuid.uuid4().hex
+    log = tmp_path / "log"
+    with log.open("w") as f:  # not a pipe: the C's child would hold it open
+        proc = _start(["run", "--specs", str(_two_cases(tmp_path, "core")), "--backend",
+                       f"native@{tree}", "--expect-as", "none"], tag, stdout=f, stderr=f)
+    try:
+        assert proc.wait(timeout=120) == 0, log.read_text()
+        assert _left(tag) == {}, "the C's child outlived the run"
+    finally:
+        _reap(proc, tag)
