@@ -245,3 +245,144 @@ def test_a_process_the_c_forks_does_not_outlive_the_run(tmp_path):
         assert _left(tag) == {}, "the C's child outlived the run"
     finally:
         _reap(proc, tag)
+
+
+# -- 7: a damaged cached artifact is rebuilt, never blamed on the allocator -----------------
+
+def _private_cache(tmp_path: Path, monkeypatch, *parts: str) -> Path:
+    """A cache of its own for the test (the real one's trees linked, ``parts`` copied)."""
+    from harness.backends.native import kernels
+
+    real = kernels.cache_root()
+    root = tmp_path / "cache" / "buddy-harness"
+    root.mkdir(parents=True)
+    (root / "kernels").symlink_to(real / "kernels")
+    for part in parts:
+        shutil.copytree(real / part, root / part, symlinks=True)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(root.parent))
+    return root
+
+
+def _tree():
+    from harness.backends.native.testing import available_trees
+
+    return available_trees()[_native_name()]
+
+
+@NATIVE
+@pytest.mark.parametrize("damage", ["truncated", "not executable"])
+def test_a_damaged_cached_worker_is_rebuilt_not_blamed_on_the_allocator(tmp_path, monkeypatch,
+                                                                        damage):
+    from harness import integrity
+    from harness.backends.native.build import build
+
+    _private_cache(tmp_path, monkeypatch)
+    first = build(_tree())
+    w = first.worker
+    if damage == "truncated":
+        w.write_bytes(w.read_bytes()[: w.stat().st_size // 2])
+    else:
+        w.chmod(0o644)
+    assert integrity.problem(first.dir)
+    _run_json(tmp_path, _two_cases(tmp_path, "core"), _native_name())  # every case passes
+    again = build(_tree())
+    assert again.cached and integrity.problem(again.dir) is None
+
+
+@NATIVE
+def test_a_worker_damaged_after_its_backend_opened_is_rebuilt(tmp_path, monkeypatch):
+    from harness.backends.native import open_backend
+
+    _private_cache(tmp_path, monkeypatch)
+    b = open_backend(_native_name(), log=lambda _m: None)
+    try:
+        b.create(1 << 20, 4096)  # a worker runs
+        b.close()
+        w = b.build.worker
+        w.write_bytes(w.read_bytes()[:4096])
+        assert b.create(1 << 20, 4096).avail == 1 << 20  # a new worker, from a new build
+    finally:
+        b.close()
+
+
+@NATIVE
+def test_truncated_cached_objects_are_compiled_again(tmp_path, monkeypatch):
+    from harness.backends.native.build import build
+    from harness.backends.native.objcache import objects_dir
+
+    _private_cache(tmp_path, monkeypatch)
+    first = build(_tree())
+    objs = list(objects_dir().glob("*.o"))
+    assert len(objs) == 4
+    for o in objs:
+        o.write_bytes(o.read_bytes()[:16])
+    shutil.rmtree(first.dir)  # as a new build key would: the objects are reused
+    again = build(_tree())
+    assert not again.cached
+    _run_json(tmp_path, _two_cases(tmp_path, "core"), _native_name())
+    assert all(o.stat().st_size > 16 for o in objects_dir().glob("*.o"))
+
+
+def _sealed_tree_cache(tmp_path: Path, monkeypatch) -> Path:
+    """A cache whose kernels/7.2 is a copy of the cached tree, sealed as a fetch seals it."""
+    from harness import integrity
+
+    src = copy_tree(tmp_path)
+    kdir = tmp_path / "cache" / "buddy-harness" / "kernels"
+    kdir.mkdir(parents=True)
+    tree = kdir / "7.2"
+    src.rename(tree)
+    integrity.seal(tree)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tree
+
+
+@NATIVE
+@pytest.mark.parametrize("what", ["drivers/gpu/buddy.c", "buddy-harness.json"])
+def test_a_damaged_cached_tree_is_fetched_again_not_built(tmp_path, monkeypatch, what):
+    from harness.backends.native import ensure_version, kernels
+
+    tree = _sealed_tree_cache(tmp_path, monkeypatch)
+    assert kernels.locate("7.2") == tree
+    f = tree / what
+    f.write_text(f.read_text()[:-40])  # cut short (the record stays valid JSON at first)
+    assert kernels.locate("7.2") is None
+    assert f"({what}: " in kernels.damage(tree)
+    fetched, logged = [], []
+
+    def fake_fetch(version, log):
+        fetched.append(version)
+        return tree
+
+    monkeypatch.setattr(kernels, "fetch", fake_fetch)
+    ensure_version("7.2", logged.append)
+    assert fetched == ["7.2"]
+    assert logged and "the cached tree is damaged" in logged[0], logged
+
+
+@NATIVE
+@RUST
+def test_a_damaged_rust_stage_is_rebuilt(tmp_path, monkeypatch):
+    from harness import integrity
+    from harness.backends.native.tree import inspect
+    from harness.backends.rust.build import build as rust_build
+
+    tree = _tree()
+    if not (tree.root / "rust/kernel/gpu/buddy.rs").is_file():
+        pytest.skip("the tree has no Rust binding")
+    rust_build(tree, log=lambda _m: None)  # the real cache's stages, sealed
+    _private_cache(tmp_path, monkeypatch, "rust")  # the tree's crates copied: no minute
+    first = rust_build(tree, log=lambda _m: None)  # its own native build, glue, kernel crate
+    w = first.worker
+    w.write_bytes(w.read_bytes()[:4096])
+    assert integrity.problem(first.dir)
+    again = rust_build(inspect(tree.root), log=lambda _m: None)
+    assert again.dir == first.dir and again.seconds > 0
+    assert integrity.problem(first.dir) is None
+    from harness.backends.rust.backend import RustBackend
+
+    b = RustBackend("rust@x", tree, again, timeout=10)
+    try:
+        assert b.create_binding(0, 1 << 20, 4096).avail() == 1 << 20
+    finally:
+        b.close()

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import integrity
 from harness.backends.base import BackendUnavailable
 from harness.backends.native import kernels
 from harness.backends.native.tree import META
@@ -66,6 +67,10 @@ def locate(name: str) -> Path | None:
             f"tree {name} was copied from a {meta['base']} cached with fewer paths than the "
             f"harness now keeps: run `buddy-harness kernel fetch {meta['base']}`, then "
             f"`buddy-harness kernel patch {name} --onto {meta['base']} FILE` again")
+    why = kernels.damage(d)
+    if why:
+        raise BackendUnavailable(f"{why}: run `buddy-harness kernel patch {name} --onto "
+                                 f"{meta['base']} FILE` again")
     return d
 
 
@@ -140,6 +145,7 @@ def make(name: str, onto: str, patch_file: Path,
                     "changed": res.changed(), "already_present": res.already,
                     "patched": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
             (staging / META).write_text(json.dumps(meta, indent=1) + "\n")
+            integrity.seal(staging)  # the base's record no longer holds
             if dest.exists():
                 old = _meta(dest)
                 if not old.get("base"):

@@ -74,8 +74,12 @@ def ensure_version(version: str, log: Callable[[str], None] = print) -> Path:
         found = kernels.locate(version)
         if found:
             return found
-        log(f"kernel {version} is not cached yet: fetching linux-source-{version} "
-            "(once; `buddy-harness kernel fetch` does it ahead of time)")
+        why = kernels.damage(kernels.kernels_dir() / version)
+        if why:
+            log(f"{why}: fetching linux-source-{version} again")
+        else:
+            log(f"kernel {version} is not cached yet: fetching linux-source-{version} "
+                "(once; `buddy-harness kernel fetch` does it ahead of time)")
         try:
             return kernels.fetch(version, log)
         except kernels.FetchError as e:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import weakref
 
+from harness import integrity
 from harness.backends.base import (
     CLEARED,
     FAIL_ALLOC,
@@ -20,7 +21,7 @@ from harness.backends.base import (
     OpResult,
 )
 from harness.backends.batch import handle_at
-from harness.backends.native.build import Build
+from harness.backends.native.build import Build, build
 from harness.backends.native.tree import KernelTree
 from harness.backends.native.worker import Worker
 
@@ -50,6 +51,9 @@ class NativeBackend:
         if w is None or w.dead is not None:
             if w is not None:
                 w.close()
+            if integrity.problem(self.build.dir) is not None:  # damaged since it was opened
+                self.build = build(self.tree, sanitize=self.build.sanitize,
+                                   coverage=self.build.coverage)
             w = Worker(str(self.build.worker), timeout=self.timeout,
                        sanitize=self.build.sanitize, env=self.env)
             self._worker = w

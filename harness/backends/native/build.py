@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import integrity
 from harness.backends.base import BackendUnavailable
 from harness.backends.native import objcache
 from harness.backends.native.kernels import cache_root
@@ -79,17 +80,18 @@ def build(tree: KernelTree, *, sanitize: bool = False, coverage: bool = False) -
     key = _key(tree, cc, fl)
     variant = "asan-" if sanitize else "cov-" if coverage else ""
     out = cache_root() / "build" / f"{tree.version}-{variant}{key[:16]}"
-    if (out / LIB).is_file() and (out / WORKER).is_file():
+    if integrity.usable(out):  # a damaged one (or one from before seals) is rebuilt
         return Build(out, out / LIB, out / WORKER, sanitize, 0.0, True, coverage)
     out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=out.parent))
     try:
         _compile(tree, cc, fl, tmp, sanitize)
+        integrity.seal(tmp)
         try:
             tmp.rename(out)
         except OSError:  # another process finished the same build first
-            if not (out / WORKER).is_file():
+            if integrity.problem(out) is not None:
                 raise
     finally:
         if tmp.exists():

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import integrity
 from harness.backends.native.tree import META
 
 SUITES = ("sid", "trixie", "bookworm")
@@ -63,13 +64,23 @@ def kernels_dir() -> Path:
 
 
 def locate(version: str) -> Path | None:
-    """The cached tree of ``version`` (e.g. ``7.2``), or None."""
+    """The cached tree of ``version`` (e.g. ``7.2``), or None (also when it is damaged:
+    :func:`damage` says how, and fetching it again repairs it)."""
     d = kernels_dir() / version
     try:
         meta = json.loads((d / META).read_text())
     except (OSError, ValueError):
         return None
-    return d if meta.get("layout", 1) >= LAYOUT else None
+    return d if meta.get("layout", 1) >= LAYOUT and damage(d) is None else None
+
+
+def damage(tree: Path) -> str | None:
+    """What is wrong with a cached tree, checked against the record sealed when it was made
+    (its record file included); None for a sound tree or one cached before seals."""
+    if not integrity.sealed(tree):
+        return None
+    why = integrity.problem(tree)
+    return f"{tree}: the cached tree is damaged ({why})" if why else None
 
 
 @dataclass(frozen=True)
@@ -176,6 +187,7 @@ def fetch(version: str, log: Callable[[str], None] = print) -> Path:
             meta = {"version": version, "package": pkg_version, "deb": deb.name, "layout": LAYOUT,
                     "fetched": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
             (staging / META).write_text(json.dumps(meta, indent=1) + "\n")
+            integrity.seal(staging)
             if dest.exists():
                 shutil.rmtree(dest)
             staging.rename(dest)

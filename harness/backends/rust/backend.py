@@ -14,6 +14,7 @@ import errno as _errno
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
+from harness import integrity
 from harness.backends.base import (
     CLEAR,
     CONTIGUOUS,
@@ -26,7 +27,7 @@ from harness.backends.base import (
 from harness.backends.native.tree import KernelTree
 from harness.backends.native.worker import Worker
 from harness.backends.rust import doctests
-from harness.backends.rust.build import BINDING, RustBuild
+from harness.backends.rust.build import BINDING, RustBuild, build
 from harness.engine.trace import Outcome
 
 MODES = {"simple": "s", "topdown": "t", "range": "r"}
@@ -94,6 +95,9 @@ class RustBackend:
         if self._worker is None or self._worker.dead is not None:
             if self._worker is not None:
                 self._worker.close()
+            if any(integrity.problem(d) for d in (self.build.dir, self.build.native)):
+                # damaged since it was opened (the worker, or the C library it loads)
+                self.build = build(self.tree, log=lambda _m: None)
             self._worker = Worker(str(self.build.worker), timeout=self.timeout)
         return self._worker
 

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import procs
+from harness import integrity, procs
 from harness.backends.rust.build import PROGRAM_FLAGS, RustBuild, _env, _first_error, rustc
 
 SKIP_ATTRS = {"ignore", "text", "no_run", "compile_fail"}
@@ -152,8 +152,8 @@ def _compile(build: RustBuild, rc: str, src: str, name: str) -> Path | str:
     out_dir = build.dir / "doctests"
     out_dir.mkdir(exist_ok=True)
     exe = out_dir / f"{name}-{key}"
-    if exe.is_file():
-        return exe
+    if exe.is_file() and integrity.file_problem(exe) is None:
+        return exe  # else damaged (or never sealed): built again
     # Another process may build the same program at once: rustc's intermediate files are
     # named by crate, so each build gets a directory of its own, then a rename.
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".build-") as tmp:
@@ -165,6 +165,7 @@ def _compile(build: RustBuild, rc: str, src: str, name: str) -> Path | str:
         if p.returncode != 0:
             return _first_error(p.stderr).replace(str(source), "doctest.rs")
         os.replace(f"{tmp}/doctest", exe)
+        integrity.seal_file(exe)
     return exe
 
 
