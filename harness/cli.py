@@ -182,6 +182,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run_verb(ns: argparse.Namespace) -> int:
+    from harness import leftovers
+    from harness.backends.native.kernels import cache_root
+
+    leftovers.sweep(cache_root())  # what runs killed on the way left in the cache
     try:
         return importlib.import_module(ns.module).run(ns)
     except (UsageError, BackendUnavailable) as e:

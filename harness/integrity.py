@@ -23,6 +23,8 @@ import tempfile
 import uuid
 from pathlib import Path
 
+from harness import leftovers
+
 MANIFEST = ".manifest.json"  # in a sealed directory
 SUFFIX = ".sum"  # beside a sealed file
 
@@ -43,7 +45,7 @@ def _entry(p: Path) -> dict:
 
 
 def _write(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".seal-", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=leftovers.prefix("seal"), dir=path.parent)
     with os.fdopen(fd, "w") as f:
         json.dump(data, f, sort_keys=True)
     os.replace(tmp, path)
@@ -132,7 +134,7 @@ def usable(directory: Path) -> bool:
 def discard(directory: Path) -> None:
     """Move a damaged ``directory`` out of the way (atomically: a concurrent reader sees it
     whole or not at all), then delete it."""
-    aside = directory.with_name(f".damaged-{directory.name}-{uuid.uuid4().hex[:8]}")
+    aside = directory.with_name(f"{leftovers.prefix('damaged')}{uuid.uuid4().hex[:8]}")
     try:
         directory.rename(aside)
     except OSError:

@@ -350,7 +350,7 @@ def test_a_damaged_cached_tree_is_fetched_again_not_built(tmp_path, monkeypatch,
     assert f"({what}: " in kernels.damage(tree)
     fetched, logged = [], []
 
-    def fake_fetch(version, log):
+    def fake_fetch(version, log, **_kw):
         fetched.append(version)
         return tree
 
@@ -386,3 +386,162 @@ def test_a_damaged_rust_stage_is_rebuilt(tmp_path, monkeypatch):
         assert b.create_binding(0, 1 << 20, 4096).avail() == 1 << 20
     finally:
         b.close()
+
+
+# -- 13: fetches lock, publish atomically, check the cache first; leftovers are swept -------
+
+FAKE = "9.9"  # a version no archive has: the package comes from a local fake apt-get
+APT = """#!/bin/sh
+# A stand-in for apt-get: `download` copies the prepared package, and says so in a log.
+case " $* " in
+  *" download "*) echo download >> "$FAKE_APT_LOG"; sleep "${FAKE_APT_SLEEP:-0}";
+                  cp "$FAKE_APT_DEB" "./linux-source-9.9_9.9.1-1_all.deb";;
+esac
+exit 0
+"""
+
+
+@pytest.fixture(scope="module")
+def fake_deb(tmp_path_factory) -> Path:
+    """linux-source-9.9 as a Debian package holding a copy of the cached 7.2 tree."""
+    import tarfile
+
+    from harness.backends.native import kernels
+    from harness.backends.native.tree import META
+
+    if shutil.which("dpkg-deb") is None:
+        pytest.skip("dpkg-deb is needed to build the fake package")
+    try:
+        kernels.archive_source()
+    except kernels.FetchError as e:
+        pytest.skip(str(e))
+    tree = kernels.locate("7.2")
+    if tree is None:
+        pytest.skip("Linux 7.2 is not cached (buddy-harness kernel fetch 7.2)")
+    d = tmp_path_factory.mktemp("fake-deb")
+    pkg = d / "pkg"
+    (pkg / "DEBIAN").mkdir(parents=True)
+    (pkg / "DEBIAN/control").write_text(
+        "Package: linux-source-9.9\nVersion: 9.9.1-1\nArchitecture: all\n"
+        "Maintainer: nobody <nobody@localhost>\nDescription: a fake kernel source\n")
+    (pkg / "usr/src").mkdir(parents=True)
+    with tarfile.open(pkg / "usr/src/linux-source-9.9.tar.gz", "w:gz", compresslevel=1) as t:
+        t.add(tree, "linux-source-9.9",
+              filter=lambda m: None if m.name.rsplit("/", 1)[-1] in (META, ".manifest.json")
+              else m)
+    deb = d / "linux-source-9.9_9.9.1-1_all.deb"
+    subprocess.run(["dpkg-deb", "-Znone", "--build", str(pkg), str(deb)], check=True,
+                   capture_output=True)
+    return deb
+
+
+@pytest.fixture
+def fake_apt(tmp_path, monkeypatch, fake_deb) -> Path:
+    """PATH with the fake apt-get; returns its download log.  The cache is the test's own."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "apt-get").write_text(APT)
+    (bindir / "apt-get").chmod(0o755)
+    log = tmp_path / "downloads.log"
+    log.touch()
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_APT_LOG", str(log))
+    monkeypatch.setenv("FAKE_APT_DEB", str(fake_deb))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return log
+
+
+def test_two_fetches_of_one_version_download_once(fake_apt, tmp_path):
+    env = dict(os.environ, FAKE_APT_SLEEP="1")
+    procs = [subprocess.Popen([sys.executable, "-m", "harness", "kernel", "fetch", FAKE],
+                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert fake_apt.read_text().split() == ["download"], outs
+    assert all(o[0].startswith("9.9.1\t9.9.1-1\t") for o in outs), outs
+
+
+def test_a_reader_never_sees_the_tree_missing_during_a_refetch(fake_apt, capsys):
+    from harness.backends.native import kernels
+
+    tree = kernels.fetch(FAKE, log=lambda _m: None)
+    refetch = subprocess.Popen([sys.executable, "-m", "harness", "kernel", "fetch", FAKE],
+                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    looks, missing = 0, 0
+    while refetch.poll() is None:
+        looks += 1
+        missing += kernels.locate(FAKE) is None
+    assert refetch.wait() == 0, refetch.stderr.read()  # type: ignore[union-attr]
+    assert fake_apt.read_text().split() == ["download", "download"]
+    assert looks > 50 and missing == 0, f"missing {missing} times of {looks}"
+    assert kernels.locate(FAKE) == tree
+    hidden = [p.name for p in kernels.kernels_dir().iterdir()
+              if p.name.startswith(".") and not p.name.startswith(".lock-")]
+    assert hidden == [os.readlink(tree)], "only the tree the link points at is left"
+
+
+def test_an_unwritable_cache_is_found_before_downloading(fake_apt, tmp_path, monkeypatch,
+                                                         capsys):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker / "cache"))
+    assert main(["kernel", "fetch", FAKE]) == 1
+    err = capsys.readouterr().err
+    assert "cannot write the kernel cache" in err and str(blocker) in err
+    assert fake_apt.read_text() == "", "downloaded before finding the cache unwritable"
+
+
+def test_a_full_disk_says_disk_full_and_leaves_nothing(fake_apt, monkeypatch, capsys):
+    import errno
+    import tarfile
+
+    from harness.backends.native import kernels
+
+    def full(self, member, path="", **kw):
+        raise OSError(errno.ENOSPC, "No space left on device", os.path.join(path, member.name))
+
+    monkeypatch.setattr(tarfile.TarFile, "extract", full)
+    assert main(["kernel", "fetch", FAKE]) == 1
+    err = capsys.readouterr().err
+    assert "disk full" in err and "cannot read the archive" not in err, err
+    assert len(err.strip().splitlines()[-1:]) == 1 and "Traceback" not in err
+    left = [p.name for p in kernels.kernels_dir().iterdir() if not p.name.startswith(".lock-")]
+    assert left == []
+
+
+def _dead_pid() -> int:
+    p = subprocess.Popen(["true"])
+    p.wait()
+    return p.pid
+
+
+def test_leftovers_of_killed_runs_are_swept_on_the_next_start(tmp_path, monkeypatch):
+    import tempfile
+
+    root = tmp_path / "cache" / "buddy-harness"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    dead, live = _dead_pid(), os.getpid()
+    old = time.time() - 2 * 3600
+    gone = [root / f"kernels/.tree-6.12-{dead}-abcd1234", root / f"kernels/.download-6.12-{dead}-x",
+            root / f"rust/.build-{dead}-q1w2e3r4", root / f"build/.build-{dead}-zz",
+            root / "rust/.build-oldstyle", root / "kernels/.6.12-oldstyle",
+            tmp_path / "tmp/buddy-harness-fetch-oldstyle"]
+    kept = [root / f"rust/.build-{live}-q1w2e3r4", root / "rust/.build-recent",
+            root / f"kernels/.tree-7.2-{dead}-target", root / "kernels/.lock-7.2",
+            tmp_path / "tmp/buddy-harness-fetch-recent"]
+    for p in gone + kept:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if p.name.startswith(".lock"):
+            p.write_text("")
+        else:
+            (p / "file").mkdir(parents=True)
+    for p in gone:
+        if "oldstyle" in p.name:
+            os.utime(p, (old, old))
+    (root / "kernels/7.2").symlink_to(f".tree-7.2-{dead}-target")  # a published tree
+    assert main(["kernel", "list"]) == 0
+    assert [p for p in gone if p.exists()] == []
+    assert [p for p in kept if not p.exists()] == []

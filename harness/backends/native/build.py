@@ -14,12 +14,11 @@ import hashlib
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import integrity
+from harness import integrity, leftovers
 from harness.backends.base import BackendUnavailable
 from harness.backends.native import objcache
 from harness.backends.native.kernels import cache_root
@@ -84,7 +83,7 @@ def build(tree: KernelTree, *, sanitize: bool = False, coverage: bool = False) -
         return Build(out, out / LIB, out / WORKER, sanitize, 0.0, True, coverage)
     out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
-    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=out.parent))
+    tmp = leftovers.scratch(out.parent, "build")
     try:
         _compile(tree, cc, fl, tmp, sanitize)
         integrity.seal(tmp)

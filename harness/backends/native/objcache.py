@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from harness import integrity
+from harness import integrity, leftovers
 from harness.backends.native.kernels import cache_root
 from harness.cachedir import prune
 
@@ -61,7 +61,7 @@ def store(key: str, obj: Path) -> None:
     d = objects_dir()
     try:
         d.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".obj-", dir=d)
+        fd, tmp = tempfile.mkstemp(prefix=leftovers.prefix("obj"), dir=d)
         os.close(fd)
         shutil.copyfile(obj, tmp)
         os.replace(tmp, d / f"{key}.o")

@@ -24,14 +24,13 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import integrity
+from harness import integrity, leftovers
 from harness.backends.base import BackendUnavailable
 from harness.backends.native import build as native_build
 from harness.backends.native.kernels import cache_root
@@ -412,8 +411,7 @@ def _build_kernel(tree: KernelTree, rc: str, macros: Path, glue: Path, native: P
 # -- helpers ----------------------------------------------------------------------
 
 def _scratch(out: Path) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=".build-", dir=out.parent))
+    return leftovers.scratch(out.parent, "build")
 
 
 def _publish(tmp: Path, out: Path) -> None:

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import integrity, procs
+from harness import integrity, leftovers, procs
 from harness.backends.rust.build import PROGRAM_FLAGS, RustBuild, _env, _first_error, rustc
 
 SKIP_ATTRS = {"ignore", "text", "no_run", "compile_fail"}
@@ -156,7 +156,7 @@ def _compile(build: RustBuild, rc: str, src: str, name: str) -> Path | str:
         return exe  # else damaged (or never sealed): built again
     # Another process may build the same program at once: rustc's intermediate files are
     # named by crate, so each build gets a directory of its own, then a rename.
-    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".build-") as tmp:
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=leftovers.prefix("build")) as tmp:
         source = Path(tmp) / "doctest.rs"
         source.write_text(src)
         p = subprocess.run([rc, *PROGRAM_FLAGS, "--crate-type", "bin", "--crate-name",
