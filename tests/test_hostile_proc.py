@@ -21,11 +21,14 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from harness.backends.native.testing import why_unavailable
 from harness.cli import main
@@ -135,11 +138,12 @@ def _left(tag: str, grace: float = 3.0) -> dict[int, str]:
     return alive
 
 
-def _start(args: list[str], tag: str, **kw) -> subprocess.Popen:
+def _start(args: list[str], tag: str, env: dict[str, str] | None = None,
+           **kw) -> subprocess.Popen:
     kw = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **kw}
     return subprocess.Popen(
-        [sys.executable, "-m", "harness", *args], cwd=ROOT, env=dict(os.environ, **{TAG: tag}),
-        text=True, start_new_session=True,
+        [sys.executable, "-m", "harness", *args], cwd=ROOT,
+        env=dict(os.environ, **(env or {}), **{TAG: tag}), text=True, start_new_session=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kw)
 
 
@@ -517,8 +521,6 @@ def _dead_pid() -> int:
 
 
 def test_leftovers_of_killed_runs_are_swept_on_the_next_start(tmp_path, monkeypatch):
-    import tempfile
-
     root = tmp_path / "cache" / "buddy-harness"
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
@@ -545,3 +547,54 @@ def test_leftovers_of_killed_runs_are_swept_on_the_next_start(tmp_path, monkeypa
     assert main(["kernel", "list"]) == 0
     assert [p for p in gone if p.exists()] == []
     assert [p for p in kept if not p.exists()] == []
+
+
+# -- the property: a run killed anywhere leaves no process, and a cache the next run uses ----
+
+KILLED = int(os.environ.get("KILLED_RUN_EXAMPLES", "0"))  # more: KILLED_RUN_EXAMPLES=N
+
+
+@NATIVE
+@settings(max_examples=KILLED or 3, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(sig=st.sampled_from([signal.SIGKILL, signal.SIGTERM, signal.SIGINT]),
+       delay=st.floats(0.0, 2.5))
+def test_a_killed_run_leaves_no_process_and_a_cache_the_next_run_uses(sig, delay):
+    """Killed while building (a cold cache) or while running cases, at a random moment."""
+    from harness import integrity, leftovers
+    from harness.backends.native import kernels
+    from tests.test_interrupt import SPEC
+
+    real = kernels.cache_root()
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        root = t / "cache" / "buddy-harness"
+        root.mkdir(parents=True)
+        (root / "kernels").symlink_to(real / "kernels")
+        (t / "slow").mkdir()
+        (t / "slow" / "slow.yaml").write_text(SPEC)
+        env = {"XDG_CACHE_HOME": str(t / "cache")}
+        tag = uuid.uuid4().hex
+        name = _native_name()
+        proc = _start(["run", "--backend", name, "--specs", str(t / "slow"), "--json",
+                       str(t / "r.json")], tag, env)
+        try:
+            time.sleep(delay)
+            os.kill(proc.pid, sig)
+            proc.communicate(timeout=30)
+            assert proc.returncode in (128 + sig, -sig, 0), proc.returncode
+            # The compiler's children of a killed build finish on their own: a few seconds.
+            assert _left(tag, grace=15) == {}, "a process outlived the killed run"
+        finally:
+            _reap(proc, tag)
+        if sig != signal.SIGKILL and (t / "r.json").exists():
+            json.loads((t / "r.json").read_text())  # whole, if written
+        nxt = _start(["run", "--backend", name, "--specs", str(_two_cases(t, "core")),
+                      "--expect-as", "none"], tag, env)
+        out, err = nxt.communicate(timeout=120)
+        assert nxt.returncode == 0, out + err
+        assert "2 passed, 0 failed" in out
+        builds = [p for p in (root / "build").iterdir()
+                  if not p.name.startswith(".") and p.name != "objects"]
+        assert builds and all(integrity.problem(p) is None for p in builds)
+        assert leftovers.sweep(root) == [], "the next run left a killed run's scratch behind"
