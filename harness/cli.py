@@ -185,8 +185,8 @@ def _run_verb(ns: argparse.Namespace) -> int:
     from harness import leftovers
     from harness.backends.native.kernels import cache_root
 
-    leftovers.sweep(cache_root())  # what runs killed on the way left in the cache
     try:
+        leftovers.sweep(cache_root())  # what runs killed on the way left in the cache
         return importlib.import_module(ns.module).run(ns)
     except (UsageError, BackendUnavailable) as e:
         print(f"buddy-harness {ns.verb}: {options.printable(str(e))}", file=sys.stderr)

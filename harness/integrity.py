@@ -121,6 +121,12 @@ def sealed(directory: Path) -> bool:
     return (directory / MANIFEST).exists()
 
 
+def damaged(directory: Path) -> str | None:
+    """What is wrong with a sealed ``directory``; None when sound or never sealed (a build
+    made elsewhere, e.g. a mutant's, is its maker's to check)."""
+    return problem(directory) if sealed(directory) else None
+
+
 def usable(directory: Path) -> bool:
     """``directory`` is there and as sealed; a damaged one is discarded, to be rebuilt."""
     if not directory.exists():

@@ -162,6 +162,14 @@ def _reap(proc: subprocess.Popen, tag: str) -> None:
         pass
 
 
+def _catches_sigterm(pid: int) -> bool:
+    """The process has a handler for SIGTERM (the harness's, once a verb starts)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    mask = int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("SigCgt:")),
+               16)
+    return bool(mask & 1 << (signal.SIGTERM - 1))
+
+
 def _native_name() -> str:
     from harness.backends.native.testing import available_trees
 
@@ -579,12 +587,15 @@ def test_a_killed_run_leaves_no_process_and_a_cache_the_next_run_uses(sig, delay
         proc = _start(["run", "--backend", name, "--specs", str(t / "slow"), "--json",
                        str(t / "r.json")], tag, env)
         try:
+            # From the moment the harness handles signals (before that, the interpreter is
+            # still starting, and a Ctrl-C there is Python's own traceback).
+            _wait_for(lambda: _catches_sigterm(proc.pid), "signal handler", proc, 60)
             time.sleep(delay)
             os.kill(proc.pid, sig)
             proc.communicate(timeout=30)
             assert proc.returncode in (128 + sig, -sig, 0), proc.returncode
-            # The compiler's children of a killed build finish on their own: a few seconds.
-            assert _left(tag, grace=15) == {}, "a process outlived the killed run"
+            # After a SIGKILL, the compilers of a build under way finish on their own.
+            assert _left(tag, grace=60) == {}, "a process outlived the killed run"
         finally:
             _reap(proc, tag)
         if sig != signal.SIGKILL and (t / "r.json").exists():

@@ -51,7 +51,7 @@ class NativeBackend:
         if w is None or w.dead is not None:
             if w is not None:
                 w.close()
-            if integrity.problem(self.build.dir) is not None:  # damaged since it was opened
+            if integrity.damaged(self.build.dir):  # damaged since it was opened
                 self.build = build(self.tree, sanitize=self.build.sanitize,
                                    coverage=self.build.coverage)
             w = Worker(str(self.build.worker), timeout=self.timeout,

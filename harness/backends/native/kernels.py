@@ -85,9 +85,7 @@ def locate(version: str) -> Path | None:
 def damage(tree: Path) -> str | None:
     """What is wrong with a cached tree, checked against the record sealed when it was made
     (its record file included); None for a sound tree or one cached before seals."""
-    if not integrity.sealed(tree):
-        return None
-    why = integrity.problem(tree)
+    why = integrity.damaged(tree)
     return f"{tree}: the cached tree is damaged ({why})" if why else None
 
 

@@ -95,7 +95,7 @@ class RustBackend:
         if self._worker is None or self._worker.dead is not None:
             if self._worker is not None:
                 self._worker.close()
-            if any(integrity.problem(d) for d in (self.build.dir, self.build.native)):
+            if any(integrity.damaged(d) for d in (self.build.dir, self.build.native)):
                 # damaged since it was opened (the worker, or the C library it loads)
                 self.build = build(self.tree, log=lambda _m: None)
             self._worker = Worker(str(self.build.worker), timeout=self.timeout)
