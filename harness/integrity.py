@@ -64,9 +64,10 @@ def seal_file(p: Path) -> None:
     _write(p.with_name(p.name + SUFFIX), _entry(p))
 
 
-def _check(p: Path, want: dict) -> str | None:
+def _check(p: str, want: dict) -> str | None:
+    # Plain strings and os calls: a tree is hundreds of files, checked on every open.
     try:
-        st = p.lstat()
+        st = os.lstat(p)
     except OSError:
         return "missing"
     if not stat.S_ISREG(st.st_mode):
@@ -75,11 +76,11 @@ def _check(p: Path, want: dict) -> str | None:
         return f"{st.st_size} bytes, {want.get('size')} when it was made"
     if want.get("exec") and not st.st_mode & stat.S_IXUSR:
         return "no longer executable"
-    key = (str(p), st.st_size, st.st_mtime_ns, st.st_ino, want.get("sha256"))
+    key = (p, st.st_size, st.st_mtime_ns, st.st_ino, want.get("sha256"))
     if key in _verified:
         return None
     try:
-        if _digest(p) != want.get("sha256"):
+        if _digest(Path(p)) != want.get("sha256"):
             return "its content changed since it was made"
     except OSError as e:
         return f"unreadable ({e.strerror})"
@@ -105,8 +106,9 @@ def problem(directory: Path) -> str | None:
     files = rec.get("files")
     if not isinstance(files, dict):
         return "its record of contents is unreadable"
+    base = str(directory)
     for rel, want in files.items():
-        why = _check(directory / rel, want if isinstance(want, dict) else {})
+        why = _check(os.path.join(base, rel), want if isinstance(want, dict) else {})
         if why:
             return f"{rel}: {why}"
     return None
@@ -114,7 +116,7 @@ def problem(directory: Path) -> str | None:
 
 def file_problem(p: Path) -> str | None:
     rec = _record(p.with_name(p.name + SUFFIX))
-    return rec if isinstance(rec, str) else _check(p, rec)
+    return rec if isinstance(rec, str) else _check(str(p), rec)
 
 
 def sealed(directory: Path) -> bool:
