@@ -2,7 +2,8 @@
 
 Exit codes: 0 every outcome as expected, 1 some outcome not as expected,
 2 a spec or usage error (one ``FILE:LINE:COL: message`` line each), 5 nothing
-selected (no case matched, no spec file found), 130 interrupted.  Every option
+selected (no case matched, no spec file found), 130 interrupted (SIGINT), 143 terminated
+(SIGTERM).  Every option
 value is checked when the command line is parsed (:mod:`harness.options`).
 """
 
@@ -12,7 +13,7 @@ import argparse
 import importlib
 import sys
 
-from harness import fileio, options
+from harness import fileio, options, procs
 from harness.backends.base import BackendUnavailable
 from harness.baseline import add_expect_as_option
 from harness.commands.common import (  # noqa: F401 - verbs' names, also kept here
@@ -117,7 +118,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"buddy-harness {ns.verb}: {options.printable(clash)}", file=sys.stderr)
         return USAGE_ERROR
     set_case_budget(getattr(ns, "case_budget", DEFAULT_CASE_BUDGET))
+    with procs.handling():
+        return _run_verb(ns)
+
+
+def _run_verb(ns: argparse.Namespace) -> int:
+    from harness import leftovers
+    from harness.backends.native.kernels import cache_root
+
     try:
+        leftovers.sweep(cache_root())  # what runs killed on the way left in the cache
         return importlib.import_module(ns.module).run(ns)
     except (UsageError, BackendUnavailable) as e:
         print(f"buddy-harness {ns.verb}: {options.printable(str(e))}", file=sys.stderr)
@@ -128,9 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     except (fileio.InputError, fileio.OutputError) as e:
         print(f"buddy-harness {ns.verb}: {options.printable(str(e))}", file=sys.stderr)
         return 1 if isinstance(e, fileio.OutputError) and not e.usage else USAGE_ERROR
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         print("interrupted", file=sys.stderr)
-        return 130
+        return procs.exit_code(e)
     except BrokenPipeError:
         return 1
     except OSError as e:  # e.g. the disk filled while writing results

@@ -8,7 +8,7 @@ import sys
 import time
 from functools import partial
 
-from harness import baseline, expectations, fileio, parallel
+from harness import baseline, expectations, fileio, parallel, procs
 from harness.backends.base import CoreBackend
 from harness.backends.registry import resolve
 from harness.commands.common import NOTHING_SELECTED, USAGE_ERROR, default_backends, load_specs, log
@@ -68,12 +68,15 @@ def run(ns: argparse.Namespace) -> int:
                 known = {(c.id, ps.id) for c, ps in select(loaded.cases, None)}
                 known |= {(i, "") for i in gate.items_for(name)}
                 stale += exp.stale(known | {(o.case_id, "") for o in docs})
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM (harness.procs): what finished
+        total = len(todo) * len(backends.opened or names)
         backends.close()
-        print(f"interrupted: {len(outcomes)} of {len(todo) * len(backends.opened or names)} "
-              "finished", file=sys.stderr)
-        print(summary_line(summary(outcomes)))
-        return 130
+        print(f"interrupted: {len(outcomes)} of {total} finished", file=sys.stderr)
+        s = summary(outcomes)
+        print(summary_line(s))
+        if ns.json:
+            _write_json(ns.json, outcomes, s, judged_by, interrupted=str(e) or "SIGINT")
+        return procs.exit_code(e)
     finally:
         backends.close()
     if not outcomes:  # no case, and no doc example of a backend, matched
@@ -91,12 +94,20 @@ def run(ns: argparse.Namespace) -> int:
         print("\n".join(changes))
     print(summary_line(s))
     if ns.json:
-        fileio.write_output(ns.json, json.dumps(
-            {"results": [o.to_json() for o in outcomes], "summary": s,
-             "expectations": judged_by}, indent=2) + "\n")
+        _write_json(ns.json, outcomes, s, judged_by)
     if loaded.errors:
         return USAGE_ERROR
     return 0 if all(o.status in EXPECTED for o in outcomes) and not stale else 1
+
+
+def _write_json(path: str, outcomes: list[Outcome], s: dict[str, int],
+                judged_by: dict[str, str | None], interrupted: str | None = None) -> None:
+    """The results file; an interrupted run's says which signal cut it short."""
+    data: dict = {"results": [o.to_json() for o in outcomes], "summary": s,
+                  "expectations": judged_by}
+    if interrupted:
+        data["interrupted"] = interrupted
+    fileio.write_output(path, json.dumps(data, indent=2) + "\n")
 
 
 class _GateFuzz:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from harness import baseline, expectations, options, parallel
+from harness import baseline, expectations, options, parallel, procs
 from harness.backends.base import BackendUnavailable, CoreBackend
 from harness.backends.registry import resolve
 from harness.commands.common import (
@@ -243,9 +243,9 @@ def run(ns: argparse.Namespace) -> int:
                     break
             for line in w.handle(changed):
                 print(line, flush=True)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         print("watch: stopped", file=sys.stderr)
-        return 130
+        return procs.exit_code(e)
     finally:
         observer.stop()
         w.close()

@@ -10,11 +10,11 @@ would find it.  The standard library's process pool does the scheduling.
 from __future__ import annotations
 
 import multiprocessing
-import signal
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 
+from harness import procs
 from harness.backends.base import CoreBackend
 
 _pair: tuple[CoreBackend, CoreBackend] | None = None
@@ -37,7 +37,7 @@ class Opener:
 
 def _init(opener: Callable[[str], CoreBackend], names: tuple[str, str]) -> None:
     global _pair
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    procs.install_in_child()  # Ctrl-C is the parent's; SIGTERM ends this one's workers
     _pair = (opener(names[0]), opener(names[1]))
 
 

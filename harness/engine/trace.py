@@ -78,12 +78,16 @@ class Outcome:
     trace: Trace | None = None
     file: str = ""
     line: int = 0
+    output: str = ""  # what the code under test printed on stdout/stderr during the case
 
     def to_json(self) -> dict:
-        return {
+        out = {
             "case": self.case_id,
             "params": self.params,
             "backend": self.backend,
             "outcome": self.status,
             "message": self.message,
         }
+        if self.output:
+            out["output"] = self.output
+        return out

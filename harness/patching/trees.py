@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import fileio
+from harness import fileio, integrity
 from harness.backends.base import BackendUnavailable
 from harness.backends.names import BackendRef
 from harness.backends.native import kernels
@@ -69,6 +69,10 @@ def locate(name: str) -> Path | None:
             f"tree {name} was copied from a {meta['base']} cached with fewer paths than the "
             f"harness now keeps: run `buddy-harness kernel fetch {meta['base']}`, then "
             f"`buddy-harness kernel patch {name} --onto {meta['base']} FILE` again")
+    why = kernels.damage(d)
+    if why:
+        raise BackendUnavailable(f"{why}: run `buddy-harness kernel patch {name} --onto "
+                                 f"{meta['base']} FILE` again")
     return d
 
 
@@ -161,6 +165,7 @@ def _make(name: str, onto: str, patch_file: Path, data: bytes, patch: parse.Patc
                     "changed": res.changed(), "already_present": res.already,
                     "patched": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
             (staging / META).write_text(json.dumps(meta, indent=1) + "\n")
+            integrity.seal(staging)  # the base's record no longer holds
             if dest.exists():
                 old = _meta(dest)
                 if not old.get("base"):

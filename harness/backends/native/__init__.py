@@ -7,7 +7,6 @@ first use) and ``native@PATH`` (a kernel tree on disk).
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
 from collections.abc import Callable
@@ -61,24 +60,21 @@ def resolve_tree(name: str, kernel_src: str | None = None,
 
 
 def ensure_version(version: str, log: Callable[[str], None] = print) -> Path:
-    """The cached tree of ``version``, fetched now if it is not there yet."""
+    """The cached tree of ``version``, fetched now if it is not there yet (parallel test
+    workers may all want it: one fetches, the rest wait for its tree)."""
     found = kernels.locate(version)
     if found:
         return found
-    lock_dir = kernels.kernels_dir()
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    # Parallel test workers may all want the same version: one fetches, the rest wait.
-    with open(lock_dir / f".lock-{version}", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        found = kernels.locate(version)
-        if found:
-            return found
+    why = kernels.damage(kernels.kernels_dir() / version)
+    if why:
+        log(f"{why}: fetching linux-source-{version} again")
+    else:
         log(f"kernel {version} is not cached yet: fetching linux-source-{version} "
             "(once; `buddy-harness kernel fetch` does it ahead of time)")
-        try:
-            return kernels.fetch(version, log)
-        except kernels.FetchError as e:
-            raise BackendUnavailable(f"native@{version}: {e}") from None
+    try:
+        return kernels.fetch(version, log, again=False)
+    except kernels.FetchError as e:
+        raise BackendUnavailable(f"native@{version}: {e}") from None
 
 
 def _built(tree: KernelTree, sanitize: bool, log: Callable[[str], None]) -> _build.Build:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import weakref
 
+from harness import integrity
 from harness.backends.base import (
     CLEARED,
     FAIL_ALLOC,
@@ -21,7 +22,7 @@ from harness.backends.base import (
     OpResult,
 )
 from harness.backends.batch import handle_at
-from harness.backends.native.build import Build
+from harness.backends.native.build import Build, build
 from harness.backends.native.tree import KernelTree
 from harness.backends.native.worker import Worker
 
@@ -51,6 +52,9 @@ class NativeBackend(BackendDefaults):
         if w is None or w.dead is not None:
             if w is not None:
                 w.close()
+            if integrity.damaged(self.build.dir):  # damaged since it was opened
+                self.build = build(self.tree, sanitize=self.build.sanitize,
+                                   coverage=self.build.coverage)
             w = Worker(str(self.build.worker), timeout=self.timeout,
                        sanitize=self.build.sanitize, env=self.env)
             self._worker = w
@@ -65,6 +69,10 @@ class NativeBackend(BackendDefaults):
         if status:
             raise BuddyError(errno_name(status))
         return NativeAllocator(self, w, int(reply[1]), int(reply[2]), chunk_size)
+
+    def take_output(self) -> str:
+        """What the C printed since the last call (the engine gives it to the case)."""
+        return self._worker.take_output() if self._worker is not None else ""
 
     def close(self) -> str:
         """Stop the worker; returns what it wrote on stderr (sanitizer reports land there)."""

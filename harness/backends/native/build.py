@@ -14,11 +14,11 @@ import hashlib
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import integrity, leftovers, procs
 from harness.backends.base import BackendUnavailable
 from harness.backends.native import objcache
 from harness.backends.native.kernels import cache_root
@@ -79,17 +79,18 @@ def build(tree: KernelTree, *, sanitize: bool = False, coverage: bool = False) -
     key = _key(tree, cc, fl)
     variant = "asan-" if sanitize else "cov-" if coverage else ""
     out = cache_root() / "build" / f"{tree.version}-{variant}{key[:16]}"
-    if (out / LIB).is_file() and (out / WORKER).is_file():
+    if integrity.usable(out):  # a damaged one (or one from before seals) is rebuilt
         return Build(out, out / LIB, out / WORKER, sanitize, 0.0, True, coverage)
     out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
-    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=out.parent))
+    tmp = leftovers.scratch(out.parent, "build")
     try:
         _compile(tree, cc, fl, tmp, sanitize)
+        integrity.seal(tmp)
         try:
             tmp.rename(out)
         except OSError:  # another process finished the same build first
-            if not (out / WORKER).is_file():
+            if integrity.problem(out) is not None:
                 raise
     finally:
         if tmp.exists():
@@ -142,25 +143,34 @@ def _compile(tree: KernelTree, cc: str, fl: list[str], out: Path, sanitize: bool
              "wrapper.o": CSRC / "wrapper.c", "worker_main.o": CSRC / "worker_main.c"}
     shared = [tree.header, *_headers(tree)]
     keys = objcache.unit_keys(shared, f"{_compiler_id(cc)}\0{' '.join(fl)}", units)
-    procs = {obj: subprocess.Popen([cc, *fl, *inc, "-c", str(src), "-o", str(out / obj)],
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for obj, src in units.items() if not objcache.restore(keys[obj], out / obj)}
-    for obj, p in procs.items():
-        text, _ = p.communicate()
-        if p.returncode != 0:
-            raise BuildError(f"building {units[obj]} failed: {_first_error(text)}")
-        objcache.store(keys[obj], out / obj)
+    # In groups of their own, so a SIGINT or SIGTERM ends them too (harness.procs).
+    cmds = {obj: procs.spawn([cc, *fl, *inc, "-c", str(src), "-o", str(out / obj)],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for obj, src in units.items() if not objcache.restore(keys[obj], out / obj)}
+    try:
+        for obj, p in cmds.items():
+            text, _ = p.communicate()
+            if p.returncode != 0:
+                raise BuildError(f"building {units[obj]} failed: {_first_error(text)}")
+            objcache.store(keys[obj], out / obj)
+    finally:
+        for p in cmds.values():  # the others, when one failed
+            procs.end_group(p)
     san = [f for f in fl if f.startswith("-fsanitize") or f == "--coverage"]
     objs = [str(out / o) for o in ("allocator.o", "rbtree.o", "wrapper.o")]
-    links = {name: subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    text=True)  # the two links at once: one per core
+    links = {name: procs.spawn(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)  # the two links at once: one per core
              for name, cmd in ((LIB, [cc, "-shared", *san, "-o", str(out / LIB), *objs]),
                                (WORKER, [cc, *san, "-o", str(out / WORKER),
                                          str(out / "worker_main.o"), *objs]))}
-    for name, p2 in links.items():
-        text, _ = p2.communicate()
-        if p2.returncode != 0:
-            raise BuildError(f"linking {name} failed: {_first_error(text)}")
+    try:
+        for name, p2 in links.items():
+            text, _ = p2.communicate()
+            if p2.returncode != 0:
+                raise BuildError(f"linking {name} failed: {_first_error(text)}")
+    finally:
+        for p2 in links.values():
+            procs.end_group(p2)
     for o in units:
         (out / o).unlink()
 

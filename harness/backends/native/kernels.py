@@ -9,6 +9,9 @@ the system's apt setup is never touched.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import json
 import os
 import re
@@ -17,10 +20,11 @@ import subprocess
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import integrity, leftovers
 from harness.backends.native.tree import META, read_meta
 
 SUITES = ("sid", "trixie", "bookworm")
@@ -65,10 +69,23 @@ def kernels_dir() -> Path:
 
 
 def locate(version: str) -> Path | None:
-    """The cached tree of ``version`` (e.g. ``7.2``), or None."""
+    """The cached tree of ``version`` (e.g. ``7.2``), or None (also when it is damaged:
+    :func:`damage` says how, and fetching it again repairs it)."""
     d = kernels_dir() / version
-    meta = read_meta(d)
-    return d if meta is not None and meta.get("layout", 1) >= LAYOUT else None
+    for _ in range(3):  # a re-fetch may swap the tree while it is checked: check the new one
+        real = Path(os.path.realpath(d))
+        meta = read_meta(real)
+        sound = meta is not None and meta.get("layout", 1) >= LAYOUT and damage(real) is None
+        if os.path.realpath(d) == str(real):
+            return d if sound else None
+    return None
+
+
+def damage(tree: Path) -> str | None:
+    """What is wrong with a cached tree, checked against the record sealed when it was made
+    (its record file included); None for a sound tree or one cached before seals."""
+    why = integrity.damaged(tree)
+    return f"{tree}: the cached tree is damaged ({why})" if why else None
 
 
 @dataclass(frozen=True)
@@ -138,19 +155,74 @@ def _deb822(stanza: str) -> dict[str, str]:
     return fields
 
 
-def fetch(version: str, log: Callable[[str], None] = print) -> Path:
-    """Download linux-source-VERSION, keep the needed paths in the cache; returns the tree."""
+def fetch(version: str, log: Callable[[str], None] = print, *, again: bool = True) -> Path:
+    """Download linux-source-VERSION, keep the needed paths in the cache; returns the tree.
+
+    One fetch of a version at a time (a lock in the cache): a fetch that waited for
+    another of the same version uses its tree rather than downloading it again; so does
+    any fetch when ``again`` is false and the tree is there.  The tree is extracted
+    beside the others and published by renaming a link, so a reader finds the old tree
+    or the new one, never neither.
+    """
     if not _VERSION.match(version):
         raise FetchError(f"'{version}': give a kernel version like 7.2, 6.12 or 6.1")
     for tool in ("apt-get", "dpkg-deb"):
         if shutil.which(tool) is None:
             raise FetchError(f"{tool} not found: fetching needs a Debian system; otherwise "
                              "pass a kernel tree with --backend native@PATH")
+    root = kernels_dir()
+    dest = root / version
+    before = _stamp(dest)
+    with _writable_lock(root, version) as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if locate(version) and (not again or _stamp(dest) != before):
+            log(f"linux-source-{version} is cached (fetched by another run meanwhile): {dest}")
+            return dest
+        try:
+            return _fetch_locked(version, dest, log)
+        except OSError as e:
+            raise FetchError(_write_error(e, root)) from None
+
+
+def _stamp(dest: Path) -> tuple | None:
+    """What a tree's record looks like now, to tell whether another run fetched it."""
+    try:
+        st = (dest / META).stat()
+    except OSError:
+        return None
+    return (os.path.realpath(dest), st.st_ino, st.st_mtime_ns)
+
+
+@contextlib.contextmanager
+def _writable_lock(root: Path, version: str) -> Iterator:
+    """The version's lock file, opened only once the cache is known to be writable (before
+    anything is downloaded)."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=root).close()
+        lock = open(root / f".lock-{version}", "w")
+    except OSError as e:
+        raise FetchError(f"cannot write the kernel cache {root}: {e.strerror or e} (make it "
+                         "writable, or set XDG_CACHE_HOME to a directory that is)") from None
+    with lock:
+        yield lock
+
+
+def _write_error(e: OSError, root: Path) -> str:
+    where = f"{e.filename}: " if e.filename else ""
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"{where}disk full: no space left to fetch into {root} (free some space, "
+                "or set XDG_CACHE_HOME to a disk that has it)")
+    return f"{where}cannot write the fetched tree ({e.strerror or e})"
+
+
+def _fetch_locked(version: str, dest: Path, log: Callable[[str], None]) -> Path:
     uri, keyring = archive_source()
     package = f"linux-source-{version}"
-    dest = kernels_dir() / version
-    with tempfile.TemporaryDirectory(prefix="buddy-harness-fetch-") as tmp:
-        t = Path(tmp)
+    root = dest.parent
+    # The download goes into the cache, not /tmp: a killed fetch's 150+ MB are swept there.
+    t = leftovers.scratch(root, f"download-{version}")
+    try:
         opts = _apt_private(t, uri, keyring)
         t0 = time.monotonic()
         log(f"fetching {package}: updating a private package index ({', '.join(SUITES)})")
@@ -164,7 +236,7 @@ def fetch(version: str, log: Callable[[str], None] = print) -> Path:
         pkg_version = deb.name.split("_")[1].replace("%3a", ":")
         log(f"downloaded {deb.name} ({deb.stat().st_size >> 20} MiB) in "
             f"{time.monotonic() - t0:.1f} s; extracting")
-        staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=_ensure(kernels_dir())))
+        staging = leftovers.scratch(root, f"tree-{version}")
         try:
             n = _extract(deb, package, staging)
             if n == 0:
@@ -172,14 +244,31 @@ def fetch(version: str, log: Callable[[str], None] = print) -> Path:
             meta = {"version": version, "package": pkg_version, "deb": deb.name, "layout": LAYOUT,
                     "fetched": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
             (staging / META).write_text(json.dumps(meta, indent=1) + "\n")
-            if dest.exists():
-                shutil.rmtree(dest)
-            staging.rename(dest)
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
+            integrity.seal(staging)
+            _publish(staging, dest)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    finally:
+        shutil.rmtree(t, ignore_errors=True)
     log(f"{package} {pkg_version} -> {dest} ({time.monotonic() - t0:.1f} s)")
     return dest
+
+
+def _publish(staging: Path, dest: Path) -> None:
+    """Point ``dest`` (a link) at ``staging`` in one rename, then remove the tree it replaced."""
+    old: Path | None = None
+    if dest.is_symlink():
+        old = dest.parent / os.readlink(dest)
+    elif dest.exists():  # a tree cached before trees were links: moved aside, once
+        old = leftovers.scratch(dest.parent, "replaced")
+        dest.rename(old / dest.name)
+    link = dest.parent / f"{leftovers.prefix('link')}{dest.name}"
+    link.unlink(missing_ok=True)
+    link.symlink_to(staging.name)
+    os.replace(link, dest)
+    if old is not None and old != staging:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _ensure(p: Path) -> Path:
@@ -215,7 +304,8 @@ def _run(cmd: list[str], cwd: Path, what: str) -> None:
     if p.returncode != 0:
         lines = [ln for ln in (p.stderr + p.stdout).splitlines()
                  if ln.startswith(("E:", "W:", "Err"))] or p.stderr.strip().splitlines()[-3:]
-        raise FetchError(f"{what} failed: " + " | ".join(lines[:3]))
+        full = " (disk full)" if "No space left on device" in p.stderr + p.stdout else ""
+        raise FetchError(f"{what} failed{full}: " + " | ".join(lines[:3]))
 
 
 def _extract(deb: Path, package: str, dest: Path) -> int:
@@ -235,7 +325,11 @@ def _extract(deb: Path, package: str, dest: Path) -> int:
                 with tarfile.open(fileobj=inner_f, mode="r|*") as inner:
                     kept += _keep_members(inner, dest)
                 break
-    except (tarfile.TarError, EOFError, OSError) as e:
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT) or e.filename:  # writing, not reading
+            raise
+        raise FetchError(f"{deb.name}: cannot read the archive ({e})") from None
+    except (tarfile.TarError, EOFError) as e:
         raise FetchError(f"{deb.name}: cannot read the archive ({e})") from None
     finally:
         proc.stdout.close()

@@ -4,10 +4,18 @@ One request per line, one reply line per request (``csrc/worker_main.c``
 documents the verbs).  The worker flushes its replies whenever its input is
 drained, so writing a whole batch before reading costs one round trip.
 
+Requests and replies go through two pipes of their own, passed to the worker
+as ``BH_PROTOCOL_FDS``: the worker's stdout and stderr are the code under
+test's, so a ``printf`` in the allocator is that case's output
+(:meth:`Worker.take_output`) and can never be read as a reply.
+
 A worker that dies (signal, ``BUG_ON``, sanitizer report) or stops answering
 within the timeout is reaped, and the request raises :class:`BackendCrash`
-carrying what it said on the way down.  Its stderr goes to a temporary file,
-never a pipe, so a chatty crash cannot block it.
+carrying what it said on the way down.  Its stdout and stderr go to a
+temporary file, never a pipe, so a chatty crash cannot block it.
+
+Each worker leads a process group of its own: ending it ends whatever the C
+forked too (:mod:`harness.procs` ends every live group on SIGINT/SIGTERM).
 """
 
 from __future__ import annotations
@@ -18,9 +26,14 @@ import select
 import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Sequence
 
+from harness import procs
 from harness.backends.base import SLAB_BUDGET, BackendCrash
+
+# What a case's output keeps (the end of it): enough for a message, bounded for a flood.
+OUTPUT_LIMIT = 4000
 
 # Sanitizer runs: leaks are expected when a case tears down with blocks still held
 # (the allocator's fini leaks them by design), and a report must stop the worker.
@@ -36,16 +49,29 @@ class Worker:
     def __init__(self, executable: str, *, timeout: float, sanitize: bool = False,
                  env: dict[str, str] | None = None) -> None:
         self.timeout = timeout
-        self._stderr = tempfile.TemporaryFile()
+        self._stderr = tempfile.TemporaryFile()  # the worker's stdout and stderr, in order
+        self._seen = 0  # how much of it take_output has returned
         env = dict(os.environ, **(env or {}), BH_SLAB_BUDGET=str(SLAB_BUDGET))
         if sanitize:
             # The caller's own options come after ours, so they win (sanitizers read
             # left to right): ASAN_OPTIONS=detect_leaks=1 turns LeakSanitizer back on.
             for k, v in SANITIZER_ENV.items():
                 env[k] = f"{v}:{env[k]}" if env.get(k) else v
-        self.proc = subprocess.Popen(
-            [executable], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
-            env=env, start_new_session=True)  # Ctrl-C is the parent's to handle
+        req_r, self._to = os.pipe()
+        self._from, rep_w = os.pipe()
+        env["BH_PROTOCOL_FDS"] = f"{req_r} {rep_w}"
+        env["BH_PARENT_PID"] = str(os.getpid())
+        try:
+            self.proc = procs.spawn(
+                [executable], stdin=subprocess.DEVNULL, stdout=self._stderr,
+                stderr=self._stderr, env=env, pass_fds=(req_r, rep_w))
+        except BaseException:
+            for fd in (self._to, self._from):
+                os.close(fd)
+            raise
+        finally:
+            os.close(req_r)
+            os.close(rep_w)
         self._buf = b""
         self.dead: str | None = None
 
@@ -98,8 +124,7 @@ class Worker:
     def _send(self, data: bytes) -> None:
         # Interleave writing with draining replies: a large batch could otherwise fill
         # both pipes and deadlock.
-        fd_in = self.proc.stdin.fileno()  # type: ignore[union-attr]
-        fd_out = self.proc.stdout.fileno()  # type: ignore[union-attr]
+        fd_in, fd_out = self._to, self._from
         view = memoryview(data)
         while view:
             r, w, _ = select.select([fd_out], [fd_in], [], self.timeout)
@@ -115,7 +140,7 @@ class Worker:
                 view = view[n:]
 
     def _readline(self, request: str) -> str:
-        fd = self.proc.stdout.fileno()  # type: ignore[union-attr]
+        fd = self._from
         while True:
             nl = self._buf.find(b"\n")
             if nl >= 0:
@@ -136,11 +161,9 @@ class Worker:
         raise BackendCrash(f"timeout: no answer after {self.timeout:g} s {where}", "timeout")
 
     def _died(self, where: str) -> None:
-        try:
-            code = self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            code = self.proc.returncode
+        _exited(self.proc.pid, 5)
+        self.kill()  # its group too: a dead worker's forked children must not linger
+        code = self.proc.returncode
         text = self.stderr_text()
         kind, message = describe_death(code, text)
         self.dead = message
@@ -153,37 +176,58 @@ class Worker:
         except (OSError, ValueError):
             return ""
 
+    def take_output(self) -> str:
+        """What the worker printed (stdout and stderr) since the last call, its end kept."""
+        try:
+            self._stderr.seek(self._seen)
+            data = self._stderr.read()
+        except (OSError, ValueError):
+            return ""
+        self._seen += len(data)
+        text = data.decode(errors="replace")
+        return text if len(text) <= OUTPUT_LIMIT else "..." + text[-OUTPUT_LIMIT:]
+
     # -- teardown -----------------------------------------------------------
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        self.proc.wait()
+        procs.end_group(self.proc)
         self._close_pipes()
 
     def close(self) -> str:
         """Ask the worker to quit (kill it if it does not); returns its stderr text."""
-        if self.proc.poll() is None:
+        if self.proc.returncode is None and self._to >= 0:
             try:
-                self.proc.stdin.write(b"q\n")  # type: ignore[union-attr]
-                self.proc.stdin.flush()  # type: ignore[union-attr]
-                self.proc.wait(timeout=min(self.timeout, 5))
-            except (OSError, subprocess.TimeoutExpired):
+                os.write(self._to, b"q\n")
+                _exited(self.proc.pid, min(self.timeout, 5))
+            except OSError:
                 pass
-        self.kill()
+        self.kill()  # and whatever it forked, which its exit leaves behind
         text = self.stderr_text()
         self._stderr.close()
         return text
 
     def _close_pipes(self) -> None:
-        for f in (self.proc.stdin, self.proc.stdout):
-            try:
-                if f is not None:
-                    f.close()
-            except OSError:
-                pass
+        for fd in (self._to, self._from):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._to = self._from = -1
+
+
+def _exited(pid: int, timeout: float) -> bool:
+    """Wait up to ``timeout`` for ``pid`` to exit, leaving it unreaped (its group id stays
+    taken, so the group can still be ended safely)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                return True
+        except ChildProcessError:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.002)
 
 
 def _verb(request: str) -> str:

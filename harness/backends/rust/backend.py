@@ -14,6 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
+from harness import integrity
 from harness.backends.base import (
     BackendCrash,
     BackendDefaults,
@@ -26,7 +27,7 @@ from harness.backends.names import BackendRef
 from harness.backends.native.tree import KernelTree
 from harness.backends.native.worker import Worker
 from harness.backends.rust import doctests, programs
-from harness.backends.rust.build import BINDING, RustBuild
+from harness.backends.rust.build import BINDING, RustBuild, build
 from harness.backends.rust.lints import LintSuite
 from harness.backends.rust.programs import ProgramResult, alloc_line, errno_name, reply_blocks
 from harness.engine.trace import Outcome
@@ -90,6 +91,9 @@ class RustBackend(BackendDefaults):
         if self._worker is None or self._worker.dead is not None:
             if self._worker is not None:
                 self._worker.close()
+            if any(integrity.damaged(d) for d in (self.build.dir, self.build.native)):
+                # damaged since it was opened (the worker, or the C library it loads)
+                self.build = build(self.tree, log=lambda _m: None)
             # No backtrace: symbolizing one takes a third of a second per panic, and a
             # panic is an outcome the fuzzer meets often (offsets past u64::MAX).
             self._worker = Worker(str(self.build.worker), timeout=self.timeout,
@@ -163,6 +167,10 @@ class RustBackend(BackendDefaults):
     def stress(self, threads: int, ops: int, seed: int, size: int, chunk: int) -> str:
         """Threads inside the worker through one ``GpuBuddy``; "0 OPS AVAIL" or "FAIL ..."."""
         return self.worker().request(f"T {threads} {ops} {seed} {size} {chunk}")[0]
+
+    def take_output(self) -> str:
+        """What the binding and the C printed since the last call (the case's output)."""
+        return self._worker.take_output() if self._worker is not None else ""
 
     def close(self) -> None:
         for suite in self.suites():

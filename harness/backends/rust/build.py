@@ -24,13 +24,13 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import integrity, leftovers
 from harness.backends.base import BackendUnavailable
 from harness.backends.native import build as native_build
 from harness.backends.native.kernels import cache_root
@@ -197,7 +197,7 @@ def _build_macros(tree: KernelTree, rc: str, log) -> tuple[Path, float]:
     inputs = [p for c in (*MACRO_CRATES, "ffi.rs", "build_error.rs") for p in _files(r / c)]
     key = _digest([_version_of(rc), *[str(p.relative_to(r)) for p in inputs], *inputs])
     out = cache_root() / "rust" / f"macros-{key}"
-    if (out / "libpin_init.rlib").is_file() and (out / "libbuild_error.rlib").is_file():
+    if integrity.usable(out):
         return out, 0.0
     log(f"building the Rust tree crates of {tree.root} (proc-macro2, quote, syn, pin-init, "
         "macros): once per tree, about half a minute on 2 cores")
@@ -207,6 +207,7 @@ def _build_macros(tree: KernelTree, rc: str, log) -> tuple[Path, float]:
         for crate, cmd in _macro_steps(r, rc):
             _run([a.replace("{out}", str(tmp)) for a in cmd], f"building the tree's {crate} "
                  "crate")
+        integrity.seal(tmp)
         _publish(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -340,13 +341,13 @@ def build(tree: KernelTree, *, log=print) -> RustBuild:
     glue_key = _digest([macros.name, str(nat.dir), _version_of(rc), " ".join(RUSTFLAGS),
                         *[_rel(tree, p) for p in glue_in], *glue_in])
     glue = _cached_stage(cache_root() / "rust" / f"glue-{tree.version}-{glue_key}",
-                         "glue.a", lambda tmp: _build_glue(tree, rc, macros, tmp))
+                         lambda tmp: _build_glue(tree, rc, macros, tmp))
     inputs = _kernel_inputs(tree)
     key = _digest([glue.name, " ".join(PROGRAM_FLAGS), *[_rel(tree, p) for p in inputs],
                    *inputs])
     out = cache_root() / "rust" / f"{tree.version}-{key}"
-    before = (out / WORKER).is_file()
-    _cached_stage(out, WORKER, lambda tmp: _build_kernel(tree, rc, macros, glue, nat.dir, tmp))
+    before = integrity.usable(out)
+    _cached_stage(out, lambda tmp: _build_kernel(tree, rc, macros, glue, nat.dir, tmp))
     if not before:  # every edit of buddy.rs makes one: keep the recent ones
         prune(out.parent, f"{tree.version}-*")
         prune(out.parent, "glue-*")
@@ -355,13 +356,14 @@ def build(tree: KernelTree, *, log=print) -> RustBuild:
     return RustBuild(out, out / WORKER, macros, glue, nat.dir, took, macro_s)
 
 
-def _cached_stage(out: Path, marker: str, make) -> Path:
-    """``out`` once ``make(tmp)`` has filled it (skipped when ``marker`` is there already)."""
-    if (out / marker).is_file():
+def _cached_stage(out: Path, make) -> Path:
+    """``out`` once ``make(tmp)`` has filled it (skipped when it is there, undamaged)."""
+    if integrity.usable(out):
         return out
     tmp = _scratch(out)
     try:
         make(tmp)
+        integrity.seal(tmp)
         _publish(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -418,18 +420,17 @@ def _build_kernel(tree: KernelTree, rc: str, macros: Path, glue: Path, native: P
 # -- helpers ----------------------------------------------------------------------
 
 def _scratch(out: Path) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=".build-", dir=out.parent))
+    return leftovers.scratch(out.parent, "build")
 
 
 def _publish(tmp: Path, out: Path) -> None:
     """Move a finished build into place; tolerate another process having done it first."""
-    if out.exists():
+    if integrity.usable(out):
         return
     try:
         tmp.rename(out)
     except OSError:
-        if not out.exists():
+        if not integrity.usable(out):
             raise
 
 

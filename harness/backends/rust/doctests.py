@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import integrity, leftovers, procs
 from harness.backends.rust.build import (
     PROGRAM_FLAGS,
     RustBuild,
@@ -159,11 +160,11 @@ def _compile(build: RustBuild, rc: str, src: str, name: str) -> Path | str:
     out_dir = build.dir / "doctests"
     out_dir.mkdir(exist_ok=True)
     exe = out_dir / f"{name}-{key}"
-    if exe.is_file():
-        return exe
+    if exe.is_file() and integrity.file_problem(exe) is None:
+        return exe  # else damaged (or never sealed): built again
     # Another process may build the same program at once: rustc's intermediate files are
     # named by crate, so each build gets a directory of its own, then a rename.
-    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".build-") as tmp:
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=leftovers.prefix("build")) as tmp:
         source = Path(tmp) / "doctest.rs"
         source.write_text(src)
         p = subprocess.run([rc, *PROGRAM_FLAGS, "--crate-type", "bin", "--crate-name",
@@ -173,6 +174,7 @@ def _compile(build: RustBuild, rc: str, src: str, name: str) -> Path | str:
             errors = compile_errors(p.stderr) or [_first_error(p.stderr)]
             return "; ".join(errors).replace(str(source), "doctest.rs")
         os.replace(f"{tmp}/doctest", exe)
+        integrity.seal_file(exe)
     return exe
 
 
@@ -189,7 +191,7 @@ def _one(build: RustBuild, rc: str, d: Doctest, timeout: float) -> DoctestResult
 def _execute(d: Doctest, argv: list[str], timeout: float, offset: int) -> DoctestResult:
     """Run one example's program; a panic's location is mapped back to the tree's file."""
     try:
-        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        p = procs.run(argv, timeout=timeout)
     except subprocess.TimeoutExpired:
         return DoctestResult(d, "crash", f"timeout: no end after {timeout:g} s")
     if p.returncode == 0:

@@ -3,6 +3,11 @@
  * Replies are flushed whenever the input is drained, so a batch written in
  * one go costs one round trip.
  *
+ * Requests and replies travel on file descriptors of their own, named by
+ * BH_PROTOCOL_FDS="IN OUT" (0 and 1 without it), never on stdin/stdout: what
+ * the allocator prints on stdout or stderr is the case's output, and cannot
+ * be mistaken for a reply.
+ *
  * Requests (decimal numbers):
  *   i SIZE CHUNK                    create; reply "0 MM SIZE" or "ERR"
  *   a MM START END SIZE MIN FLAGS   alloc; handle = the allocator's next number,
@@ -27,6 +32,8 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +42,6 @@
 #include "bh_api.h"
 
 #ifdef BH_COVERAGE
-#include <signal.h>
 void __gcov_dump(void);
 void __gcov_reset(void);
 
@@ -62,6 +68,9 @@ struct slot {
 	struct bh_list **lists;
 	long n_lists, cap;
 };
+
+/* The reply stream (see above). */
+static FILE *rep;
 
 static struct slot *slots;
 static long n_slots;
@@ -106,14 +115,14 @@ static void put_blocks(struct bh_list *l)
 			abort();
 		bh_blocks(l, offs, ords, blk_cap);
 	}
-	printf(" %ld", n);
+	fprintf(rep, " %ld", n);
 	for (long i = 0; i < n; i++)
-		printf(" %" PRIu64 " %u", offs[i], ords[i]);
+		fprintf(rep, " %" PRIu64 " %u", offs[i], ords[i]);
 }
 
 static void put_state(int status, struct bh_mm *mm)
 {
-	printf("%d %" PRIu64 " %" PRIu64 " %d", status, bh_avail(mm), bh_clear_avail(mm),
+	fprintf(rep, "%d %" PRIu64 " %" PRIu64 " %d", status, bh_avail(mm), bh_clear_avail(mm),
 	       bh_warn_pending());
 }
 
@@ -141,13 +150,13 @@ static void handle(char *line)
 		struct bh_mm *mm = bh_init(v[0], v[1], &err);
 
 		if (!mm) {
-			printf("%d\n", err);
+			fprintf(rep, "%d\n", err);
 			return;
 		}
 		slots = realloc(slots, sizeof(*slots) * (size_t)(n_slots + 1));
 		memset(&slots[n_slots], 0, sizeof(*slots));
 		slots[n_slots].mm = mm;
-		printf("0 %ld %" PRIu64 "\n", n_slots++, bh_size(mm));
+		fprintf(rep, "0 %ld %" PRIu64 "\n", n_slots++, bh_size(mm));
 		return;
 	}
 	case 'a': {
@@ -216,24 +225,24 @@ static void handle(char *line)
 #ifdef BH_COVERAGE
 		bh_coverage_flush();
 #endif
-		printf("0 %" PRIu64 " %" PRIu64 " %d", avail, clear, bh_warn_pending());
+		fprintf(rep, "0 %" PRIu64 " %" PRIu64 " %d", avail, clear, bh_warn_pending());
 		break;
 	}
 	case 'w': {
 		int k = bh_warn_pending();
 
-		printf("%d\n", k);
+		fprintf(rep, "%d\n", k);
 		for (int i = 0; i < k; i++)
-			printf("%s\n", bh_warn_text(i));
+			fprintf(rep, "%s\n", bh_warn_text(i));
 		bh_warn_clear();
 		return;
 	}
 	case 'F':
 		bh_fail_nth((long)v[0]);
-		printf("0\n");
+		fprintf(rep, "0\n");
 		return;
 	case 'g':
-		printf("%ld %ld\n", bh_fail_fired_take(), bh_live() - lost);
+		fprintf(rep, "%ld %ld\n", bh_fail_fired_take(), bh_live() - lost);
 		return;
 	case 'k': {
 		long open = 0;
@@ -253,7 +262,7 @@ static void handle(char *line)
 		break;
 	case 'L':
 		bh_test_leak_structure();
-		printf("0\n");
+		fprintf(rep, "0\n");
 		return;
 	case 'S':
 		bh_test_spin();
@@ -262,15 +271,73 @@ static void handle(char *line)
 		fprintf(stderr, "protocol: unknown request '%c'\n", verb);
 		exit(3);
 	}
-	putchar('\n');
+	fputc('\n', rep);
+}
+
+/*
+ * Driven by the harness, the worker leads a process group of its own.  Once the
+ * harness is gone (killed with SIGKILL, which it cannot handle), the group ends:
+ * on end of input, or, should the C be spinning, when a watchdog sees the
+ * worker reparented.  Nothing the C forked outlives it either.
+ */
+static int own_group;
+static pid_t parent;
+
+static void end_group(void)
+{
+	if (own_group)
+		kill(0, SIGKILL);
+}
+
+static void *watch_parent(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		usleep(100000);
+		if (getppid() != parent)
+			end_group();
+	}
+	return NULL;
+}
+
+/* Flush what the allocator printed before the reply that follows it: the parent reads
+ * a case's output once its last reply is in. */
+static void flush_all(void)
+{
+	fflush(stdout);
+	fflush(stderr);
+	fflush(rep);
 }
 
 int main(void)
 {
 	size_t cap = 1 << 16, len = 0;
 	char *buf = malloc(cap);
+	const char *fds = getenv("BH_PROTOCOL_FDS");
+	int in = 0, out = 1;
 
-	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
+	if (fds && sscanf(fds, "%d %d", &in, &out) != 2) {
+		fprintf(stderr, "protocol: BH_PROTOCOL_FDS='%s' is not 'IN OUT'\n", fds);
+		return 3;
+	}
+	rep = fdopen(out, "w");
+	if (!rep) {
+		perror("protocol: reply descriptor");
+		return 3;
+	}
+	setvbuf(rep, NULL, _IOFBF, 1 << 16);
+	if (fds)  /* stdout and stderr share the case's output file: keep their order */
+		setvbuf(stdout, NULL, _IONBF, 0);
+	own_group = fds && getpgrp() == getpid();
+	if (own_group) {
+		const char *pp = getenv("BH_PARENT_PID");
+		pthread_t t;
+
+		/* The harness's pid as it gave it: it may already be gone by now. */
+		parent = pp ? (pid_t)atol(pp) : getppid();
+		if (pthread_create(&t, NULL, watch_parent, NULL) == 0)
+			pthread_detach(t);
+	}
 #ifdef BH_COVERAGE
 	signal(SIGSEGV, bh_coverage_on_signal);
 	signal(SIGBUS, bh_coverage_on_signal);
@@ -284,9 +351,12 @@ int main(void)
 			cap *= 2;
 			buf = realloc(buf, cap);
 		}
-		got = read(0, buf + len, cap - len);
-		if (got <= 0)
+		got = read(in, buf + len, cap - len);
+		if (got <= 0) {
+			flush_all();
+			end_group();  /* the harness closed its end: it is gone */
 			break;
+		}
 		len += (size_t)got;
 		for (size_t i = 0; i < len; i++) {
 			if (buf[i] != '\n')
@@ -299,9 +369,9 @@ int main(void)
 		}
 		memmove(buf, buf + start, len - start);
 		len -= start;
-		fflush(stdout);
+		flush_all();
 	}
 out:
-	fflush(stdout);
+	flush_all();
 	return 0;
 }

@@ -5,6 +5,8 @@
 //! whenever the input is drained, so a batch written at once is one round trip; after
 //! `E`, after every reply, so when a batch of programs dies in one of them every reply
 //! before the crash is out (it costs the worker a write per reply, little beside its work).
+//! Requests and replies use the descriptors `BH_PROTOCOL_FDS="IN OUT"` names (stdin and
+//! stdout without it): stdout and stderr are the code under test's output, never a reply.
 //!
 //! Requests (decimal numbers):
 //!   i BASE SIZE CHUNK                  GpuBuddy::new; "0 ID AVAIL" or "-ERRNO" (a refused
@@ -36,10 +38,17 @@
 
 use api::{alloc, GpuBuddy};
 use kernel::{gpu::buddy::AllocatedBlocks, prelude::*};
+use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
+use std::os::fd::FromRawFd;
 use std::pin::Pin;
 
 extern "C" {
+    fn fflush(stream: *mut core::ffi::c_void) -> i32;
+    fn setvbuf(stream: *mut core::ffi::c_void, buf: *mut u8, mode: i32, size: usize) -> i32;
+    static stdout: *mut core::ffi::c_void;
+    fn kill(pid: i32, sig: i32) -> i32;
+    fn getpgrp() -> i32;
     fn bh_warn_pending() -> i32;
     fn bh_warn_text(i: i32) -> *const u8;
     fn bh_warn_clear();
@@ -226,10 +235,67 @@ fn slot_id(it: &mut core::str::SplitWhitespace<'_>, created: usize) -> usize {
     id
 }
 
+/// The protocol's descriptors: `BH_PROTOCOL_FDS` when the harness drives the worker.
+fn protocol() -> (Box<dyn std::io::Read>, Box<dyn Write>, bool) {
+    let fds = std::env::var("BH_PROTOCOL_FDS").ok().and_then(|v| {
+        let mut it = v.split_whitespace().map(|x| x.parse::<i32>());
+        match (it.next(), it.next()) {
+            (Some(Ok(i)), Some(Ok(o))) => Some((i, o)),
+            _ => None,
+        }
+    });
+    match fds {
+        // SAFETY: the harness opened both descriptors for this process and uses them for
+        // nothing else here.
+        Some((i, o)) => unsafe {
+            (Box::new(File::from_raw_fd(i)), Box::new(File::from_raw_fd(o)), true)
+        },
+        None => (Box::new(std::io::stdin()), Box::new(std::io::stdout()), false),
+    }
+}
+
+/// Driven by the harness, the worker leads a process group of its own: once the harness
+/// is gone (SIGKILL cannot be handled), the group ends, on end of input or, should the
+/// code be spinning, when a watchdog sees the worker reparented.
+fn end_group(own: bool) {
+    if own {
+        // SAFETY: plain system calls; 0 is this process's own group.
+        unsafe { kill(0, 9) };
+    }
+}
+
+fn watch_parent(own: bool) {
+    let parent = std::env::var("BH_PARENT_PID").ok().and_then(|p| p.parse().ok())
+        .unwrap_or_else(std::os::unix::process::parent_id);
+    std::thread::spawn(move || loop {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        if std::os::unix::process::parent_id() != parent {
+            end_group(own);
+        }
+    });
+}
+
+/// What the C printed goes out before the replies that follow it.
+fn flush_c_output() {
+    let _ = std::io::stdout().flush();
+    // SAFETY: fflush(NULL) flushes every C stream.
+    unsafe { fflush(core::ptr::null_mut()) };
+}
+
 fn main() {
-    let stdin = std::io::stdin();
-    let mut input = BufReader::new(stdin.lock());
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let (input, output, harness) = protocol();
+    // SAFETY: getpgrp has no preconditions.
+    let own = harness && unsafe { getpgrp() } as u32 == std::process::id();
+    if harness {
+        // The C's stdout and stderr share the case's output file: keep their order.
+        // SAFETY: before any output; _IONBF is 2 in glibc.
+        unsafe { setvbuf(stdout, core::ptr::null_mut(), 2, 0) };
+    }
+    if own {
+        watch_parent(own);
+    }
+    let mut input = BufReader::new(input);
+    let mut out = std::io::BufWriter::new(output);
     let mut slots: Vec<Slot> = Vec::new();
     // Block structures already reported lost (see `z`).
     let mut lost: i64 = 0;
@@ -238,6 +304,9 @@ fn main() {
     loop {
         line.clear();
         if input.read_line(&mut line).unwrap_or(0) == 0 {
+            flush_c_output();
+            let _ = out.flush();
+            end_group(own); // the harness closed its end: it is gone
             break;
         }
         let mut it = line.split_whitespace();
@@ -359,8 +428,10 @@ fn main() {
         };
         let _ = writeln!(out, "{reply}");
         if eager || input.buffer().is_empty() {
+            flush_c_output();
             let _ = out.flush();
         }
     }
+    flush_c_output();
     let _ = out.flush();
 }
