@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness import expectations, fileio, options
+from harness import baseline, fileio, options
 from harness.commands.common import USAGE_ERROR, UsageError, load_specs, log
 from harness.cover import report
 from harness.runner import run_one, select, specs_roots, summary, summary_line
@@ -77,7 +77,7 @@ def run(ns: argparse.Namespace) -> int:
         backend, tree = open_coverage_backend(ns.backend, data, kernel_src=ns.kernel_src,
                                               timeout=ns.timeout, log=log)
         try:
-            exp = expectations.load(specs_roots(dirs), backend.name)
+            exp = baseline.load_for(backend, specs_roots(dirs), getattr(ns, 'expect_as', None))
             outcomes = [run_one(c, ps, backend, exp) for c, ps in select(loaded.cases, None)]
             log(f"cover: corpus on {ns.backend}: {len(outcomes)} items, "
                 f"{summary_line(summary(outcomes))}")
@@ -159,7 +159,7 @@ def _pairs(ns: argparse.Namespace) -> int:
     backend = resolve(ns.backend, kernel_src=ns.kernel_src, sanitize=False, timeout=ns.timeout,
                       log=log)
     try:
-        exp = expectations.load(roots, backend.name)
+        exp = baseline.load_for(backend, roots, getattr(ns, 'expect_as', None))
         caps = backend.capabilities
         outs = list(parallel.run_corpus(todo, backend, partial(_judged, exp=exp),
                                         jobs=ns.jobs or parallel.default_jobs(), reopen=again))

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import expectations
+from harness import baseline
 from harness.runner import Backends, run_one, select, specs_roots
 from harness.spec.model import Case
 
@@ -51,7 +51,7 @@ def run(cases: list[Case], names: list[str], dirs: list[Path], *, kernel_src: st
                              log=log)
     try:
         for name, backend in backends.opened.items():
-            exp = expectations.load(specs_roots(dirs), backend.name)
+            exp = baseline.load_for(backend, specs_roots(dirs), None)  # a tree's own version
             for case, ps in select(cases, None):
                 o = run_one(case, ps, backend, exp)
                 co = out[case.id]
