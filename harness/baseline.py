@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness import expectations
+from harness.backends.base import CoreBackend
 from harness.backends.names import BackendRef
 from harness.backends.registry import FAMILIES
 from harness.engine.trace import Outcome
@@ -45,16 +46,16 @@ def expectation_name(backend_name: str, tree_version: str | None) -> str:
     return f"{ref.family}@{m[1]}.{m[2]}" if m else backend_name
 
 
-def tree_version(backend: object) -> str | None:
+def tree_version(backend: CoreBackend) -> str | None:
     """The version of the kernel tree a backend was built from, if it has one."""
-    return getattr(getattr(backend, "tree", None), "version", None)
+    return backend.tree.version if backend.tree is not None else None
 
 
-def baseline_name(backend: object, override: str | None) -> str | None:
+def baseline_name(backend: CoreBackend, override: str | None) -> str | None:
     """The expectation file's name for ``backend``; None for ``--expect-as none``."""
     if override is not None:
         return None if override == NONE else override
-    name: str = getattr(backend, "name", "?")
+    name: str = backend.name
     return expectation_name(name, tree_version(backend))
 
 
@@ -75,11 +76,11 @@ def name_for(backend_name: str, kernel_src: str | None, override: str | None) ->
     return expectation_name(backend_name, tree.version)
 
 
-def load_for(backend: object, roots: list[Path], override: str | None,
+def load_for(backend: CoreBackend, roots: list[Path], override: str | None,
              log: Callable[[str], None] | None = None) -> expectations.Expectations:
     """The expectations judging ``backend``; says which file when it is not the literal name."""
     name = baseline_name(backend, override)
-    own = getattr(backend, "name", "?")
+    own = backend.name
     if name is None:
         if log:
             log(f"{own}: judged against no expectation file (--expect-as none)")

@@ -34,7 +34,7 @@ def default_jobs() -> int:
 
 
 def out_of_process(backend: CoreBackend) -> bool:
-    return callable(getattr(backend, "worker", None))
+    return backend.out_of_process
 
 
 def instances(backend: CoreBackend, jobs: int, reopen: Callable[[], CoreBackend],
@@ -58,7 +58,7 @@ def run_corpus(todo: list[Item], backend: CoreBackend,
     if not extra:
         yield from run_in_order(todo, [backend], run)
         return
-    name = getattr(backend, "name", "?")
+    name = backend.name
     past = load_timings(name)
     took: dict[str, float] = {}
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness.backends.base import FAIL_ALLOC, FEATURES, BuddyError, Capabilities
+from harness.backends.base import FAIL_ALLOC, FEATURES, BackendDefaults, BuddyError, Capabilities
 from harness.backends.native.testing import available_trees, why_unavailable
 from harness.backends.reference import ReferenceBackend
 from harness.engine import run_case
@@ -69,7 +69,7 @@ class _Injecting(miniatures.Wrapped):
         return self.inner.alloc(start, end, size, min_block_size, flags)
 
 
-class InjectingBackend:
+class InjectingBackend(BackendDefaults):
     """The reference with a pretend failslab: arm_failure makes the next alloc fail."""
 
     capabilities = Capabilities("7.2", FEATURES | {FAIL_ALLOC})

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from harness.backends.native.tree import KernelTree
     from harness.engine.trace import Outcome
 
 # C flag bits (include/linux/gpu_buddy.h).
@@ -160,10 +161,16 @@ class Suite(Protocol):
 
 
 class CoreBackend(Protocol):
-    """A factory of allocators plus what it can do."""
+    """A factory of allocators plus what it can do (BackendDefaults gives the usual answers)."""
 
     name: str
     capabilities: Capabilities
+    tree: KernelTree | None
+    out_of_process: bool
+
+    def skip_reason(self, layer: str) -> str | None:
+        """Why a case of ``layer`` (core, binding) is not this backend's to run; else None."""
+        ...
 
     def create(self, size: int, chunk_size: int) -> Allocator:
         """gpu_buddy_init; raises BuddyError on refusal."""
@@ -179,7 +186,15 @@ class CoreBackend(Protocol):
 
 
 class BackendDefaults:
-    """What a backend has unless it says otherwise: no suites of its own."""
+    """What a backend has unless it says otherwise: both layers (the binding layer through
+    the model binding over its core), no kernel tree, no worker process, no suites."""
+
+    tree: KernelTree | None = None  # the kernel tree its code comes from
+    out_of_process: bool = False  # runs the code in worker processes: one more per job
+
+    def skip_reason(self, layer: str) -> str | None:
+        """Why a case of ``layer`` is not this backend's to run; None when it is."""
+        return None
 
     def suites(self) -> list[Suite]:
         return []

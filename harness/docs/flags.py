@@ -17,7 +17,7 @@ def absent_by_backend(cases: list[Case], opened: dict) -> dict[str, dict[str, st
     """backend name -> {case id: kernel release} for each native backend's tree."""
     out: dict[str, dict[str, str]] = {}
     for name, backend in opened.items():
-        kt = getattr(backend, "tree", None)
+        kt = backend.tree
         root = getattr(kt, "root", None)
         if root is None:
             continue

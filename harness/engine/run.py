@@ -349,12 +349,11 @@ def run_case(
 
     ``budget``: wall-clock seconds before the case is a ``crash: timeout`` (default: the
     process's setting, :func:`harness.engine.budget.case_budget`)."""
-    name = getattr(backend, "name", "?")
+    name = backend.name
     trace = Trace(case.id, params.id, name)
     out = Outcome(case.id, params.id, name, "pass", trace=trace, file=case.file,
                   line=case.pos.line)
-    layer_skip = getattr(backend, "skip_reason", None)
-    reason = layer_skip(case.layer) if layer_skip is not None else None
+    reason = backend.skip_reason(case.layer)
     if reason:
         out.status, out.message = "skip", reason
         return out

@@ -36,6 +36,8 @@ def errno_name(status: int) -> str:
 class NativeBackend(BackendDefaults):
     """``native@...``: one worker process at a time, restarted lazily after a crash."""
 
+    out_of_process = True
+
     def __init__(self, name: str, tree: KernelTree, build: Build, *, timeout: float,
                  env: dict[str, str] | None = None) -> None:
         self.name = name

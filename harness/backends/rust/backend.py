@@ -66,6 +66,7 @@ class RustBackend(BackendDefaults):
     """Opens allocators in a binding worker; one worker per backend, restarted after a crash."""
 
     layers = frozenset({"binding"})
+    out_of_process = True
 
     def __init__(self, name: str, tree: KernelTree, build: RustBuild, *, timeout: float) -> None:
         self.name = name

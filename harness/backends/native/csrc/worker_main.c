@@ -249,7 +249,7 @@ static void handle(char *line)
 
 		for (long i = 0; i < n_slots; i++)
 			open += slots[i].mm != NULL;
-		printf("%ld %ld %d\n", bh_live() - lost, open,
+		fprintf(rep, "%ld %ld %d\n", bh_live() - lost, open,
 		       v[0] < (uint64_t)n_slots && slots[v[0]].mm != NULL);
 		return;
 	}
