@@ -1,4 +1,5 @@
-"""``buddy-harness``: run, check, generate, diff, fuzz, kernel, bench, docs, cover, watch, mutate.
+"""``buddy-harness``: run, check, generate, diff, fuzz, kernel, bench, docs, cover, watch, mutate,
+kunit.
 
 Exit codes: 0 every outcome as expected, 1 some outcome not as expected,
 2 a spec or usage error (one ``FILE:LINE:COL: message`` line each), 5 nothing
@@ -44,6 +45,20 @@ def add_backend_options(p: argparse.ArgumentParser, *, default_help: str) -> Non
     p.add_argument("--case-budget", type=options.seconds, default=DEFAULT_CASE_BUDGET,
                    metavar="SECONDS", help="wall-clock limit per case on every backend, past "
                    f"which it is a crash: timeout (default {DEFAULT_CASE_BUDGET:g})")
+    add_kunit_options(p)
+
+
+def add_kunit_options(p: argparse.ArgumentParser) -> None:
+    from harness.kunit.settings import CASE_TIMEOUT, DEFAULT_SEED, seed_value
+
+    p.add_argument("--kunit-seed", type=seed_value, default=None, metavar="SEED",
+                   help="random seed of the trees' KUnit suites, as KUnit prints it "
+                        f"(default 0x{DEFAULT_SEED:x}, fixed)")
+    p.add_argument("--kunit-skip-slow", action="store_true",
+                   help="report KUNIT_CASE_SLOW cases skipped instead of running them")
+    p.add_argument("--kunit-timeout", type=options.seconds, default=None, metavar="SECONDS",
+                   help=f"limit per KUnit case, past which it is a crash (default "
+                        f"{CASE_TIMEOUT:g})")
 
 
 def add_specs_option(p: argparse.ArgumentParser) -> None:
@@ -120,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("watch", "harness.commands.watch",
          "rerun what a saved allocator or spec file affects; print changed verdicts"),
         ("mutate", "harness.mutation.mutate_cli", "mutation testing of the allocator's C"),
+        ("kunit", "harness.commands.kunit",
+         "a tree's own KUnit suite in user space, printed as KTAP"),
     ):
         p = sub.add_parser(verb, help=text)
         importlib.import_module(module).add_arguments(p)
@@ -176,6 +193,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"buddy-harness {ns.verb}: {options.printable(clash)}", file=sys.stderr)
         return USAGE_ERROR
     set_case_budget(getattr(ns, "case_budget", DEFAULT_CASE_BUDGET))
+    from harness.kunit.settings import configure
+
+    configure(getattr(ns, "kunit_seed", None), getattr(ns, "kunit_skip_slow", False),
+              getattr(ns, "kunit_timeout", None))
     try:
         return importlib.import_module(ns.module).run(ns)
     except (UsageError, BackendUnavailable) as e:

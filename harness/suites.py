@@ -74,3 +74,12 @@ def _rustdoc_ids(tree: KernelTree) -> list[str]:
 
 
 register(SuiteKind("rustdoc", "rustdoc example", frozenset({"rust"}), _rustdoc_ids))
+
+
+def _kunit_ids(tree: KernelTree) -> list[str]:
+    from harness.kunit.source import item_ids
+
+    return item_ids(tree)
+
+
+register(SuiteKind("kunit", "KUnit test", frozenset({"native"}), _kunit_ids))

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from harness.backends.native import kernels
+
 HEADER = """\
 /* SPDX-License-Identifier: MIT */
 #ifndef __GPU_BUDDY_H__
@@ -123,7 +125,7 @@ def make_tree(root: Path, *, package: str = "7.2.99-1", header: str = HEADER,
     (root / "tools/include").mkdir(parents=True, exist_ok=True)
     version = package.split("-")[0].rsplit(".", 1)[0]
     (root / "buddy-harness.json").write_text(json.dumps(
-        {"version": version, "package": package, "layout": 2}))
+        {"version": version, "package": package, "layout": kernels.LAYOUT}))
     return root
 
 

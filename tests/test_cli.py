@@ -9,6 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from harness.backends.native import kernels
 from tests.helpers import write_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +50,8 @@ def test_run_without_backend_adds_every_cached_kernel(tmp_path):
     write_spec(tmp_path / "specs", "good.yaml", GOOD)
     tree = tmp_path / "cache" / "buddy-harness" / "kernels" / "9.9"
     tree.mkdir(parents=True)
-    (tree / "buddy-harness.json").write_text('{"package": "9.9.1-1", "layout": 2}')
+    (tree / "buddy-harness.json").write_text(
+        json.dumps({"package": "9.9.1-1", "layout": kernels.LAYOUT}))
     r = harness("run", "--specs", str(tmp_path / "specs"), cache=str(tmp_path / "cache"))
     # The fake tree has no allocator: the run names it and says what is wrong.
     assert r.returncode == 2, r.stdout + r.stderr
