@@ -421,3 +421,41 @@ def test_failures_and_crashes_read_by_the_parser_as_kunit_reports_them(own_tree,
 def test_the_verb_refuses_a_rust_backend(tmp_path):
     r, _ = _kunit_verb(tmp_path, "--backend", "rust@7.2")
     assert r.returncode == 2 and "give a native@ backend" in r.stderr
+
+
+# -- watch: an edit of the C (or of the test file) reruns the KUnit items -----------
+
+TRY_HARDER = ("\t\tif ((flags & GPU_BUDDY_CONTIGUOUS_ALLOCATION) &&\n"
+              "\t\t    !(flags & GPU_BUDDY_RANGE_ALLOCATION))\n")
+
+
+@native
+def test_watch_reruns_the_kunit_items_after_an_edit_of_the_c(tmp_path):
+    from harness.commands.watch import Watcher
+    from tests.test_watch import _ns
+
+    tree = copy_tree(tmp_path, "7.2")
+    name = f"native@{tree}"
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    w = Watcher(_ns(keyword="exceeds_max_order"), [name], [specs])
+    w.load()
+    assert w.open(name) is None
+    first = w.run([name])
+    w.record(first, None)
+    item = "kunit.gpu_buddy.gpu_test_buddy_alloc_exceeds_max_order"
+    assert [(o.case_id, o.status) for o in first] == [(item, "pass")]
+    buddy = tree / "drivers/gpu/buddy.c"
+    good = buddy.read_text()
+    assert TRY_HARDER in good
+    buddy.write_text(good.replace(TRY_HARDER, TRY_HARDER.replace("!(flags", "(flags")))
+    lines = w.handle({buddy})
+    assert lines[0].startswith(f"{item} on {name}: pass -> fail: ASSERTION FAILED at "
+                               "drivers/gpu/tests/gpu_buddy_test.c:"), lines
+    buddy.write_text(good)
+    assert w.handle({buddy})[0].endswith("fail -> pass")
+    test = tree / "drivers/gpu/tests/gpu_buddy_test.c"
+    test.write_text(test.read_text().replace("KUNIT_EXPECT_EQ(test, err, -EINVAL);",
+                                             "KUNIT_EXPECT_EQ(test, err, -ENOSPC);", 1))
+    assert w.handle({test})[0].startswith(f"{item} on {name}: pass -> fail: EXPECTATION")
+    w.close()

@@ -24,7 +24,15 @@ from harness.backends.registry import resolve
 from harness.cli import add_backend_options, add_specs_option, default_backends, log, specs_dirs
 from harness.commands.run import judged
 from harness.engine.trace import Outcome
-from harness.runner import EXPECTED, select, specs_roots, summary, summary_line
+from harness.runner import (
+    EXPECTED,
+    select,
+    specs_roots,
+    start_suites,
+    suite_outcomes,
+    summary,
+    summary_line,
+)
 from harness.spec.cache import load_paths_cached
 from harness.spec.model import Case
 
@@ -52,6 +60,12 @@ def tree_files(backend: CoreBackend) -> set[Path]:
     files = {Path(tree.source).resolve(), Path(tree.header).resolve()}
     if not getattr(backend, "name", "").startswith("native"):
         files.add((Path(tree.root) / BINDING).resolve())  # a family built from the binding
+    else:
+        from harness.kunit import source
+
+        kf = source.find(tree)  # the tree's KUnit file and its helpers are items too
+        if kf is not None:
+            files |= {(Path(tree.root) / r).resolve() for r in (kf.rel, *kf.helpers)}
     return files
 
 
@@ -105,11 +119,15 @@ class Watcher:
             again = partial(resolve, name, kernel_src=self.ns.kernel_src,
                             sanitize=self.ns.native_sanitize, timeout=self.ns.timeout,
                             log=lambda _: None)
+            if files is None:
+                start_suites(b)  # the tree's own suites (KUnit...), beside the cases
             for o in parallel.run_corpus(todo, b, partial(judged, exp=exp),
                                          jobs=self.ns.jobs or parallel.default_jobs(),
                                          reopen=again):
                 o.backend = name
                 out.append(o)
+            if files is None:
+                out += [v for v, _ in suite_outcomes(name, b, exp, self.ns.keyword)]
         return out
 
     def record(self, outcomes: list[Outcome], scope: set[Key] | None) -> list[str]:
