@@ -137,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("mutate", "harness.mutation.mutate_cli", "mutation testing of the allocator's C"),
         ("kunit", "harness.commands.kunit",
          "a tree's own KUnit suite in user space, printed as KTAP"),
+        ("export", "harness.commands.export", "cases in another form: KUnit tests in C"),
     ):
         p = sub.add_parser(verb, help=text)
         importlib.import_module(module).add_arguments(p)

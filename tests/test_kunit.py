@@ -459,3 +459,125 @@ def test_watch_reruns_the_kunit_items_after_an_edit_of_the_c(tmp_path):
                                              "KUNIT_EXPECT_EQ(test, err, -ENOSPC);", 1))
     assert w.handle({test})[0].startswith(f"{item} on {name}: pass -> fail: EXPECTATION")
     w.close()
+
+
+# -- export kunit: cases as KUnit tests in C ---------------------------------------
+
+HOSTILE = ['a title */ int evil; /* with a comment end', 'two\nlines', 'quote " and \\ back',
+           'trigraph ??= and ??/', 'tab\tand \x01 and é', '%s %n %%']
+
+
+def test_spec_text_becomes_one_literal_that_reads_back_exactly(tmp_path):
+    import subprocess
+
+    from harness.kunit.export import c_string
+
+    if shutil.which("gcc") is None:
+        pytest.skip("no gcc")
+    lits = ",\n".join(c_string(t) for t in HOSTILE)
+    assert all("\n" not in c_string(t) for t in HOSTILE)
+    (tmp_path / "t.c").write_text("#include <stdio.h>\nstatic const char *t[] = {\n" + lits +
+                                  "\n};\nint main(void) { for (int i = 0; i < "
+                                  f"{len(HOSTILE)}; i++) {{ fputs(t[i], stdout); "
+                                  "putchar(0); } return 0; }\n")
+    subprocess.run(["gcc", "-std=gnu11", "-Wall", "-Werror", "-o", str(tmp_path / "t"),
+                    str(tmp_path / "t.c")], check=True)
+    out = subprocess.run([str(tmp_path / "t")], capture_output=True, check=True).stdout
+    assert out.split(b"\0")[:-1] == [t.encode() for t in HOSTILE]
+
+
+def _cases(*ids: str):
+    from harness.spec.cache import load_paths_cached
+    from tests.test_cli import ROOT
+
+    cases = load_paths_cached([ROOT / "specs"]).cases
+    return [c for c in cases if not ids or c.id in ids]
+
+
+@native
+def test_what_cannot_be_exported_is_named_with_the_reason():
+    from harness.backends.native.tree import inspect
+    from harness.kunit.export import export
+
+    got = export(_cases(), inspect(cached_tree("7.2")))
+    reasons = dict(got.refused)
+    assert "binding-layer" in reasons["rustdoc.simple-alloc-lands-at-top"]
+    assert "fault injection" in reasons["extra.fail-alloc-split-is-enomem"]
+    assert got.tests and not any(t.case_id in reasons for t in got.tests)
+    on_61 = export(_cases("kernel-doc.contiguous-single-block"), inspect(cached_tree("6.1")))
+    assert "needs contiguous" in dict(on_61.refused)["kernel-doc.contiguous-single-block"]
+
+
+def _findings() -> set[str]:
+    """The cases 7.2's C fails: each is a finding, listed in its expectation file."""
+    from tests.test_cli import ROOT
+
+    text = (ROOT / "specs/expectations/native@7.2.yaml").read_text()
+    return set(re.findall(r"^([a-z][a-z0-9.-]+)(?:\[[^\]]*\])?:", text, re.M))
+
+
+@native
+def test_exported_cases_fail_in_kunit_exactly_where_they_fail_and_the_rest_pass(tmp_path):
+    """Every exportable core case of the corpus on 7.2: a finding fails at the step its case
+    fails at, a passing case passes (the engine on the same build decides which is which)."""
+    from harness.backends.native import open_backend
+    from harness.engine.run import run_case
+    from harness.kunit import export as ex
+
+    root = copy_tree(tmp_path, "7.2")
+    backend = open_backend(f"native@{root}", log=lambda _m: None)
+    cases = {c.id: c for c in _cases()}
+    got = ex.export(list(cases.values()), backend.tree)
+    test = root / "drivers/gpu/tests/gpu_buddy_test.c"
+    text = test.read_text()
+    test.write_text(ex.patched(text, ex.case_table(text), got))
+    backend.close()
+    backend = open_backend(f"native@{root}", log=lambda _m: None)
+    try:
+        (suite,) = backend.suites()
+        kunit = {o.case_id: o for o in suite.outcomes()}
+        assert "kunit" not in kunit, kunit.get("kunit")
+        failing = set()
+        for t in got.tests:
+            case = cases[t.case_id]
+            ps = next(p for p in case.combinations() if p.id == t.params)
+            engine = run_case(case, ps, backend)
+            k = kunit[f"kunit.gpu_buddy.{t.function}"]
+            if engine.status == "pass":
+                assert k.status == "pass", (t.function, k.message)
+                continue
+            failing.add(t.case_id)
+            where = re.match(r"step \S+ \(line \d+\)|line \d+", engine.message)
+            assert k.status == "fail" and where and where[0] + ":" in k.message, \
+                (t.function, engine.message, k.message)
+    finally:
+        backend.close()
+    exportable_findings = {f for f in _findings() if f in {t.case_id for t in got.tests}}
+    assert exportable_findings and exportable_findings <= failing
+    # the four module tests of the tree itself still run beside them
+    assert kunit["kunit.gpu_buddy.gpu_test_buddy_alloc_limit"].status == "pass"
+
+
+@native
+def test_the_patch_adds_the_tests_to_the_trees_own_file(tmp_path):
+    import subprocess
+    import sys
+
+    cached_tree("7.2")
+    out = tmp_path / "p.patch"
+    r = subprocess.run([sys.executable, "-m", "harness", "export", "kunit",
+                        "kernel-doc.contiguous-single-block", "--patch", "-o", str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    patch = out.read_text()
+    assert patch.startswith("From ") and "Subject: [PATCH] drivers/gpu/tests:" in patch
+    assert "+++ b/drivers/gpu/tests/gpu_buddy_test.c" in patch
+    assert "+\tKUNIT_CASE(harness_kernel_doc_contiguous_single_block_sz_12m)," in patch
+    root = copy_tree(tmp_path, "7.2")
+    if shutil.which("patch") is None:
+        pytest.skip("no patch(1)")
+    subprocess.run(["patch", "-p1", "-s", "-i", str(out)], cwd=root, check=True)
+    got = _outcomes(str(root))
+    assert got["kunit.gpu_buddy.harness_kernel_doc_contiguous_single_block_sz_12m"].status \
+        == "fail"
+    assert got["kunit.gpu_buddy.gpu_test_buddy_alloc_limit"].status == "pass"
