@@ -93,14 +93,8 @@ def include_flags(kf: KunitFile, out: Path) -> list[str]:
 def _compile(kf: KunitFile, native: native_build.Build, cc: str, fl: list[str],
              units: dict[str, Path], keys: dict[str, str], out: Path) -> None:
     inc = include_flags(kf, out)
-    procs = {obj: subprocess.Popen([cc, *fl, *inc, "-c", str(src), "-o", str(out / obj)],
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for obj, src in units.items() if not objcache.restore(keys[obj], out / obj)}
-    for obj, p in procs.items():
-        text, _ = p.communicate()
-        if p.returncode != 0:
-            raise KunitBuildError(explain(text, units[obj], kf))
-        objcache.store(keys[obj], out / obj)
+    native_build.compile_units([cc, *fl, *inc], units, keys, out,
+                               lambda text, src: KunitBuildError(explain(text, src, kf)))
     san = [f for f in fl if f.startswith("-fsanitize") or f == "--coverage"]
     link = subprocess.run([cc, *san, "-o", str(out / RUNNER), *(str(out / o) for o in units),
                            f"-L{native.dir}", "-lbuddy"],

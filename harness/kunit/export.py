@@ -337,7 +337,9 @@ class _Writer:
         """C for ``e``: its value when it has no repeat variable, else a u64 expression."""
         if not (e.names() & set(self.loop_vars)):
             value = e.eval(self.env, signed=signed)
-            return f"{value}LL" if signed and value < 0 else f"0x{value:x}ULL"
+            if 0 <= value < 1 << 31:
+                return str(value)  # a literal: KUnit shows it once, as written
+            return f"{value}LL" if value < 0 else f"0x{value:x}ULL"
         stack: list[str] = []
         for op in e.postfix():
             if op[0] == "num":
@@ -533,7 +535,7 @@ class _Writer:
     def _expect(self, exp: Expect, lst: str | None, path: str, step: Step) -> None:
         L = f"&{lst}" if lst else None
         if exp.blocks is not None and L:
-            self.check("EQ", f"harness_count({L})", f"{len(exp.blocks)}UL", path, step,
+            self.check("EQ", f"harness_count({L})", str(len(exp.blocks)), path, step,
                        f"expected {len(exp.blocks)} block(s)")
             for i, want in enumerate(exp.blocks):
                 blk = f"harness_nth({L}, {i})"

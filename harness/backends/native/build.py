@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,14 +143,8 @@ def _compile(tree: KernelTree, cc: str, fl: list[str], out: Path, sanitize: bool
              "wrapper.o": CSRC / "wrapper.c", "worker_main.o": CSRC / "worker_main.c"}
     shared = [tree.header, *_headers(tree)]
     keys = objcache.unit_keys(shared, f"{_compiler_id(cc)}\0{' '.join(fl)}", units)
-    procs = {obj: subprocess.Popen([cc, *fl, *inc, "-c", str(src), "-o", str(out / obj)],
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for obj, src in units.items() if not objcache.restore(keys[obj], out / obj)}
-    for obj, p in procs.items():
-        text, _ = p.communicate()
-        if p.returncode != 0:
-            raise BuildError(f"building {units[obj]} failed: {_first_error(text)}")
-        objcache.store(keys[obj], out / obj)
+    compile_units([cc, *fl, *inc], units, keys, out,
+                  lambda text, src: BuildError(f"building {src} failed: {_first_error(text)}"))
     san = [f for f in fl if f.startswith("-fsanitize") or f == "--coverage"]
     objs = [str(out / o) for o in ("allocator.o", "rbtree.o", "wrapper.o")]
     links = {name: subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -163,6 +158,20 @@ def _compile(tree: KernelTree, cc: str, fl: list[str], out: Path, sanitize: bool
             raise BuildError(f"linking {name} failed: {_first_error(text)}")
     for o in units:
         (out / o).unlink()
+
+
+def compile_units(cmd: list[str], units: dict[str, Path], keys: dict[str, str], out: Path,
+                  error: Callable[[str, Path], Exception]) -> None:
+    """Compile each unit to ``out/OBJ`` at once (one per core), or take it from the object
+    cache; ``error(compiler output, source)`` is raised for the first that fails."""
+    procs = {obj: subprocess.Popen([*cmd, "-c", str(src), "-o", str(out / obj)],
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for obj, src in units.items() if not objcache.restore(keys[obj], out / obj)}
+    for obj, p in procs.items():
+        text, _ = p.communicate()
+        if p.returncode != 0:
+            raise error(text, units[obj])
+        objcache.store(keys[obj], out / obj)
 
 
 def _first_error(text: str) -> str:
