@@ -581,3 +581,46 @@ def test_the_patch_adds_the_tests_to_the_trees_own_file(tmp_path):
     assert got["kunit.gpu_buddy.harness_kernel_doc_contiguous_single_block_sz_12m"].status \
         == "fail"
     assert got["kunit.gpu_buddy.gpu_test_buddy_alloc_limit"].status == "pass"
+
+
+# -- fidelity: the user-space verdicts are kunit.py's on UML --------------------------
+
+RECORDS = Path(__file__).with_name("records") / "kunit-uml"
+
+
+def _records() -> list[Path]:
+    return sorted(RECORDS.glob("*.ktap")) if RECORDS.is_dir() else []
+
+
+@native
+@pytest.mark.parametrize("record", _records() or [None], ids=lambda p: p.stem if p else "none")
+def test_user_space_verdicts_equal_kunit_py_on_uml(record, tmp_path):
+    """Each record is kunit.py's output on UML for one variant of 7.2's buddy.c
+    (tests/kunit_variants.py; how they were made: docs/kunit.md)."""
+    from tests.kunit_variants import apply, verdicts
+
+    if record is None:
+        pytest.skip(f"no kunit.py record in {RECORDS} (made on a full 7.2 tree: docs/kunit.md)")
+    uml = verdicts(record.read_text())
+    assert uml, f"{record}: no KTAP case lines"
+    root = copy_tree(tmp_path, "7.2")
+    apply(root, record.stem)
+    configure()  # every case, the slow one too, as kunit.py ran them
+    got = {o.case_id.rpartition(".")[2]: o.status for o in _outcomes(str(root)).values()}
+    ours = {name: "ok" if s == "pass" else "skip" if s == "skip" else "not ok"
+            for name, s in got.items()}
+    assert ours == uml
+
+
+@native
+@pytest.mark.parametrize("variant,failing", [
+    ("no-try-harder", {"gpu_test_buddy_alloc_exceeds_max_order"}),
+    ("free-forgets-clear", {"gpu_test_buddy_alloc_clear"}),
+    ("max-order-off-by-one", {"gpu_test_buddy_alloc_optimistic"})])
+def test_each_wrong_variant_fails_the_case_that_guards_it(variant, failing, tmp_path):
+    from tests.kunit_variants import apply
+
+    root = copy_tree(tmp_path, "7.2")
+    apply(root, variant)
+    got = _outcomes(str(root))
+    assert {i.rpartition(".")[2] for i, o in got.items() if o.status == "fail"} == failing
