@@ -509,6 +509,8 @@ class _Writer:
                           "size": "mm.size", "chunk_size": "mm.chunk_size"}.get(key)
                 if field_ is None:  # base_offset: always 0 on the core layer
                     continue
+                if key == "clear_avail":
+                    self._needs_clear_avail()
                 self.check("EQ", field_, self.expr(e), path, step,
                            f"check: expected {key} {e.shown}")
         else:  # pragma: no cover - the loader knows every verb
@@ -526,6 +528,11 @@ class _Writer:
                        f"expected {'error ' + exp.error if exp.error else 'success'}")
         self._expect(exp, lst, path, step)
         self.invariants(path, step)
+
+    def _needs_clear_avail(self) -> None:
+        if self.p != "gpu_buddy":
+            raise NotExportable(f"checks clear_avail, which {self.p} of Linux "
+                                f"{self.tree.version} does not have")
 
     def _anon(self) -> str:
         name = f"l{len(self.plain) + len(self.anonymous)}"
@@ -579,6 +586,7 @@ class _Writer:
                        f"(s64){self.expr(exp.avail_delta, signed=True)}", path, step,
                        f"expected avail_delta {exp.avail_delta.shown}")
         if exp.clear_avail is not None:
+            self._needs_clear_avail()
             self.check("EQ", "mm.clear_avail", self.expr(exp.clear_avail), path, step,
                        f"expected clear_avail {exp.clear_avail.shown}")
 
