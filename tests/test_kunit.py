@@ -624,3 +624,24 @@ def test_each_wrong_variant_fails_the_case_that_guards_it(variant, failing, tmp_
     apply(root, variant)
     got = _outcomes(str(root))
     assert {i.rpartition(".")[2] for i, o in got.items() if o.status == "fail"} == failing
+
+
+def test_export_of_an_unknown_case_is_one_line_and_exit_2():
+    import subprocess
+    import sys
+
+    from tests.test_cli import ROOT
+
+    r = subprocess.run([sys.executable, "-m", "harness", "export", "kunit", "no.such-case"],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.strip() == "buddy-harness export: no case matches 'no.such-case'"
+
+
+@native
+def test_the_verb_on_a_tree_without_a_kunit_file_says_so_and_runs_nothing(tmp_path):
+    root = copy_tree(tmp_path, "7.2")
+    shutil.rmtree(root / "drivers/gpu/tests")
+    r, results = _kunit_verb(tmp_path, "--backend", f"native@{root}")
+    assert r.returncode == 5 and results is None
+    assert r.stderr.count("no KUnit file for the gpu_buddy allocator") == 1
