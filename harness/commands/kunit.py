@@ -14,25 +14,17 @@ from pathlib import Path
 
 from harness import baseline, options
 from harness.backends.base import BackendUnavailable
-from harness.cli import NOTHING_SELECTED, add_kunit_options, log
+from harness.cli import NOTHING_SELECTED, add_backend_options, log
 from harness.runner import EXPECTED, judge_suite, summary, summary_line
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", action="append", default=[], metavar="NAME",
-                   type=options.backend,
-                   help="native@VERSION, native@PATH or native@NAME (repeatable; default: "
-                        "every cached kernel)")
-    p.add_argument("--kernel-src", metavar="PATH", default=None,
-                   help="kernel tree for the plain 'native' backend")
-    p.add_argument("--native-sanitize", action="store_true",
-                   help="build the allocator and the suite with ASan + UBSan")
+    add_backend_options(p, default_help="native@ backends; default: every cached kernel")
     p.add_argument("--specs", action="append", default=[], metavar="DIR",
                    help="where the expectation files are (default specs/)")
     p.add_argument("--json", metavar="FILE", default=None, type=options.output_file,
                    help="write the verdicts as JSON, as `run --json` does")
     baseline.add_expect_as_option(p)
-    add_kunit_options(p)
 
 
 def run(ns: argparse.Namespace) -> int:
@@ -49,7 +41,7 @@ def run(ns: argparse.Namespace) -> int:
             raise BackendUnavailable(f"{name}: the KUnit suite is the C's; give a native@ "
                                      "backend (the Rust binding has its doc examples in `run`)")
         backend = open_backend(name, kernel_src=ns.kernel_src, sanitize=ns.native_sanitize,
-                               log=log)
+                               timeout=ns.timeout, log=log)
         try:
             kunit = [s for s in backend.suites() if s.kind == "kunit"]
             if not kunit:

@@ -263,21 +263,33 @@ void bh_kunit_fail_binary(struct kunit *test, enum kunit_assert_type type, const
 	finish(test, &t, type);
 }
 
+/* A comparison whose operands are shown as text: pointers, strings. */
+static void fail_shown(struct kunit *test, enum kunit_assert_type type, const char *file,
+		       int line, const char *left, const char *op, const char *right,
+		       const char *lv, const char *rv, const char *fmt, va_list ap)
+{
+	struct text t;
+
+	prologue(&t, type, file, line);
+	add(&t, INDENT "Expected %s %s %s, but\n", left, op, right);
+	add(&t, SUBINDENT "%s == %s\n", left, lv);
+	add(&t, SUBINDENT "%s == %s", right, rv);
+	message(&t, fmt, ap);
+	finish(test, &t, type);
+}
+
 void bh_kunit_fail_ptr(struct kunit *test, enum kunit_assert_type type, const char *file,
 		       int line, const char *left, const char *op, const char *right,
 		       const void *lv, const void *rv, const char *fmt, ...)
 {
-	struct text t;
+	char l[32], r[32];
 	va_list ap;
 
-	prologue(&t, type, file, line);
-	add(&t, INDENT "Expected %s %s %s, but\n", left, op, right);
-	add(&t, SUBINDENT "%s == %p\n", left, lv);
-	add(&t, SUBINDENT "%s == %p", right, rv);
+	snprintf(l, sizeof(l), "%p", lv);
+	snprintf(r, sizeof(r), "%p", rv);
 	va_start(ap, fmt);
-	message(&t, fmt, ap);
+	fail_shown(test, type, file, line, left, op, right, l, r, fmt, ap);
 	va_end(ap);
-	finish(test, &t, type);
 }
 
 int bh_kunit_strcmp(const char *a, const char *b)
@@ -289,17 +301,14 @@ void bh_kunit_fail_str(struct kunit *test, enum kunit_assert_type type, const ch
 		       int line, const char *left, const char *op, const char *right,
 		       const char *lv, const char *rv, const char *fmt, ...)
 {
-	struct text t;
+	char l[TEXT_MAX / 4], r[TEXT_MAX / 4];
 	va_list ap;
 
-	prologue(&t, type, file, line);
-	add(&t, INDENT "Expected %s %s %s, but\n", left, op, right);
-	add(&t, SUBINDENT "%s == \"%s\"\n", left, lv ? lv : "(null)");
-	add(&t, SUBINDENT "%s == \"%s\"", right, rv ? rv : "(null)");
+	snprintf(l, sizeof(l), "\"%s\"", lv ? lv : "(null)");
+	snprintf(r, sizeof(r), "\"%s\"", rv ? rv : "(null)");
 	va_start(ap, fmt);
-	message(&t, fmt, ap);
+	fail_shown(test, type, file, line, left, op, right, l, r, fmt, ap);
 	va_end(ap);
-	finish(test, &t, type);
 }
 
 void bh_kunit_fail_unary(struct kunit *test, enum kunit_assert_type type, const char *file,
