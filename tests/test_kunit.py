@@ -645,3 +645,33 @@ def test_the_verb_on_a_tree_without_a_kunit_file_says_so_and_runs_nothing(tmp_pa
     r, results = _kunit_verb(tmp_path, "--backend", f"native@{root}")
     assert r.returncode == 5 and results is None
     assert r.stderr.count("no KUnit file for the gpu_buddy allocator") == 1
+
+
+@native
+@pytest.mark.parametrize("record", _records() or [None], ids=lambda p: p.stem if p else "none")
+def test_with_uml_seed_the_ktap_is_kunit_py_s_line_for_line(record, tmp_path):
+    """Replaying the seed a UML run printed, the user-space KTAP is that run's, timings
+    aside: the same cases, the same diagnostics, the same failure texts."""
+    from tests.kunit_variants import apply
+
+    if record is None:
+        pytest.skip(f"no kunit.py record in {RECORDS}")
+    uml = record.read_text()
+    seed = re.search(r"random_seed=(0x[0-9a-f]+)", uml)
+    assert seed, f"{record}: no seed printed"
+    root = copy_tree(tmp_path, "7.2")
+    apply(root, record.stem)
+    configure(seed=int(seed[1], 16))
+    b = _open(str(root))
+    try:
+        (suite,) = b.suites()
+        suite.outcomes()
+        ours = suite.last.ktap
+    finally:
+        b.close()
+
+    def lines(text: str) -> list[str]:
+        start = text.index("KTAP version 1")
+        return [ln for ln in text[start:].splitlines() if not re.search(r"took \d+ ms$", ln)]
+
+    assert lines(ours) == lines(uml)

@@ -32,13 +32,14 @@ class KunitRun:
 
 
 def run(runner: Path, native: Build, *, seed: int, skip_slow: bool,
-        timeout: float) -> KunitRun:
+        timeout: float, module: str | None = None) -> KunitRun:
     """Every case of the runner, each in its own process; ``timeout`` is per case."""
     env = dict(os.environ, LD_LIBRARY_PATH=str(native.dir))
     with tempfile.TemporaryDirectory(prefix="buddy-harness-kunit-") as tmp:
         records = Path(tmp) / "records"
         cmd = [str(runner), "--seed", str(seed), "--timeout", f"{timeout:g}",
-               "--records", str(records), *(["--skip-slow"] if skip_slow else [])]
+               "--records", str(records), *(["--skip-slow"] if skip_slow else []),
+               *(["--module", module] if module else [])]
         t0 = time.monotonic()
         # The runner ends every case itself; this bound is for a runner that hangs.
         p = subprocess.run(cmd, capture_output=True, text=True, errors="replace", env=env,

@@ -72,6 +72,18 @@ def cases(text: str) -> list[Case]:
     return out
 
 
+def module_name(kf: KunitFile) -> str:
+    """The module kbuild makes of the test file: the composite object its directory's
+    Makefile puts it in (``gpu_buddy_tests-y = gpu_buddy_test.o ...``), else its own name."""
+    stem = Path(kf.rel).stem
+    try:
+        makefile = (kf.path.parent / "Makefile").read_text(errors="replace")
+    except OSError:
+        return stem
+    m = re.search(rf"^(\w+)-(?:y|objs)\s*[:+]?=.*\b{re.escape(stem)}\.o\b", makefile, re.M)
+    return m[1] if m else stem
+
+
 def item_ids(tree: KernelTree) -> list[str]:
     found = find(tree)
     return [c.id for c in found.cases] if found else []

@@ -55,7 +55,8 @@ class KunitSuite:
                                line=c.line) for c in kf.cases]
             return [Outcome(BUILD_ITEM, "", name, "error", str(e), file=kf.rel), *skipped]
         self.last = run.run(runner.path, self.backend.build, seed=SETTINGS.seed,
-                            skip_slow=SETTINGS.skip_slow, timeout=SETTINGS.timeout)
+                            skip_slow=SETTINGS.skip_slow, timeout=SETTINGS.timeout,
+                            module=source.module_name(kf))
         return outcomes(kf, self.last, name)
 
 

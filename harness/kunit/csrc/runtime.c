@@ -7,7 +7,8 @@
  *
  * Options: --seed N (what get_random_u32() returns first), --skip-slow (cases
  * marked KUNIT_CASE_SLOW are reported skipped, not run), --timeout SECONDS (per
- * case), --records FILE (one machine-readable line per case for the harness).
+ * case), --records FILE (one machine-readable line per case for the harness),
+ * --module NAME (the module the kernel would build the test into, for the KTAP).
  */
 #include <errno.h>
 #include <poll.h>
@@ -594,6 +595,8 @@ static size_t count_cases(struct kunit_suite *s)
 	return n;
 }
 
+static const char *module;  /* the test's module, as KUnit names it (--module) */
+
 static int run_suite(struct kunit_suite *s, size_t number, int skip_slow, double timeout)
 {
 	size_t pass = 0, fail = 0, skip = 0, n = count_cases(s);
@@ -612,7 +615,10 @@ static int run_suite(struct kunit_suite *s, size_t number, int skip_slow, double
 			return 1;
 		}
 	}
-	emitf(INDENT "KTAP version 1\n" INDENT "# Subtest: %s\n" INDENT "1..%zu\n", s->name, n);
+	emitf(INDENT "KTAP version 1\n" INDENT "# Subtest: %s\n", s->name);
+	if (module)
+		emitf(INDENT "# module: %s\n", module);
+	emitf(INDENT "1..%zu\n", n);
 	for (size_t i = 0; i < n; i++) {
 		struct kunit_case *c = &s->test_cases[i];
 		int slow = c->attr.speed == KUNIT_SPEED_SLOW || c->attr.speed == KUNIT_SPEED_VERY_SLOW;
@@ -681,6 +687,8 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
 			seed = (u32)strtoull(argv[++i], NULL, 0);
+		} else if (!strcmp(argv[i], "--module") && i + 1 < argc) {
+			module = argv[++i];
 		} else if (!strcmp(argv[i], "--skip-slow")) {
 			skip_slow = 1;
 		} else if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
