@@ -1,4 +1,5 @@
-"""``buddy-harness``: run, check, generate, diff, fuzz, kernel, bench, docs, cover, watch, mutate.
+"""``buddy-harness``: run, check, generate, diff, fuzz, kernel, bench, docs, cover, watch, mutate,
+kunit.
 
 Exit codes: 0 every outcome as expected, 1 some outcome not as expected,
 2 a spec or usage error (one ``FILE:LINE:COL: message`` line each), 5 nothing
@@ -79,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
         ("watch", "harness.commands.watch",
          "rerun what a saved allocator or spec file affects; print changed verdicts"),
         ("mutate", "harness.commands.mutate", "mutation testing of the allocator's C"),
+        ("kunit", "harness.commands.kunit",
+         "a tree's own KUnit suite in user space, printed as KTAP"),
+        ("export", "harness.commands.export", "cases in another form: KUnit tests in C"),
     ):
         p = sub.add_parser(verb, help=text)
         importlib.import_module(module).add_arguments(p)
@@ -118,6 +122,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"buddy-harness {ns.verb}: {options.printable(clash)}", file=sys.stderr)
         return USAGE_ERROR
     set_case_budget(getattr(ns, "case_budget", DEFAULT_CASE_BUDGET))
+
+    from harness.kunit.settings import configure
+
+    configure(getattr(ns, "kunit_seed", None), getattr(ns, "kunit_skip_slow", False),
+              getattr(ns, "kunit_timeout", None))
     with procs.handling():
         return _run_verb(ns)
 

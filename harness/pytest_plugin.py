@@ -21,6 +21,7 @@ from harness.backends.registry import resolve
 from harness.divergence.compare import first_difference
 from harness.engine import run_case
 from harness.engine.budget import DEFAULT_CASE_BUDGET, set_case_budget
+from harness.kunit import settings as kunit_settings
 from harness.spec.loader import load_file
 from harness.spec.model import SOURCE_KINDS, Case
 from harness.spec.position import SpecError
@@ -47,6 +48,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--case-budget", metavar="SECONDS", default=None,
                 help="wall-clock limit per case, past which it is a crash: timeout "
                      f"(default {DEFAULT_CASE_BUDGET:g})")
+    g.addoption("--kunit-seed", metavar="SEED", default=None,
+                help="the random seed of the trees' KUnit suites (default fixed: "
+                     "0x5eed1e55)")
+    g.addoption("--kunit-skip-slow", action="store_true",
+                help="report the KUnit suites' KUNIT_CASE_SLOW cases skipped, unrun")
     g.addoption("--expect-as", metavar="NAME", default=None,
                 help="judge every backend by specs/expectations/NAME.yaml, or by none "
                      "(default: a kernel tree's own version)")
@@ -72,9 +78,14 @@ def _check_options(config: pytest.Config) -> None:
         if config.getoption("backend") or config.getoption("kernel_version"):
             problems.append("--diff A,B names both backends; drop --backend and "
                             "--kernel-version")
+    seed = config.getoption("kunit_seed")
+    if seed is not None:
+        problems.append(options.problem(kunit_settings.seed_value, "--kunit-seed", seed))
     for problem in problems:
         if problem:
             raise pytest.UsageError(options.printable(problem))
+    kunit_settings.configure(None if seed is None else kunit_settings.seed_value(seed),
+                             config.getoption("kunit_skip_slow"))
     set_case_budget(options.seconds(budget) if budget is not None else DEFAULT_CASE_BUDGET)
 
 

@@ -68,3 +68,12 @@ def _lint_ids(tree: KernelTree) -> list[str]:
 
 
 register(SuiteKind("lint", "lint", frozenset({"rust"}), _lint_ids))
+
+
+def _kunit_ids(tree: KernelTree) -> list[str]:
+    from harness.kunit.source import item_ids
+
+    return item_ids(tree)
+
+
+register(SuiteKind("kunit", "KUnit test", frozenset({"native"}), _kunit_ids))

@@ -17,6 +17,7 @@ import random
 import time
 import tracemalloc
 from collections.abc import Callable
+from pathlib import Path
 
 from harness import options
 from harness.backends.base import (
@@ -48,6 +49,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--edit-to-verdict", action="store_true",
                    help="time rebuild + the whole corpus after an edit to the backend's source, "
                         "on a scratch copy of its tree (native@PATH or native@VERSION)")
+    p.add_argument("--kunit-uml", metavar="FULL-TREE", default=None,
+                   help="with --edit-to-verdict: also time kunit.py on UML in this full kernel "
+                        "tree after the same edits, alternating with the harness")
     p.add_argument("--runs", type=options.count, default=5, help="edits timed (default 5)")
     p.add_argument("--specs", action="append", default=[], metavar="DIR",
                    help="corpus for --edit-to-verdict (default specs/)")
@@ -200,14 +204,15 @@ def run(ns: argparse.Namespace) -> int:
 
         name = ns.backend if ns.backend != "reference" else "native@7.2"
         try:
-            samples = edit_bench.measure(name, kernel_src=ns.kernel_src,
-                                         specs=ns.specs or ["specs"], runs=ns.runs, jobs=ns.jobs,
-                                         log=print)
+            samples, kunit = edit_bench.measure(
+                name, kernel_src=ns.kernel_src, specs=ns.specs or ["specs"], runs=ns.runs,
+                jobs=ns.jobs, log=print,
+                kunit_uml=Path(ns.kunit_uml) if ns.kunit_uml else None)
         except ValueError as e:
             from harness.commands.common import UsageError
 
             raise UsageError(str(e)) from None
-        return edit_bench.report(name, samples, print)
+        return edit_bench.report(name, samples, print, kunit)
     if ns.backend == "rust" or ns.backend.startswith("rust@"):
         from harness.backends.rust import bench as rust_bench
 

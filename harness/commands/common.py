@@ -36,6 +36,20 @@ def add_backend_options(p: argparse.ArgumentParser, *, default_help: str) -> Non
     p.add_argument("--case-budget", type=options.seconds, default=DEFAULT_CASE_BUDGET,
                    metavar="SECONDS", help="wall-clock limit per case on every backend, past "
                    f"which it is a crash: timeout (default {DEFAULT_CASE_BUDGET:g})")
+    add_kunit_options(p)
+
+
+def add_kunit_options(p: argparse.ArgumentParser) -> None:
+    from harness.kunit.settings import CASE_TIMEOUT, DEFAULT_SEED, seed_value
+
+    p.add_argument("--kunit-seed", type=seed_value, default=None, metavar="SEED",
+                   help="random seed of the trees' KUnit suites, as KUnit prints it "
+                        f"(default 0x{DEFAULT_SEED:x}, fixed)")
+    p.add_argument("--kunit-skip-slow", action="store_true",
+                   help="report KUNIT_CASE_SLOW cases skipped instead of running them")
+    p.add_argument("--kunit-timeout", type=options.seconds, default=None, metavar="SECONDS",
+                   help=f"limit per KUnit case, past which it is a crash (default "
+                        f"{CASE_TIMEOUT:g})")
 
 
 def add_specs_option(p: argparse.ArgumentParser) -> None:

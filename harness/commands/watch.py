@@ -30,7 +30,15 @@ from harness.commands.common import (
 )
 from harness.commands.run import judged
 from harness.engine.trace import Outcome
-from harness.runner import EXPECTED, select, specs_roots, summary, summary_line
+from harness.runner import (
+    EXPECTED,
+    select,
+    specs_roots,
+    start_suites,
+    suite_outcomes,
+    summary,
+    summary_line,
+)
 from harness.spec.cache import load_paths_cached
 from harness.spec.model import Case
 
@@ -58,6 +66,12 @@ def tree_files(backend: CoreBackend) -> set[Path]:
     files = {Path(tree.source).resolve(), Path(tree.header).resolve()}
     if not getattr(backend, "name", "").startswith("native"):
         files.add((Path(tree.root) / BINDING).resolve())  # a family built from the binding
+    else:
+        from harness.kunit import source
+
+        kf = source.find(tree)  # the tree's KUnit file and its helpers are items too
+        if kf is not None:
+            files |= {(Path(tree.root) / r).resolve() for r in (kf.rel, *kf.helpers)}
     return files
 
 
@@ -111,11 +125,15 @@ class Watcher:
             again = partial(resolve, name, kernel_src=self.ns.kernel_src,
                             sanitize=self.ns.native_sanitize, timeout=self.ns.timeout,
                             log=lambda _: None)
+            if files is None:
+                start_suites(b)  # the tree's own suites (KUnit...), beside the cases
             for o in parallel.run_corpus(todo, b, partial(judged, exp=exp),
                                          jobs=self.ns.jobs or parallel.default_jobs(),
                                          reopen=again):
                 o.backend = name
                 out.append(o)
+            if files is None:
+                out += [v for v, _ in suite_outcomes(name, b, exp, self.ns.keyword)]
         return out
 
     def record(self, outcomes: list[Outcome], scope: set[Key] | None) -> list[str]:

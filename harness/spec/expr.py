@@ -111,6 +111,11 @@ class Expr:
         """Free identifiers (not ``U64_MAX``/``SZ_*``)."""
         return set(self._names)
 
+    def postfix(self) -> list[tuple]:
+        """The parsed expression in postfix order: ``("num", value, off)``, ``("name", name,
+        off)``, ``("neg", "-", off)`` or ``("bin", operator, off)``; for translating it."""
+        return list(self._code)
+
     def name_offsets(self) -> list[tuple[str, int]]:
         """Every free name with the offset of each occurrence, in order."""
         return [(op[1], op[2]) for op in self._code if op[0] == "name"]

@@ -95,7 +95,22 @@ def open_backend(name: str, *, kernel_src: str | None = None, sanitize: bool = F
                  timeout: float = 10.0, log: Callable[[str], None] = print) -> NativeBackend:
     """Open ``name`` (native, native@VERSION, native@PATH); BackendUnavailable says what to do."""
     tree = resolve_tree(name, kernel_src, log)
-    return NativeBackend(name, tree, _built(tree, sanitize, log), timeout=timeout)
+    backend = NativeBackend(name, tree, _built(tree, sanitize, log), timeout=timeout)
+    _say_without_kunit(tree, log)
+    return backend
+
+
+_told: set[Path] = set()
+
+
+def _say_without_kunit(tree: KernelTree, log: Callable[[str], None]) -> None:
+    """Once per tree and process: a tree without a KUnit file has no KUnit items."""
+    from harness.kunit import source
+
+    if tree.root not in _told and source.find(tree) is None:
+        _told.add(tree.root)
+        log(f"{tree.root}: no KUnit file for the {tree.api} allocator "
+            f"({source.FILES[tree.api][0]} not found): no KUnit items from this tree")
 
 
 def open_inprocess(name: str, *, kernel_src: str | None = None,

@@ -25,6 +25,7 @@ from harness.backends.batch import handle_at
 from harness.backends.native.build import Build, build
 from harness.backends.native.tree import KernelTree
 from harness.backends.native.worker import Worker
+from harness.suites import Suite
 
 ERRNO = {12: "ENOMEM", 22: "EINVAL", 28: "ENOSPC", 95: "EOPNOTSUPP"}
 
@@ -48,6 +49,17 @@ class NativeBackend(BackendDefaults):
         self.capabilities = Capabilities(tree.version, tree.features | {FAIL_ALLOC}, tree.api)
         self._worker: Worker | None = None
         self._finalizer = weakref.finalize(self, _close_worker, [None])
+        self._suites: list[Suite] | None = None
+
+    def suites(self) -> list[Suite]:
+        """The tree's KUnit file for the allocator, if it has one (harness.kunit)."""
+        if self._suites is None:
+            from harness.kunit import source
+            from harness.kunit.suite import KunitSuite
+
+            kf = source.find(self.tree)
+            self._suites = [KunitSuite(self, kf)] if kf else []
+        return self._suites
 
     def worker(self) -> Worker:
         w = self._worker
@@ -78,6 +90,8 @@ class NativeBackend(BackendDefaults):
 
     def close(self) -> str:
         """Stop the worker; returns what it wrote on stderr (sanitizer reports land there)."""
+        for suite in self._suites or []:
+            suite.close()
         w, self._worker = self._worker, None
         self._finalizer.detach()
         return w.close() if w is not None else ""

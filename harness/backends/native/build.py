@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,19 +144,8 @@ def _compile(tree: KernelTree, cc: str, fl: list[str], out: Path, sanitize: bool
              "wrapper.o": CSRC / "wrapper.c", "worker_main.o": CSRC / "worker_main.c"}
     shared = [tree.header, *_headers(tree)]
     keys = objcache.unit_keys(shared, f"{_compiler_id(cc)}\0{' '.join(fl)}", units)
-    # In groups of their own, so a SIGINT or SIGTERM ends them too (harness.procs).
-    cmds = {obj: procs.spawn([cc, *fl, *inc, "-c", str(src), "-o", str(out / obj)],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            for obj, src in units.items() if not objcache.restore(keys[obj], out / obj)}
-    try:
-        for obj, p in cmds.items():
-            text, _ = p.communicate()
-            if p.returncode != 0:
-                raise BuildError(f"building {units[obj]} failed: {_first_error(text)}")
-            objcache.store(keys[obj], out / obj)
-    finally:
-        for p in cmds.values():  # the others, when one failed
-            procs.end_group(p)
+    compile_units([cc, *fl, *inc], units, keys, out,
+                  lambda text, src: BuildError(f"building {src} failed: {_first_error(text)}"))
     san = [f for f in fl if f.startswith("-fsanitize") or f == "--coverage"]
     objs = [str(out / o) for o in ("allocator.o", "rbtree.o", "wrapper.o")]
     links = {name: procs.spawn(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -173,6 +163,25 @@ def _compile(tree: KernelTree, cc: str, fl: list[str], out: Path, sanitize: bool
             procs.end_group(p2)
     for o in units:
         (out / o).unlink()
+
+
+def compile_units(cmd: list[str], units: dict[str, Path], keys: dict[str, str], out: Path,
+                  error: Callable[[str, Path], Exception]) -> None:
+    """Compile each unit to ``out/OBJ`` at once (one per core), or take it from the object
+    cache; ``error(compiler output, source)`` is raised for the first that fails."""
+    # In groups of their own, so a SIGINT or SIGTERM ends them too (harness.procs).
+    cmds = {obj: procs.spawn([*cmd, "-c", str(src), "-o", str(out / obj)],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for obj, src in units.items() if not objcache.restore(keys[obj], out / obj)}
+    try:
+        for obj, p in cmds.items():
+            text, _ = p.communicate()
+            if p.returncode != 0:
+                raise error(text, units[obj])
+            objcache.store(keys[obj], out / obj)
+    finally:
+        for p in cmds.values():  # the others, when one failed
+            procs.end_group(p)
 
 
 def _first_error(text: str) -> str:

@@ -37,6 +37,8 @@ KEEP = (
     "drivers/gpu/tests/",
     "drivers/gpu/drm/drm_buddy.c",
     "drivers/gpu/drm/tests/drm_buddy_test.c",
+    "drivers/gpu/drm/lib/drm_random.c",  # 6.1's KUnit file includes "../lib/drm_random.h"
+    "drivers/gpu/drm/lib/drm_random.h",
     "drivers/gpu/drm/selftests/test-drm_buddy.c",
     "include/linux/gpu_buddy.h",
     "include/drm/drm_buddy.h",
@@ -49,9 +51,11 @@ KEEP = (
     "Documentation/doc-guide/kernel-doc.rst",
     "tools/include/",
     "tools/lib/rbtree.c",
+    "tools/testing/kunit/kunit_parser.py",  # reads the KTAP `buddy-harness kunit` prints
+    "tools/testing/kunit/kunit_printer.py",
 )
 # Bumped whenever KEEP grows: a tree cached with fewer paths is fetched again.
-LAYOUT = 3
+LAYOUT = 4
 _VERSION = re.compile(r"^\d+\.\d+$")
 
 
