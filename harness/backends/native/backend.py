@@ -34,6 +34,8 @@ def errno_name(status: int) -> str:
 class NativeBackend:
     """``native@...``: one worker process at a time, restarted lazily after a crash."""
 
+    worker_type: type[Worker] = Worker  # mutation testing records what the worker is sent
+
     def __init__(self, name: str, tree: KernelTree, build: Build, *, timeout: float,
                  env: dict[str, str] | None = None) -> None:
         self.name = name
@@ -50,8 +52,8 @@ class NativeBackend:
         if w is None or w.dead is not None:
             if w is not None:
                 w.close()
-            w = Worker(str(self.build.worker), timeout=self.timeout,
-                       sanitize=self.build.sanitize, env=self.env)
+            w = self.worker_type(str(self.build.worker), timeout=self.timeout,
+                                 sanitize=self.build.sanitize, env=self.env)
             self._worker = w
             self._finalizer.detach()
             self._finalizer = weakref.finalize(self, _close_worker, [w])
