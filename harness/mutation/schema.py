@@ -24,7 +24,15 @@ import bisect
 import re
 from dataclasses import dataclass
 
-from harness.mutation.mutants import KEYWORDS, TYPES, Mutant, Tok, _match, _strip_preprocessor
+from harness.mutation.mutants import (
+    KEYWORDS,
+    TYPES,
+    Mutant,
+    Tok,
+    _match,
+    _statement_end,
+    _strip_preprocessor,
+)
 from harness.mutation.mutants import functions as _functions
 from harness.mutation.mutants import tokens as _tokens
 
@@ -181,26 +189,6 @@ def _next(toks: list[Tok], i: int, hi: int, stops: tuple[str, ...]) -> int:
         d += x in "([{"
         d -= x in ")]}"
     return hi
-
-
-def _statement_end(toks: list[Tok], i: int, hi: int) -> int | None:
-    """Index of the ';' ending the simple statement at ``i``; None if a block comes first."""
-    d = 0
-    for k in range(i, hi):
-        x = toks[k].text
-        if x == "{" and d == 0:
-            return None
-        if x == "(" and d == 0 and k > i and toks[k - 1].text == ")":
-            return None  # 'macro(args) (' : not a statement we know
-        if x in "([{":
-            d += 1
-        elif x in ")]}":
-            d -= 1
-            if d < 0:
-                return None
-        elif x == ";" and d == 0:
-            return k
-    return None
 
 
 def _skip_head(toks: list[Tok], i: int, hi: int) -> int:
