@@ -345,13 +345,13 @@ def _lines(source: str):
 
 # -- compiler errors ---------------------------------------------------------------
 
-_IN_COPY = re.compile(r"In function '\w+__bh_(\d+)'")
+_IN_COPY = re.compile(r"In function .\w+__bh_(\d+).:")
 _AT_VARIANT = re.compile(r"@(\d+):\d+:\d+: ")
 _ORIGINAL = re.compile(r"^(?P<file>[^:\s]+):(?P<line>\d+):\d+: error: ")
 
 
 def broken(compiler_output: str, path: str) -> tuple[dict[int, str], list[int]]:
-    """From a check schema's ``-fsyntax-only`` output (LC_ALL=C): mutant number -> its
+    """From a check schema's ``-fsyntax-only`` output: mutant number -> its
     first error, and the lines of errors in the original code (none if all is well)."""
     found: dict[int, str] = {}
     stray: list[int] = []

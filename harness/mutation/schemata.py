@@ -16,7 +16,6 @@ differ runs through the engine on a worker brought to the same state.
 
 from __future__ import annotations
 
-import os
 import pickle
 import shutil
 import subprocess
@@ -104,7 +103,7 @@ def compile_schema(tree: KernelTree, source: str, mutants: list[Mutant],
         check = schema.render(source, ok, rel, check=True, copy_functions=frozenset(copy))
         src.write_text(check.text, encoding="utf-8")
         p = subprocess.run([cc, *fl, *inc, where, "-fsyntax-only", "-fmax-errors=0", str(src)],
-                           capture_output=True, text=True, env=dict(os.environ, LC_ALL="C"))
+                           capture_output=True, text=True)
         bad, stray = schema.broken(p.stdout + p.stderr, rel)
         by_number = {n: i for i, n in check.ids.items()}
         for n, error in bad.items():
