@@ -96,11 +96,12 @@ def test_every_mutant_has_a_place_and_copies_are_the_exception():
     ms = generate(FILE)
     s = schema.render(FILE, ms, "unit.c")
     assert set(s.ids) == {m.id for m in ms}
-    # Only the case label and the declaring macro need a copy of their function; the rest
-    # sit in a region.
+    # Only the case label, the declaring macro and the deleted assignment (which leaves its
+    # variable unset) get a copy of their function; the rest sit in a region.
     case_line = FILE[:FILE.index("case 1:")].count("\n") + 1
-    want = {m.id for m in ms if m.line == case_line or "LIST_HEAD" in m.original}
-    assert s.copied == want and len(want) == 3
+    want = {m.id for m in ms if m.line == case_line or "LIST_HEAD" in m.original
+            or m.operator == "delete" and m.original.startswith("dfs = ")}
+    assert s.copied == want and len(want) == 4
     assert "#line" in s.text and "bh_mutant ==" in s.text
 
 

@@ -226,6 +226,19 @@ def _initializers(toks: list[Tok], i: int, end: int) -> list[Region]:
 
 # -- rendering ---------------------------------------------------------------------
 
+# Deleting 'x = ...;' can leave x unset where it is read: what that reads is the
+# compiler's choice, and beside the assignment (in an if) the compiler may take the
+# assigned value anyway.  Such a mutant gets a copy of its function, without the
+# assignment, as in its own file.
+# 'x = f(x);' read x first, so x was set before: that deletion stays in its region.
+_ASSIGNS = re.compile(r"(?P<name>[A-Za-z_]\w*)\s*=(?!=)(?P<value>.*)", re.S)
+
+
+def _leaves_unset(m: Mutant) -> bool:
+    a = _ASSIGNS.match(m.original) if m.operator == "delete" else None
+    return a is not None and not re.search(rf"\b{a.group('name')}\b", a.group("value"))
+
+
 @dataclass
 class Schema:
     text: str  # the C file
@@ -249,7 +262,7 @@ def render(source: str, mutants: list[Mutant], path: str, *, check: bool = False
     body_regions = {f.name: regions(toks, f.lo + 1, f.hi) for f in funcs.values()}
     for m in mutants:
         r = None
-        if m.function not in copy_functions:
+        if m.function not in copy_functions and not _leaves_unset(m):
             r = next((r for r in reversed(body_regions[m.function])
                       if r.start <= m.start and m.end <= r.end), None)
         if r is None:
