@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import multiprocessing.util
 import os
 import random
+import resource
 import signal
 import sys
 import time
@@ -56,21 +56,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--html", metavar="FILE", default=None, type=options.output_file)
 
 
-_bench = None
+_judge_of: dict = {}
 
 
-def _init(tree, source: str, specs: list[Path], timeout: float, baseline: dict) -> None:
-    global _bench
-    from harness.mutation.runner import Bench
-
+def _init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    _bench = Bench(tree, source, specs, timeout, baseline)
-    multiprocessing.util.Finalize(_bench, _bench.close, exitpriority=10)
 
 
-def _judge(source: str, mutant, fuzz_examples: int, seed: int):
-    assert _bench is not None
-    return _bench.judge(source, mutant, fuzz_examples, seed)
+def _judge(plan_path: Path, mutant, fuzz_examples: int):
+    """Judge one mutant in a pool process; the plan is loaded once per process."""
+    from harness.mutation import schemata
+
+    judge = _judge_of.get(plan_path)
+    if judge is None:
+        judge = _judge_of[plan_path] = schemata.Judge(schemata.load_plan(plan_path))
+    return judge.judge(mutant, fuzz_examples)
+
+
+def _warm() -> None:
+    from harness.mutation import schemata  # noqa: F401 - the imports, while the parent builds
+
+
+def _cpu_seconds() -> float:
+    me, kids = (resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def select_mutants(source: str, ns: argparse.Namespace):
@@ -85,9 +94,8 @@ def select_mutants(source: str, ns: argparse.Namespace):
 
 def run(ns: argparse.Namespace) -> int:
     from harness.backends.native import resolve_tree
-    from harness.mutation import survivors
+    from harness.mutation import schemata, survivors
     from harness.mutation.report import Report
-    from harness.mutation.runner import Bench
 
     rust = len(ns.backend) == 1 and BackendRef(ns.backend[0]).family == "rust"
     if ns.timeout is None:
@@ -117,25 +125,31 @@ def run(ns: argparse.Namespace) -> int:
         f"{len(chosen)}" + (f" (sample, seed {ns.seed})" if ns.sample else "")
         + f" in {jobs} processes, fuzz {ns.fuzz} programs per corpus survivor")
     t0 = time.monotonic()
-    base = Bench(tree, source, specs, ns.timeout)
-    baseline = base.baseline
-    base.close()
-    log(f"baseline: {len(baseline)} corpus items on the unmutated source "
-        f"({time.monotonic() - t0:.1f} s)")
     verdicts = {}
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init,
-                             initargs=(tree, source, specs, ns.timeout, baseline)) as pool:
-        futs = {pool.submit(_judge, source, m, ns.fuzz, ns.seed): m for m in chosen}
+    with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init) as pool:
+        warm = [pool.submit(_warm) for _ in range(jobs)]
+        plan = schemata.plan(tree, source, specs, ns.timeout, chosen, ns.fuzz, ns.seed, log)
         try:
-            for n, fut in enumerate(as_completed(futs), 1):
-                v = fut.result()
-                verdicts[v.id] = v
-                if n % 25 == 0 or n == len(chosen):
-                    log(f"mutate: {n}/{len(chosen)} done, {time.monotonic() - t0:.0f} s")
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+            path = plan.save()
+            log(f"baseline: {len(plan.baseline)} corpus items and {ns.fuzz} fuzz programs on "
+                f"the unmutated source, recorded ({time.monotonic() - t0:.1f} s)")
+            for w in warm:
+                w.result()
+            # The corpus survivors run longest: start them first, so no process idles at the end.
+            order = sorted(chosen, key=lambda m: m.id not in listed)
+            futs = {pool.submit(_judge, path, m, ns.fuzz): m for m in order}
+            try:
+                for n, fut in enumerate(as_completed(futs), 1):
+                    v = fut.result()
+                    verdicts[v.id] = v
+                    if n % 100 == 0 or n == len(chosen):
+                        log(f"mutate: {n}/{len(chosen)} done, {time.monotonic() - t0:.0f} s")
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+        finally:
+            plan.close()
     rel = str(tree.source.relative_to(tree.root))
     report = Report(name, rel, len(every), ns.seed if ns.sample else None, ns.sample, ns.fuzz,
                     time.monotonic() - t0, accepted=listed)
@@ -152,6 +166,8 @@ def finish(report, ids: set[str], listed_at: Path, ns: argparse.Namespace) -> in
     killed = {m.id for m, v, _d in report.rows if v.status == KILLED}
     report.problems = survivors.stale(report.accepted, ids, killed, listed_at)
     sys.stdout.write(report.text())
+    log(f"mutate: {report.seconds:.1f} s, {_cpu_seconds():.1f} s of CPU with every "
+        "process it started (on a loaded machine the second says more)")
     if ns.json:
         report.write_json(Path(ns.json))
     if ns.html:

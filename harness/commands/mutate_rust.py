@@ -13,7 +13,6 @@ import multiprocessing
 import multiprocessing.util
 import os
 import random
-import resource
 import signal
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -102,9 +101,6 @@ def run(ns: argparse.Namespace) -> int:
                 log(f"mutate: {n}/{len(chosen)} done, {time.monotonic() - t0:.0f} s")
     finally:  # on Ctrl-C or an error, what has not started is dropped
         pool.shutdown(wait=True, cancel_futures=True)
-    used = resource.getrusage(resource.RUSAGE_CHILDREN)  # the processes and their compilers
-    log(f"mutate: {used.ru_utime + used.ru_stime:.0f} s of CPU in the mutant processes and "
-        f"their compilers, {time.monotonic() - t0:.0f} s of wall time")
     report = Report(name, BINDING, len(every), ns.seed if ns.sample else None, ns.sample,
                     ns.fuzz, time.monotonic() - t0, accepted=listed)
     report.rows = [(m, verdicts[m.id], m.diff(source, BINDING)) for m in chosen]

@@ -38,6 +38,7 @@ class NativeBackend(BackendDefaults):
     """``native@...``: one worker process at a time, restarted lazily after a crash."""
 
     out_of_process = True
+    worker_type: type[Worker] = Worker  # mutation testing records what the worker is sent
 
     def __init__(self, name: str, tree: KernelTree, build: Build, *, timeout: float,
                  env: dict[str, str] | None = None) -> None:
@@ -69,8 +70,8 @@ class NativeBackend(BackendDefaults):
             if integrity.damaged(self.build.dir):  # damaged since it was opened
                 self.build = build(self.tree, sanitize=self.build.sanitize,
                                    coverage=self.build.coverage)
-            w = Worker(str(self.build.worker), timeout=self.timeout,
-                       sanitize=self.build.sanitize, env=self.env)
+            w = self.worker_type(str(self.build.worker), timeout=self.timeout,
+                                 sanitize=self.build.sanitize, env=self.env)
             self._worker = w
             self._finalizer.detach()
             self._finalizer = weakref.finalize(self, _close_worker, [w])

@@ -365,6 +365,11 @@ int main(void)
 			if (buf[start] == 'q')
 				goto out;
 			handle(buf + start);
+#ifdef BH_FLUSH_EACH
+			/* Each answer as soon as it is made: a reader timing one request at a time
+			 * must not wait for the ones queued behind it. */
+			fflush(rep);
+#endif
 			start = i + 1;
 		}
 		memmove(buf, buf + start, len - start);
