@@ -88,8 +88,13 @@ def _run(tmp: Path, name: str, unit: str, env: dict[str, str] | None = None) -> 
         subprocess.run([os.environ.get("CC") or "gcc", "-std=gnu11", "-w", "-O1",
                         f"-fmacro-prefix-map={d}/=", "-o", str(exe), str(d / "main.c")],
                        check=True, capture_output=True, text=True)
-    return subprocess.run([str(exe)], capture_output=True, text=True, check=True,
-                          env=dict(os.environ, **(env or {}))).stdout
+    # A mutant may loop for ever or crash: that is its behaviour, to compare like its output.
+    try:
+        p = subprocess.run([str(exe)], capture_output=True, text=True, timeout=5,
+                           env=dict(os.environ, **(env or {})))
+    except subprocess.TimeoutExpired:
+        return "(timed out)"
+    return p.stdout if p.returncode == 0 else f"{p.stdout}(exit {p.returncode})"
 
 
 def test_every_mutant_has_a_place_and_copies_are_the_exception():
