@@ -322,6 +322,7 @@ def test_an_mbox_of_20_000_messages_is_read_in_linear_time():
     assert took < 20, f"{took:.1f} s"  # seconds; comparing each to every earlier: minutes
 
 
+@pytest.mark.usefixtures("cache")
 def test_a_hunk_number_of_5000_digits_is_one_line(tmp_path, capsys):
     text = diff({"drivers/gpu/new.c": (None, "x\n")}).replace("+1 @@", "+" + "9" * 5000 + " @@")
     rc, out, err = patch_cli(tmp_path, "t1", text, capsys)

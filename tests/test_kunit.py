@@ -635,7 +635,9 @@ def test_export_of_an_unknown_case_is_one_line_and_exit_2():
     r = subprocess.run([sys.executable, "-m", "harness", "export", "kunit", "no.such-case"],
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 2 and r.stdout == ""
-    assert r.stderr.strip() == "buddy-harness export: no case matches 'no.such-case'"
+    # Without a cached 7.2 the quotes are not checked, and it says so first.
+    lines = [ln for ln in r.stderr.splitlines() if not ln.startswith("quote check skipped:")]
+    assert lines == ["buddy-harness export: no case matches 'no.such-case'"]
 
 
 @native
