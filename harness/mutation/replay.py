@@ -33,7 +33,7 @@ class RecordingWorker(Worker):
         super().__init__(*args, **kwargs)
         # Replays send far more than a pipe holds: a write must return what fitted, not
         # block while the worker blocks on answers nobody reads yet.
-        os.set_blocking(self.proc.stdin.fileno(), False)  # type: ignore[union-attr]
+        os.set_blocking(self._to, False)
         self.sent: list[bytes] = []
         self.got: list[str] = []
         self._cpu0, self._wall0 = 0.0, time.monotonic()
@@ -47,7 +47,7 @@ class RecordingWorker(Worker):
         # A hang is the timeout's worth of the worker's own CPU without an answer: on a
         # quiet machine that is the wall-clock timeout, on a loaded one a slow but
         # finishing request (the corpus has one of seconds) is not taken for a hang.
-        fd = self.proc.stdout.fileno()  # type: ignore[union-attr]
+        fd = self._from
         while self._cpu() - self._cpu0 < 0.8 * self.timeout and \
                 time.monotonic() - self._wall0 < 10 * self.timeout:
             if select.select([fd], [], [], 0.25)[0]:
@@ -68,7 +68,7 @@ class RecordingWorker(Worker):
         self.got.append(line)
         return line
 
-    def send(self, data: bytes) -> None:
+    def send_bytes(self, data: bytes) -> None:
         try:
             self._send(data)
         except BrokenPipeError:
@@ -127,7 +127,7 @@ def replay(worker: RecordingWorker, segs: list[Segment]) -> Replayed:
     want = [(k, line) for k, seg in enumerate(segs) for line in seg.replies]
     n = 0
     try:
-        worker.send(b"".join(seg.requests for seg in segs))
+        worker.send_bytes(b"".join(seg.requests for seg in segs))
         while n < len(want):
             if worker._readline("replay") != want[n][1]:
                 return Replayed("differs", want[n][0])
@@ -153,7 +153,7 @@ def restore(worker: RecordingWorker, sent: list[bytes], answered: int) -> None:
     data = b"".join(sent)
     try:
         if data:
-            worker.send(data)
+            worker.send_bytes(data)
             for _ in range(answered):
                 worker._readline("restore")
     except BackendCrash:
