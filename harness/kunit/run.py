@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness import procs
 from harness.backends.native.build import Build
 
 STATUSES = ("pass", "fail", "skip", "crash", "timeout")
@@ -41,14 +44,27 @@ def run(runner: Path, native: Build, *, seed: int, skip_slow: bool,
                "--records", str(records), *(["--skip-slow"] if skip_slow else []),
                *(["--module", module] if module else [])]
         t0 = time.monotonic()
-        # The runner ends every case itself; this bound is for a runner that hangs.
-        p = subprocess.run(cmd, capture_output=True, text=True, errors="replace", env=env,
-                           timeout=timeout * 64 + 60)
+        # Output to files and the runner in a group of its own: whatever the C forks can
+        # neither hold a pipe open nor outlive the run (the group is ended afterwards).
+        # The runner ends every case itself; the bound is for a runner that hangs.
+        with open(Path(tmp) / "out", "w+", errors="replace") as fo, \
+                open(Path(tmp) / "err", "w+", errors="replace") as fe:
+            p = procs.spawn(cmd, stdout=fo, stderr=fe, env=env)
+            try:
+                p.wait(timeout=timeout * 64 + 60)
+            except subprocess.TimeoutExpired:
+                pass
+            finally:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(p.pid, signal.SIGKILL)
+                procs.end_group(p)
+            fo.seek(0)
+            fe.seek(0)
+            stdout, stderr = fo.read(), fe.read()
         took = time.monotonic() - t0
         text = records.read_text(errors="replace") if records.is_file() else ""
-    out = KunitRun(p.stdout, [parse_record(ln) for ln in text.splitlines()
-                              if ln.startswith("case\t")], took, p.stderr)
-    return out
+    return KunitRun(stdout, [parse_record(ln) for ln in text.splitlines()
+                             if ln.startswith("case\t")], took, stderr)
 
 
 def parse_record(line: str) -> CaseResult:
