@@ -17,16 +17,11 @@ import sys
 from harness import fileio, options, procs
 from harness.backends.base import BackendUnavailable
 from harness.baseline import add_expect_as_option
-from harness.commands.common import (  # noqa: F401 - verbs' names, also kept here
-    NOTHING_SELECTED,
+from harness.commands.common import (
     USAGE_ERROR,
     UsageError,
     add_backend_options,
     add_specs_option,
-    default_backends,
-    load_specs,
-    log,
-    specs_dirs,
 )
 from harness.engine.budget import DEFAULT_CASE_BUDGET, set_case_budget
 from harness.spec.position import SpecError

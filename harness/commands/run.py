@@ -42,7 +42,7 @@ def run(ns: argparse.Namespace) -> int:
     absent = flags.absent_by_backend(list({c.id: c for c, _ in todo}.values()), backends.opened)
     start = time.monotonic()
     width = max((len(c.id) for c, _ in todo), default=10)
-    fuzzing = _GateFuzz(ns.fuzz, ns.fuzz_seed, list(backends.opened))
+    fuzzing = gate.GateFuzz(ns.fuzz, ns.fuzz_seed, list(backends.opened), log)
     try:
         print(f"{'case':<{width}}  {'params':<24} {'backend':<12} outcome")
         for name, backend in backends.opened.items():
@@ -66,8 +66,7 @@ def run(ns: argparse.Namespace) -> int:
                     _row(out, width)
             if ns.keyword is None and not loaded.errors:
                 known = {(c.id, ps.id) for c, ps in select(loaded.cases, None)}
-                known |= {(i, "") for i in gate.items_for(name)}
-                stale += exp.stale(known | {(o.case_id, "") for o in docs})
+                stale += exp.stale(known | gate.known_ids(name) | {(o.case_id, "") for o in docs})
     except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM (harness.procs): what finished
         total = len(todo) * len(backends.opened or names)
         backends.close()
@@ -108,35 +107,6 @@ def _write_json(path: str, outcomes: list[Outcome], s: dict[str, int],
     if interrupted:
         data["interrupted"] = interrupted
     fileio.write_output(path, json.dumps(data, indent=2) + "\n")
-
-
-class _GateFuzz:
-    """``--fuzz SECONDS``: the budget shared by every fuzz item of the run, judged like cases."""
-
-    def __init__(self, seconds: float | None, seed: int | None, names: list[str]) -> None:
-        self.seconds = seconds
-        self.seed = gate.DEFAULT_SEED if seed is None else seed
-        count = sum(len(gate.items_for(n)) for n in names)
-        self.share = (seconds or 0) / max(count, 1)
-        self.reference: CoreBackend | None = None
-        if seconds is not None:
-            log(f"fuzz: {seconds:g} s over {count} item(s), seed {self.seed} (--fuzz-seed N)")
-
-    def outcomes(self, name: str, backend: CoreBackend, exp: expectations.Expectations,
-                 keyword: str | None) -> list[Outcome]:
-        if self.seconds is None:
-            return []
-        out = []
-        for item in gate.items_for(name):
-            if keyword is not None and keyword not in item:
-                continue
-            if self.reference is None:
-                self.reference = resolve("reference")
-            o = gate.run_item(item, name, backend, self.reference, seconds=self.share,
-                              seed=self.seed)
-            o.status, o.message = expectations.apply(o.status, exp.reason(item, ""), o.message)
-            out.append(o)
-        return out
 
 
 def _nothing_selected(ns: argparse.Namespace, loaded) -> int:

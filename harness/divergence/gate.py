@@ -11,20 +11,16 @@ is fixed unless given, so a failure in CI reproduces with the same command.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 
+from harness import expectations
 from harness.backends.base import CoreBackend
 from harness.backends.names import BackendRef
+from harness.backends.reference import ReferenceBackend
 from harness.engine.trace import Outcome
 
 DEFAULT_SEED = 1
 REFERENCE = "reference"
-
-
-@dataclass(frozen=True)
-class FuzzItem:
-    id: str
-    backend: str
 
 
 def items_for(name: str) -> list[str]:
@@ -35,6 +31,41 @@ def items_for(name: str) -> list[str]:
     if family == "rust":
         return ["fuzz.binding"]
     return []
+
+
+def known_ids(name: str) -> set[tuple[str, str]]:
+    """The fuzz items of a backend as the (id, params) an expectation file may name."""
+    return {(i, "") for i in items_for(name)}
+
+
+class GateFuzz:
+    """``--fuzz SECONDS``: the budget shared by every fuzz item of the run, judged like cases."""
+
+    def __init__(self, seconds: float | None, seed: int | None, names: list[str],
+                 log: Callable[[str], None]) -> None:
+        self.seconds = seconds
+        self.seed = DEFAULT_SEED if seed is None else seed
+        count = sum(len(items_for(n)) for n in names)
+        self.share = (seconds or 0) / max(count, 1)
+        self.reference: CoreBackend | None = None
+        if seconds is not None:
+            log(f"fuzz: {seconds:g} s over {count} item(s), seed {self.seed} (--fuzz-seed N)")
+
+    def outcomes(self, name: str, backend: CoreBackend, exp: expectations.Expectations,
+                 keyword: str | None) -> list[Outcome]:
+        if self.seconds is None:
+            return []
+        out = []
+        for item in items_for(name):
+            if keyword is not None and keyword not in item:
+                continue
+            if self.reference is None:
+                self.reference = ReferenceBackend()
+            o = run_item(item, name, backend, self.reference, seconds=self.share,
+                              seed=self.seed)
+            o.status, o.message = expectations.apply(o.status, exp.reason(item, ""), o.message)
+            out.append(o)
+        return out
 
 
 def run_item(item: str, name: str, backend: CoreBackend, reference: CoreBackend, *,
