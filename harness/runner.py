@@ -13,6 +13,7 @@ from harness.backends.registry import resolve
 from harness.engine import run_case
 from harness.engine.trace import Outcome
 from harness.spec.model import Case, ParamSet
+from harness.suites import KINDS
 
 EXPECTED = frozenset({"pass", "xfail", "skip"})
 
@@ -59,9 +60,19 @@ def run_one(case: Case, ps: ParamSet, backend: CoreBackend, exp: expectations.Ex
     return out
 
 
-def start_suites(backend: CoreBackend) -> None:
+def wanted_suites(backend: CoreBackend, keyword: str | None) -> list[Suite]:
+    """The backend's suites with an item ``keyword`` selects (all without one): a suite
+    nothing selects is neither built nor run."""
+    suites = backend.suites()
+    if keyword is None or backend.tree is None:
+        return suites
+    return [s for s in suites
+            if any(keyword in i for i in KINDS[s.kind].collect(backend.tree))]
+
+
+def start_suites(backend: CoreBackend, keyword: str | None = None) -> None:
     """Let a backend's suites build and run beside the cases."""
-    for suite in backend.suites():
+    for suite in wanted_suites(backend, keyword):
         suite.start()
 
 
@@ -69,7 +80,8 @@ def suite_outcomes(name: str, backend: CoreBackend, exp: expectations.Expectatio
                    keyword: str | None) -> list[tuple[Outcome, Outcome]]:
     """(verdict, raw outcome) of each item of the suites a backend contributes (its tree's doc
     examples, KUnit tests, lints: harness.suites), judged by its expectations."""
-    return [pair for suite in backend.suites() for pair in judge_suite(name, suite, exp, keyword)]
+    return [pair for suite in wanted_suites(backend, keyword)
+            for pair in judge_suite(name, suite, exp, keyword)]
 
 
 def judge_suite(name: str, suite: Suite, exp: expectations.Expectations,

@@ -43,13 +43,6 @@ INIT = "int gpu_buddy_init(struct gpu_buddy *mm, u64 size, u64 chunk_size)\n{\n"
 CHATTY = (INIT + '\tprintf("init says %llu", (unsigned long long)size);\n'
           '\tfprintf(stderr, " and on stderr\\n");\n')
 
-# Open defect: since the tree's own KUnit suite runs beside the cases on native@, a run of a
-# tree whose C forks a lingering child no longer ends in time. Run, reported, not hidden.
-KUNIT_FORK_DEFECT = pytest.mark.xfail(
-    strict=False, reason="a tree's KUnit suite and a C that forks a lingering child: the run "
-    "does not end in time (open)")
-
-
 
 def _chatty_tree(tmp_path: Path) -> Path:
     """A tree whose gpu_buddy_init prints on stdout (no newline, buffered) and stderr."""
@@ -250,7 +243,6 @@ def test_sigterm_to_fuzz_ends_the_pool_and_its_workers(tmp_path):
 
 
 @NATIVE
-@KUNIT_FORK_DEFECT
 def test_a_process_the_c_forks_does_not_outlive_the_run(tmp_path):
     tree = copy_tree(tmp_path)
     c = tree / "drivers/gpu/buddy.c"
@@ -308,6 +300,25 @@ def test_a_damaged_cached_worker_is_rebuilt_not_blamed_on_the_allocator(tmp_path
     _run_json(tmp_path, _two_cases(tmp_path, "core"), _native_name())  # every case passes
     again = build(_tree())
     assert again.cached and integrity.problem(again.dir) is None
+
+
+@NATIVE
+def test_a_damaged_cached_kunit_runner_is_rebuilt(tmp_path, monkeypatch):
+    from harness import integrity
+    from harness.backends.native.build import build
+    from harness.kunit import build as kunit_build
+    from harness.kunit import source
+
+    _private_cache(tmp_path, monkeypatch)
+    kf = source.find(_tree())
+    if kf is None:
+        pytest.skip("this tree has no KUnit file for the allocator")
+    native = build(_tree())
+    first = kunit_build.build(kf, native)
+    assert integrity.problem(first.path.parent) is None  # sealed when made
+    first.path.write_bytes(first.path.read_bytes()[:4096])
+    again = kunit_build.build(kf, native)
+    assert not again.cached and integrity.problem(again.path.parent) is None
 
 
 @NATIVE
@@ -571,7 +582,6 @@ def test_leftovers_of_killed_runs_are_swept_on_the_next_start(tmp_path, monkeypa
 KILLED = int(os.environ.get("KILLED_RUN_EXAMPLES", "0"))  # more: KILLED_RUN_EXAMPLES=N
 
 
-@KUNIT_FORK_DEFECT
 @NATIVE
 @settings(max_examples=KILLED or 3, deadline=None,
           suppress_health_check=[HealthCheck.too_slow])

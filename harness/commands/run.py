@@ -48,7 +48,7 @@ def run(ns: argparse.Namespace) -> int:
         for name, backend in backends.opened.items():
             exp = baseline.load_for(backend, specs_roots(dirs), ns.expect_as, log)
             judged_by[name] = baseline.baseline_name(backend, ns.expect_as)
-            start_suites(backend)  # doc examples, KUnit tests, lints: beside the cases
+            start_suites(backend, ns.keyword)  # doc examples, KUnit tests, lints: beside the cases
             again = partial(resolve, name, kernel_src=ns.kernel_src, sanitize=ns.native_sanitize,
                             timeout=ns.timeout, log=lambda _: None)
             for out in parallel.run_corpus(todo, backend, partial(judged, exp=exp),

@@ -126,7 +126,7 @@ class Watcher:
                             sanitize=self.ns.native_sanitize, timeout=self.ns.timeout,
                             log=lambda _: None)
             if files is None:
-                start_suites(b)  # the tree's own suites (KUnit...), beside the cases
+                start_suites(b, self.ns.keyword)  # the tree's suites (KUnit...), beside the cases
             for o in parallel.run_corpus(todo, b, partial(judged, exp=exp),
                                          jobs=self.ns.jobs or parallel.default_jobs(),
                                          reopen=again):

@@ -15,11 +15,11 @@ import hashlib
 import re
 import shutil
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import integrity, leftovers
 from harness.backends.native import build as native_build
 from harness.backends.native import objcache
 from harness.backends.native.kernels import cache_root
@@ -63,17 +63,17 @@ def build(kf: KunitFile, native: native_build.Build,
     keys = objcache.unit_keys(shared, salt, units)
     key = hashlib.sha256("-".join(sorted(keys.values())).encode()).hexdigest()[:16]
     out = cache_root() / "build" / f"kunit-{tree.version}-{key}"
-    if (out / RUNNER).is_file():
+    if integrity.usable(out):  # a damaged one (or one from before seals) is rebuilt
         return Runner(out / RUNNER, 0.0, True)
-    out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
-    tmp = Path(tempfile.mkdtemp(prefix=".kunit-", dir=out.parent))
+    tmp = leftovers.scratch(out.parent, "kunit")
     try:
         _compile(kf, native, cc, fl, units, keys, tmp)
+        integrity.seal(tmp)
         try:
             tmp.rename(out)
         except OSError:  # a parallel build finished first
-            if not (out / RUNNER).is_file():
+            if integrity.problem(out) is not None:
                 raise
     finally:
         if tmp.exists():

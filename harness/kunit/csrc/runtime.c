@@ -474,7 +474,7 @@ enum outcome { PASSED, FAILED, SKIPPED, CRASHED, TIMED_OUT };
 static enum outcome run_case(struct kunit_suite *suite, struct kunit_case *c, double timeout,
 			     char *detail, size_t detail_len)
 {
-	int out[2], err[2], status = 0, open_fds = 2, timed_out = 0;
+	int out[2], err[2], status = 0, open_fds = 2, timed_out = 0, exited = 0;
 	struct child_io io = { 0 };
 	double deadline = now() + timeout;
 	pid_t pid;
@@ -501,16 +501,23 @@ static enum outcome run_case(struct kunit_suite *suite, struct kunit_case *c, do
 	}
 	struct pollfd fds[2] = { { out[0], POLLIN, 0 }, { err[0], POLLIN, 0 } };
 
+	/*
+	 * Read until the case's pipes close, or, once the case has exited, until nothing is
+	 * left to read: a process the code under test forked may hold the pipes open for
+	 * good, and must not hold the suite (it stays in our group, which our caller ends).
+	 */
 	while (open_fds) {
-		int left = (int)((deadline - now()) * 1000);
+		int left = (int)((deadline - now()) * 1000), ready;
 
 		if (left <= 0 && !timed_out) {
 			kill(pid, SIGKILL);
 			timed_out = 1;
 		}
-		if (poll(fds, 2, timed_out ? 1000 : left) < 0 && errno != EINTR)
+		/* Short waits while the case runs, so its exit is seen soon. */
+		ready = poll(fds, 2, exited ? 0 : timed_out || left > 20 ? 20 : left);
+		if (ready < 0 && errno != EINTR)
 			break;
-		for (int i = 0; i < 2; i++) {
+		for (int i = 0; ready > 0 && i < 2; i++) {
 			if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
 				continue;
 			ssize_t n = read(fds[i].fd, io.buf[i] + io.len[i], sizeof(io.buf[i]) - io.len[i]);
@@ -525,11 +532,18 @@ static enum outcome run_case(struct kunit_suite *suite, struct kunit_case *c, do
 				open_fds--;
 			}
 		}
+		if (exited && ready == 0)
+			break;
+		if (!exited && waitpid(pid, &status, WNOHANG) == pid)
+			exited = 1;
 	}
 	for (int i = 0; i < 2; i++)
-		if (fds[i].fd >= 0)
+		if (fds[i].fd >= 0) {
+			forward(&io, i, c->name, 1);
 			close(fds[i].fd);
-	waitpid(pid, &status, 0);
+		}
+	if (!exited)
+		waitpid(pid, &status, 0);
 	if (__atomic_load_n(&shared->done, __ATOMIC_ACQUIRE) && WIFEXITED(status)) {
 		if (shared->status == KUNIT_SKIPPED)
 			return SKIPPED;
