@@ -51,7 +51,7 @@ def run(ns: argparse.Namespace) -> int:
             opened.append(registry.resolve(name, kernel_src=ns.kernel_src,
                                            sanitize=ns.native_sanitize, timeout=ns.timeout,
                                            log=log))
-        if any(hasattr(b, "create_binding") for b in opened):
+        if any(b.own_binding for b in opened):
             return _fuzz_binding(ns, names, opened[0], opened[1], seed, seconds)
         return _fuzz(ns, names, opened[0], opened[1], seed, seconds)
     finally:

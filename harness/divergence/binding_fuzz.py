@@ -243,10 +243,8 @@ def program(rng: random.Random, features: frozenset[str]) -> BProgram:
 # -- running ----------------------------------------------------------------------
 
 def _open(backend: CoreBackend, prog: BProgram):
-    make = getattr(backend, "create_binding", None)
-    if make is not None:
-        return make(prog.base, prog.size, prog.chunk)
-    return GpuBuddy(backend, prog.base, prog.size, prog.chunk)
+    own = backend.create_binding(prog.base, prog.size, prog.chunk)
+    return own if own is not None else GpuBuddy(backend, prog.base, prog.size, prog.chunk)
 
 
 def _wire(prog: BProgram) -> tuple[int, int, int, list[tuple]]:

@@ -97,12 +97,11 @@ class CoreSession(Session):
 class BindingSession(Session):
     def __init__(self, backend: CoreBackend, base_offset: int, size: int, chunk_size: int) -> None:
         # The real binding (rust@) brings its own; any core backend gets the model's.
-        make = getattr(backend, "create_binding", None)
-        self.gb = (make(base_offset, size, chunk_size) if make is not None
-                   else GpuBuddy(backend, base_offset, size, chunk_size))
-        # A core backend that can count the C's block structures is asked after the drop
-        # (the real binding's own close() counts them in its worker).
-        self._leaks = None if make is not None else getattr(backend, "teardown_leaks", None)
+        own = backend.create_binding(base_offset, size, chunk_size)
+        self.gb = own if own is not None else GpuBuddy(backend, base_offset, size, chunk_size)
+        # The core backend counts the C's block structures after the model's drop (the real
+        # binding's own close() counts them in its worker).
+        self._leaks = None if own is not None else backend.teardown_leaks
         self.base = base_offset
         self.mm_size = self.gb.mm_size()
 
