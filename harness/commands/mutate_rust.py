@@ -50,13 +50,13 @@ def select(source: str, flags: list[str], ns: argparse.Namespace):
 
 
 def run(ns: argparse.Namespace) -> int:
-    from harness.backends.native import resolve_tree
     from harness.backends.rust.build import BINDING, toolchain_missing
     from harness.commands.mutate import finish
     from harness.mutation import survivors
     from harness.mutation.report import Report
     from harness.mutation.rust_mutants import OPERATORS
     from harness.mutation.rust_runner import RustBench, header_flags, survivors_path
+    from harness.trees import resolve_tree
 
     unknown = sorted(set(ns.operator) - set(OPERATORS))
     if unknown:

@@ -24,13 +24,13 @@ from harness.backends.base import (
     Suite,
 )
 from harness.backends.names import BackendRef
-from harness.backends.native.tree import KernelTree
 from harness.backends.native.worker import Worker
 from harness.backends.rust import doctests, programs
 from harness.backends.rust.build import BINDING, RustBuild, build
 from harness.backends.rust.lints import LintSuite
 from harness.backends.rust.programs import ProgramResult, alloc_line, errno_name, reply_blocks
 from harness.engine.trace import Outcome
+from harness.trees.tree import KernelTree
 
 
 class DoctestSuite:
