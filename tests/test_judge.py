@@ -23,13 +23,13 @@ ROOT = Path(__file__).resolve().parent.parent
 FAILS_THEN_TRIMS = """
 id: j.fails-then-trims
 title: a failed check, then a trim
-source: {kind: extra, ref: test}
 layer: core
-buddy: {size: 1G, chunk_size: 4K}
+source: {kind: extra, ref: test}
+buddy: {chunk_size: 4K, size: 1G}
 steps:
-  - alloc: {as: a, size: 16M, min_block_size: 16M}
+  - alloc: {as: a, size: 32M, min_block_size: 32M}
     expect: {blocks: [{offset: 0}]}
-  - trim: {name: a, size: 4M}
+  - trim: {name: a, size: 8M}
   - free: a
 """
 
@@ -62,7 +62,7 @@ def test_a_diff_cell_is_the_verdict_run_gives_even_when_the_full_trace_crashes(t
 
 def test_a_failing_case_whose_trace_already_differs_runs_once(tmp_path):
     """The run that judges a cell is also the trace compared, when its prefix differs."""
-    case, ps = _case(tmp_path, FAILS_THEN_TRIMS.replace("{offset: 0}", "{offset: 1G - 16M}"))
+    case, ps = _case(tmp_path, FAILS_THEN_TRIMS.replace("{offset: 0}", "{offset: 1G - 32M}"))
     Counting.created = 0
     bottom_up = miniatures.MiniatureBackend(
         "bottom-up", lambda a: Counting(miniatures.BottomUp(a)))
