@@ -69,7 +69,7 @@ def test_a_failing_case_whose_trace_already_differs_runs_once(tmp_path):
     opened = {"reference": ReferenceBackend(), "bottom-up": bottom_up}
     row = matrix.build_row(case, ps, opened, {n: Judge.none(n) for n in opened})
     assert row.cells["bottom-up"].status == "fail" and row.differences[0].step == "1"
-    assert Counting.created == 1
+    assert Counting.created == 1 and row.runs_to_end == 0
 
 
 def test_traces_that_agree_up_to_a_failure_are_compared_to_the_end(tmp_path):
@@ -80,6 +80,7 @@ def test_traces_that_agree_up_to_a_failure_are_compared_to_the_end(tmp_path):
     row = matrix.build_row(case, ps, opened, {n: Judge.none(n) for n in opened})
     assert not row.differences and row.all_fail
     assert Counting.created == 2  # the judged run stopped at step 1: once more, to the end
+    assert row.runs_to_end == 2  # the reference's too
 
 
 def test_pytest_diff_judges_a_row_as_the_diff_verb_does(tmp_path):

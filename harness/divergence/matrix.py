@@ -49,6 +49,7 @@ class Row:
     line: int
     cells: dict[str, Cell] = field(default_factory=dict)
     differences: list[Difference] = field(default_factory=list)
+    runs_to_end: int = 0  # cells run a second time, past their failure, for the comparison
 
     @property
     def key(self) -> str:
@@ -134,6 +135,7 @@ class Matrix:
 
     def to_json(self) -> dict:
         return {"backends": self.backends, "seconds": round(self.seconds, 3),
+                "runs_to_end": sum(r.runs_to_end for r in self.rows),
                 "summary": self.summary(), "rows": [r.to_json() for r in self.rows]}
 
 
@@ -173,8 +175,11 @@ def build_row(case: Case, ps: ParamSet, opened: dict[str, CoreBackend],
     def to_end(name: str) -> Outcome:
         if name not in full:
             raw = raws[name]
-            full[name] = raw if not stopped_early(raw) else dataclasses.replace(
-                run_case(case, ps, opened[name], keep_going=True), backend=name)
+            if stopped_early(raw):
+                row.runs_to_end += 1
+                raw = dataclasses.replace(run_case(case, ps, opened[name], keep_going=True),
+                                          backend=name)
+            full[name] = raw
         return full[name]
 
     for other in names[1:]:
