@@ -8,6 +8,7 @@ into strict expected failures (a listed case that passes fails the run).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +19,10 @@ from harness import baseline, expectations, fileio, options, suites
 from harness.backends.base import BackendUnavailable, CoreBackend
 from harness.backends.names import BackendRef
 from harness.backends.registry import resolve
-from harness.divergence.compare import first_difference
-from harness.engine import run_case
+from harness.divergence import matrix
 from harness.engine.budget import DEFAULT_CASE_BUDGET, set_case_budget
+from harness.engine.trace import Outcome
+from harness.judge import Judge
 from harness.kunit import settings as kunit_settings
 from harness.spec.loader import load_file
 from harness.spec.model import SOURCE_KINDS, Case
@@ -208,11 +210,16 @@ def _cases(path: str) -> dict[str, Case]:
     return {c.id: c for c in load_file(path)}
 
 
-@functools.cache
-def _expectations(roots: tuple[str, ...], name: str | None) -> expectations.Expectations:
-    if name is None:
-        return expectations.Expectations(baseline.NONE)
-    return expectations.load([Path(r) for r in roots], name)
+_JUDGES: dict[tuple[tuple[str, ...], int], Judge] = {}  # (roots, id(backend)) -> its judge
+
+
+def _judge_of(backend: CoreBackend, exp_roots: tuple[str, ...]) -> Judge:
+    """The judge of an opened backend, chosen as every verb chooses it (harness.judge)."""
+    key = (exp_roots, id(backend))
+    if key not in _JUDGES:
+        _JUDGES[key] = Judge.of(backend, [Path(r) for r in exp_roots],
+                                _EXPECT_AS[0] if _EXPECT_AS else None)
+    return _JUDGES[key]
 
 
 def run_spec_case(spec: str, case_id: str, params: str, backend, *,
@@ -235,8 +242,7 @@ def run_spec_case(spec: str, case_id: str, params: str, backend, *,
                     pytrace=False)
     if isinstance(backend, DiffPair):
         return _run_diff(case, ps, backend, exp_roots)
-    out = run_case(case, ps, backend)
-    _judge(*_verdict(out, backend, exp_roots))
+    _judge(_judge_of(backend, exp_roots).case(case, ps, backend))
 
 
 def run_suite_item(backends: _Backends, backend_name: str, item_id: str) -> None:
@@ -246,11 +252,12 @@ def run_suite_item(backends: _Backends, backend_name: str, item_id: str) -> None
                None)
     if out is None:
         pytest.fail(f"{backend_name} has no item {item_id}", pytrace=False)
-    out.backend = backend_name
-    _judge(*_verdict(out, backend, (str(_rootdir() / DEFAULT_SPECS),)))
+    _judge(_judge_of(backend, (str(_rootdir() / DEFAULT_SPECS),)).verdict(out))
 
 
-def _judge(status: str, message: str) -> None:
+def _judge(verdict: Outcome) -> None:
+    """The verdict as pytest's: skip, strict xfail, or a failure that says why."""
+    status, message = verdict.status, verdict.message
     if status == "skip":
         pytest.skip(message)
     if status == "xfail":
@@ -261,27 +268,25 @@ def _judge(status: str, message: str) -> None:
         pytest.fail(f"{status}: {message}", pytrace=False)
 
 
-def _verdict(out, backend: CoreBackend, exp_roots: tuple[str, ...]) -> tuple[str, str]:
-    name = baseline.baseline_name(backend, _EXPECT_AS[0] if _EXPECT_AS else None)
-    reason = _expectations(exp_roots, name).reason(out.case_id, out.params)
-    return expectations.apply(out.status, reason, out.message)
-
-
 def _run_diff(case: Case, ps, pair: DiffPair, exp_roots: tuple[str, ...]) -> None:
-    """As `buddy-harness diff` judges a row: a backend that cannot run the case skips it,
-    and a difference both expectation files account for is an expected failure."""
-    outs = [run_case(case, ps, b, keep_going=True) for b in (pair.a, pair.b)]
-    verdicts = [_verdict(o, b, exp_roots) for o, b in zip(outs, (pair.a, pair.b))]
-    for status, message in verdicts:
-        if status == "skip":
-            pytest.skip(message)
-    diff = first_difference(*outs)
-    if diff is None:
+    """As `buddy-harness diff` judges a row (the same cells, from harness.divergence.matrix):
+    a backend that cannot run the case skips it, and a difference both expectation files
+    account for is an expected failure."""
+    a, b = pair.a.name, pair.b.name
+    opened = {a: pair.a, (b if b != a else f"{b} (second)"): pair.b}
+    row = matrix.build_row(case, ps, opened, {
+        n: dataclasses.replace(_judge_of(o, exp_roots), backend=n) for n, o in opened.items()})
+    for cell in row.cells.values():
+        if cell.status == "skip":
+            pytest.skip(cell.message)
+    if not row.differences:
         return
-    if all(status in ("pass", "xfail") for status, _ in verdicts):
+    (diff,) = row.differences
+    if not row.unexpected:
         pytest.xfail(f"{diff.describe()} (recorded: "
-                     + "; ".join(f"{o.backend}: {m}" for o, (st, m) in zip(outs, verdicts)
-                                 if st == "xfail") + ")")
+                     + "; ".join(f"{n}: {c.message}" for n, c in row.cells.items()
+                                 if c.status == "xfail")
+                     + ")")
     pytest.fail(diff.describe(), pytrace=False)
 
 

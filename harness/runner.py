@@ -10,12 +10,11 @@ from pathlib import Path
 from harness import expectations
 from harness.backends.base import CoreBackend, Suite
 from harness.backends.registry import resolve
-from harness.engine import run_case
 from harness.engine.trace import Outcome
+from harness.judge import EXPECTED as EXPECTED  # where the verbs and tests read it
+from harness.judge import Judge
 from harness.spec.model import Case, ParamSet
 from harness.suites import KINDS
-
-EXPECTED = frozenset({"pass", "xfail", "skip"})
 
 
 def select(cases: list[Case], keyword: str | None) -> Iterator[tuple[Case, ParamSet]]:
@@ -53,11 +52,8 @@ class Backends:
 
 def run_one(case: Case, ps: ParamSet, backend: CoreBackend, exp: expectations.Expectations,
             *, keep_going: bool = False) -> Outcome:
-    """Engine verdict with the backend's expectations applied."""
-    out = run_case(case, ps, backend, keep_going=keep_going)
-    out.status, out.message = expectations.apply(out.status, exp.reason(case.id, ps.id),
-                                                 out.message)
-    return out
+    """Engine verdict with the expectations ``exp`` applied (:class:`harness.judge.Judge`)."""
+    return Judge(backend.name, exp).case(case, ps, backend, keep_going=keep_going)
 
 
 def wanted_suites(backend: CoreBackend, keyword: str | None) -> list[Suite]:
@@ -76,27 +72,12 @@ def start_suites(backend: CoreBackend, keyword: str | None = None) -> None:
         suite.start()
 
 
-def suite_outcomes(name: str, backend: CoreBackend, exp: expectations.Expectations,
+def suite_outcomes(backend: CoreBackend, judge: Judge,
                    keyword: str | None) -> list[tuple[Outcome, Outcome]]:
     """(verdict, raw outcome) of each item of the suites a backend contributes (its tree's doc
-    examples, KUnit tests, lints: harness.suites), judged by its expectations."""
+    examples, KUnit tests, lints: harness.suites), judged by ``judge``."""
     return [pair for suite in wanted_suites(backend, keyword)
-            for pair in judge_suite(name, suite, exp, keyword)]
-
-
-def judge_suite(name: str, suite: Suite, exp: expectations.Expectations,
-                keyword: str | None) -> list[tuple[Outcome, Outcome]]:
-    pairs = []
-    for raw in suite.outcomes():
-        if keyword is not None and keyword not in raw.case_id:
-            continue
-        raw.backend = name
-        verdict = Outcome(raw.case_id, "", name, raw.status, raw.message, file=raw.file,
-                          line=raw.line)
-        verdict.status, verdict.message = expectations.apply(
-            raw.status, exp.reason(raw.case_id, ""), raw.message)
-        pairs.append((verdict, raw))
-    return pairs
+            for pair in judge.suite(suite, keyword)]
 
 
 def summary(outcomes: list[Outcome]) -> dict[str, int]:

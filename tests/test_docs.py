@@ -277,16 +277,33 @@ def test_the_kernels_code_decides_held_or_contradicted():
 
     from harness.docs.outcomes import CaseOutcome
 
-    both = CaseOutcome({"reference": Counter({"xfail": 1}), "native@7.2": Counter({"pass": 1})})
+    both = CaseOutcome({"reference": Counter({"xfail": 1}), "native@7.2": Counter({"pass": 1})},
+                       from_tree={"native@7.2"})
     assert both.verdict() == "held"  # a model that is wrong is not a finding about the doc
     c_fails = CaseOutcome({"reference": Counter({"pass": 2}),
-                           "native@7.2": Counter({"pass": 1, "xfail": 1})})
+                           "native@7.2": Counter({"pass": 1, "xfail": 1})},
+                          from_tree={"native@7.2"})
     assert c_fails.verdict() == "contradicted"
     assert c_fails.summary("native@7.2") == "1 pass, 1 xfail"
     only_model = CaseOutcome({"reference": Counter({"xfail": 1}),
-                              "native@6.1": Counter({"skip": 1})})
+                              "native@6.1": Counter({"skip": 1})}, from_tree={"native@6.1"})
     assert only_model.verdict() == "contradicted"
     assert CaseOutcome({"native@6.1": Counter({"skip": 2})}).verdict() == "untested"
+
+
+def test_what_is_built_from_a_tree_decides_whatever_its_name():
+    """Whether a backend is the kernel's code is the backend's to say, not its name's: a model
+    that is not named ``reference`` does not decide over the tree's C."""
+    from collections import Counter
+
+    from harness.docs.outcomes import CaseOutcome
+
+    model_fails = CaseOutcome({"mini": Counter({"xfail": 1}), "mini@7.2": Counter({"pass": 1})},
+                              from_tree={"mini@7.2"})
+    assert model_fails.verdict() == "held"
+    tree_fails = CaseOutcome({"reference": Counter({"pass": 1}),
+                              "mini@7.2": Counter({"xfail": 1})}, from_tree={"mini@7.2"})
+    assert tree_fails.verdict() == "contradicted"
 
 
 def test_a_quote_from_another_items_comment_names_the_wrong_symbol(tmp_path):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import results
 from harness.cli import main
 from harness.mutation import survivors
 from harness.mutation.rust_mutants import OPERATORS, analyse, generate
@@ -211,6 +212,7 @@ def test_the_verb_judges_a_few_mutants_of_the_binding(tmp_path, capsys):
     rc = main(args)
     text = capsys.readouterr().out
     data = json.loads(out.read_text())
+    assert results.problems(data) == [] and data["verb"] == "mutate"  # the C's model
     assert rc == (1 if data["counts"]["survived"] or data["problems"] else 0)
     assert sum(data["counts"].values()) == 3 == len(data["mutants"])
     assert {m["status"] for m in data["mutants"]} >= {"killed", "did-not-compile"}, data

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from harness import runner, suites
+from harness.judge import Judge
 from harness.suites import SuiteKind
 
 
@@ -34,9 +35,9 @@ def test_a_suite_no_item_of_which_the_keyword_selects_is_neither_started_nor_run
                                                        lambda _tree: ["toy.one", "toy.two"]))
     skipped, chosen, every = Recorded(), Recorded(), Recorded()
     runner.start_suites(_backend(skipped), "binding.")
-    runner.suite_outcomes("x", _backend(skipped), None, "binding.")
+    runner.suite_outcomes(_backend(skipped), Judge.none("x"), "binding.")
     runner.start_suites(_backend(chosen), "toy.two")
-    runner.suite_outcomes("x", _backend(chosen), None, "toy.two")
+    runner.suite_outcomes(_backend(chosen), Judge.none("x"), "toy.two")
     runner.start_suites(_backend(every), None)
     assert (skipped.started, skipped.ran) == (False, False)
     assert (chosen.started, chosen.ran) == (True, True)

@@ -19,11 +19,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness import baseline, fileio, options
+from harness import baseline, options, results
 from harness.backends.names import BackendRef
 from harness.commands.common import USAGE_ERROR, UsageError, load_specs, log
 from harness.cover import report
-from harness.runner import run_one, select, specs_roots, summary, summary_line
+from harness.judge import Judge
+from harness.runner import select, specs_roots, summary, summary_line
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -58,6 +59,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-j", "--jobs", type=options.count, default=None, metavar="N",
                    help="with --pairs: worker processes for a native backend (default: one per "
                         "core)")
+    baseline.add_expect_as_option(p)
 
 
 def run(ns: argparse.Namespace) -> int:
@@ -78,8 +80,8 @@ def run(ns: argparse.Namespace) -> int:
         backend, tree = open_coverage_backend(ns.backend, data, kernel_src=ns.kernel_src,
                                               timeout=ns.timeout, log=log)
         try:
-            exp = baseline.load_for(backend, specs_roots(dirs), getattr(ns, 'expect_as', None))
-            outcomes = [run_one(c, ps, backend, exp) for c, ps in select(loaded.cases, None)]
+            judge = Judge.of(backend, specs_roots(dirs), ns.expect_as, log, name=ns.backend)
+            outcomes = [judge.case(c, ps, backend) for c, ps in select(loaded.cases, None)]
             log(f"cover: corpus on {ns.backend}: {len(outcomes)} items, "
                 f"{summary_line(summary(outcomes))}")
             if ns.fuzz_examples:
@@ -92,9 +94,9 @@ def run(ns: argparse.Namespace) -> int:
         print(f"coverage of {cov.file} (Linux {tree.version}) by {by}")
         print(report.text_report(cov))
         if ns.json:
-            fileio.write_output(ns.json, json.dumps(
-                dict(cov.to_json(), backend=ns.backend, kernel=tree.version,
-                     fuzz_examples=ns.fuzz_examples), indent=2) + "\n")
+            results.write(ns.json, "cover", dict(cov.to_json(), backend=ns.backend,
+                                                 kernel=tree.version,
+                                                 fuzz_examples=ns.fuzz_examples))
         if ns.html:
             tf = Path(tmp) / "filtered.json"
             tf.write_text(json.dumps(trace))
@@ -160,9 +162,9 @@ def _pairs(ns: argparse.Namespace) -> int:
     backend = resolve(ns.backend, kernel_src=ns.kernel_src, sanitize=False, timeout=ns.timeout,
                       log=log)
     try:
-        exp = baseline.load_for(backend, roots, getattr(ns, 'expect_as', None))
+        judge = Judge.of(backend, roots, ns.expect_as, log, name=ns.backend)
         caps = backend.capabilities
-        outs = list(parallel.run_corpus(todo, backend, partial(_judged, exp=exp),
+        outs = list(parallel.run_corpus(todo, backend, judge.case,
                                         jobs=ns.jobs or parallel.default_jobs(), reopen=again))
     finally:
         backend.close()
@@ -173,11 +175,8 @@ def _pairs(ns: argparse.Namespace) -> int:
                        backend=ns.backend)
     print(pairs.text_report(rep, every=ns.every_pair))
     if ns.json:
-        Path(ns.json).write_text(json.dumps(rep.to_json(), indent=2) + "\n")
+        results.write(ns.json, "cover-pairs", rep.to_json())
     if loaded.errors:
         return USAGE_ERROR
     return 0 if rep.complete else 1
 
-
-def _judged(case, ps, backend, *, exp):
-    return run_one(case, ps, backend, exp)

@@ -23,6 +23,7 @@ from harness.commands.common import (
 )
 from harness.divergence import matrix, report
 from harness.docs import flags
+from harness.judge import Judge
 from harness.runner import Backends, select, specs_roots
 
 
@@ -63,9 +64,9 @@ def run(ns: argparse.Namespace) -> int:
                   flush=True)
 
     try:
-        exps = {name: baseline.load_for(b, specs_roots(dirs), ns.expect_as, log)
-                for name, b in backends.opened.items()}
-        m = matrix.build(todo, backends.opened, exps, progress, ns.keyword)
+        judges = {name: Judge.of(b, specs_roots(dirs), ns.expect_as, log, name=name)
+                  for name, b in backends.opened.items()}
+        m = matrix.build(todo, backends.opened, judges, progress, ns.keyword)
         absent = flags.absent_by_backend(loaded.cases, backends.opened)
         for row in m.rows:
             for name, cell in row.cells.items():

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from harness import fileio, options
+from harness import baseline, fileio, options, results
 from harness.commands.common import (
     USAGE_ERROR,
     UsageError,
@@ -36,6 +36,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="write the report as HTML")
     p.add_argument("--markdown", metavar="FILE", default=None, type=options.output_file,
                    help="write the report as Markdown")
+    p.add_argument("--json", metavar="FILE", default=None, type=options.output_file,
+                   help="write the report as JSON (the results model the HTML and Markdown "
+                        "are rendered from)")
+    baseline.add_expect_as_option(p)
     p.add_argument("--diff", nargs=2, metavar=("A", "B"), default=None,
                    help="what changed in the documentation from tree A to tree B")
 
@@ -44,6 +48,9 @@ def run(ns: argparse.Namespace) -> int:
     dirs, loaded = load_specs(ns)
     roots = specs_roots(dirs)
     if ns.diff:
+        if ns.json:
+            raise UsageError("--json writes the documentation report; with --diff write "
+                             "--markdown")
         a, b = (_load(t) for t in ns.diff)
         d = drift.compare(a, b, loaded.cases)
         sys.stdout.write(drift.terminal(d))
@@ -57,13 +64,16 @@ def run(ns: argparse.Namespace) -> int:
     if not ns.no_run:
         names = ns.backend or ["reference", f"native@{docs.label}"]
         outcomes = run_outcomes(loaded.cases, names, dirs, kernel_src=ns.kernel_src,
-                                sanitize=ns.native_sanitize, timeout=ns.timeout, log=log)
+                                sanitize=ns.native_sanitize, timeout=ns.timeout, log=log,
+                                expect_as=ns.expect_as)
     kd = kdoc_tool.run(docs.root, sorted({i.file for i in docs.items
                                           if not i.id.startswith("rust:")}))
     sys.stdout.write(report.terminal(cov, outcomes, kd))
     for path, render in ((ns.html, report.to_html), (ns.markdown, report.markdown)):
         if path:
             fileio.write_output(path, render(cov, outcomes, kd))
+    if ns.json:
+        results.write(ns.json, "docs", report.model(cov, outcomes, kd))
     problems = w.stale(cov) if docs.label == tree.REFERENCE else []
     if docs.label == tree.REFERENCE:
         problems += [f"{i.file}:{i.line}: '{i.id}' is documented but no case cites it "

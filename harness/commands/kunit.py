@@ -8,15 +8,15 @@ by the expectation files like every item, are summed up on stderr and, with
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from harness import baseline, options
+from harness import baseline, options, results
 from harness.backends.base import BackendUnavailable
 from harness.backends.names import BackendRef
 from harness.commands.common import NOTHING_SELECTED, add_backend_options, log
-from harness.runner import EXPECTED, judge_suite, summary, summary_line
+from harness.judge import EXPECTED, Judge, all_expected
+from harness.runner import summary, summary_line
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -48,9 +48,9 @@ def run(ns: argparse.Namespace) -> int:
             kunit = [s for s in backend.suites() if s.kind == "kunit"]
             if not kunit:
                 continue  # opening it said so
-            exp = baseline.load_for(backend, roots, ns.expect_as, log)
-            judged_by[name] = baseline.baseline_name(backend, ns.expect_as)
-            pairs = judge_suite(name, kunit[0], exp, None)
+            judge = Judge.of(backend, roots, ns.expect_as, log, name=name)
+            judged_by[name] = judge.file
+            pairs = judge.suite(kunit[0])
             last = kunit[0].last
             if last is not None:
                 sys.stdout.write(last.ktap)
@@ -67,7 +67,6 @@ def run(ns: argparse.Namespace) -> int:
     s = summary(outcomes)
     log(summary_line(s))
     if ns.json:
-        Path(ns.json).write_text(json.dumps(
-            {"results": [o.to_json() for o in outcomes], "summary": s,
-             "expectations": judged_by}, indent=2) + "\n")
-    return 0 if all(o.status in EXPECTED for o in outcomes) else 1
+        results.write(ns.json, "kunit", {"results": [o.to_json() for o in outcomes],
+                                         "summary": s, "expectations": judged_by})
+    return 0 if all_expected(outcomes) else 1

@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from functools import partial
 
-from harness import baseline, expectations, fileio, parallel, procs
-from harness.backends.base import CoreBackend
+from harness import baseline, parallel, procs, results
 from harness.backends.registry import resolve
 from harness.commands.common import NOTHING_SELECTED, USAGE_ERROR, default_backends, load_specs, log
 from harness.divergence import gate
 from harness.docs import flags
 from harness.engine.trace import Outcome
+from harness.judge import EXPECTED, Judge, all_expected
 from harness.options import printable
 from harness.runner import (
-    EXPECTED,
     Backends,
-    run_one,
     select,
     specs_roots,
     start_suites,
@@ -27,7 +24,6 @@ from harness.runner import (
     summary,
     summary_line,
 )
-from harness.spec.model import Case, ParamSet
 
 
 def run(ns: argparse.Namespace) -> int:
@@ -46,27 +42,27 @@ def run(ns: argparse.Namespace) -> int:
     try:
         print(f"{'case':<{width}}  {'params':<24} {'backend':<12} outcome")
         for name, backend in backends.opened.items():
-            exp = baseline.load_for(backend, specs_roots(dirs), ns.expect_as, log)
-            judged_by[name] = baseline.baseline_name(backend, ns.expect_as)
+            judge = Judge.of(backend, specs_roots(dirs), ns.expect_as, log, name=name)
+            judged_by[name] = judge.file
             start_suites(backend, ns.keyword)  # doc examples, KUnit tests, lints: beside the cases
             again = partial(resolve, name, kernel_src=ns.kernel_src, sanitize=ns.native_sanitize,
                             timeout=ns.timeout, log=lambda _: None)
-            for out in parallel.run_corpus(todo, backend, partial(judged, exp=exp),
+            for out in parallel.run_corpus(todo, backend, judge.case,
                                            jobs=ns.jobs or parallel.default_jobs(),
                                            reopen=again):
-                out.backend = name
                 outcomes.append(out)
                 if not ns.quiet or out.status not in EXPECTED:
                     _row(out, width, flags.note(absent, name, out.case_id))
-            docs = [v for v, _ in suite_outcomes(name, backend, exp, ns.keyword)]
-            docs += fuzzing.outcomes(name, backend, exp, ns.keyword)
+            docs = [v for v, _ in suite_outcomes(backend, judge, ns.keyword)]
+            docs += fuzzing.outcomes(backend, judge, ns.keyword)
             for out in docs:
                 outcomes.append(out)
                 if not ns.quiet or out.status not in EXPECTED:
                     _row(out, width)
             if ns.keyword is None and not loaded.errors:
                 known = {(c.id, ps.id) for c, ps in select(loaded.cases, None)}
-                stale += exp.stale(known | gate.known_ids(name) | {(o.case_id, "") for o in docs})
+                known |= gate.known_ids(name) | {(o.case_id, "") for o in docs}
+                stale += judge.expectations.stale(known)
     except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM (harness.procs): what finished
         total = len(todo) * len(backends.opened or names)
         backends.close()
@@ -96,7 +92,7 @@ def run(ns: argparse.Namespace) -> int:
         _write_json(ns.json, outcomes, s, judged_by)
     if loaded.errors:
         return USAGE_ERROR
-    return 0 if all(o.status in EXPECTED for o in outcomes) and not stale else 1
+    return 0 if all_expected(outcomes) and not stale else 1
 
 
 def _write_json(path: str, outcomes: list[Outcome], s: dict[str, int],
@@ -106,7 +102,7 @@ def _write_json(path: str, outcomes: list[Outcome], s: dict[str, int],
                   "expectations": judged_by}
     if interrupted:
         data["interrupted"] = interrupted
-    fileio.write_output(path, json.dumps(data, indent=2) + "\n")
+    results.write(path, "run", data)
 
 
 def _nothing_selected(ns: argparse.Namespace, loaded) -> int:
@@ -118,11 +114,6 @@ def _nothing_selected(ns: argparse.Namespace, loaded) -> int:
         else f"no case found in {where}"
     print(f"buddy-harness run: {printable(what)}: nothing ran", file=sys.stderr)
     return NOTHING_SELECTED
-
-
-def judged(case: Case, ps: ParamSet, backend: CoreBackend, *,
-            exp: expectations.Expectations) -> Outcome:
-    return run_one(case, ps, backend, exp)
 
 
 def _row(out: Outcome, width: int, note: str = "") -> None:

@@ -28,10 +28,9 @@ from harness.commands.common import (
     log,
     specs_dirs,
 )
-from harness.commands.run import judged
 from harness.engine.trace import Outcome
+from harness.judge import EXPECTED, Judge
 from harness.runner import (
-    EXPECTED,
     select,
     specs_roots,
     start_suites,
@@ -121,19 +120,17 @@ class Watcher:
             b = self.backends.get(name)
             if b is None:
                 continue
-            exp = baseline.load_for(b, specs_roots(self.dirs), self.ns.expect_as)
+            judge = Judge.of(b, specs_roots(self.dirs), self.ns.expect_as, name=name)
             again = partial(resolve, name, kernel_src=self.ns.kernel_src,
                             sanitize=self.ns.native_sanitize, timeout=self.ns.timeout,
                             log=lambda _: None)
             if files is None:
                 start_suites(b, self.ns.keyword)  # the tree's suites (KUnit...), beside the cases
-            for o in parallel.run_corpus(todo, b, partial(judged, exp=exp),
-                                         jobs=self.ns.jobs or parallel.default_jobs(),
-                                         reopen=again):
-                o.backend = name
-                out.append(o)
+            out += parallel.run_corpus(todo, b, judge.case,
+                                       jobs=self.ns.jobs or parallel.default_jobs(),
+                                       reopen=again)
             if files is None:
-                out += [v for v, _ in suite_outcomes(name, b, exp, self.ns.keyword)]
+                out += [v for v, _ in suite_outcomes(b, judge, self.ns.keyword)]
         return out
 
     def record(self, outcomes: list[Outcome], scope: set[Key] | None) -> list[str]:

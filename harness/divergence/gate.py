@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from harness import expectations
 from harness.backends.base import CoreBackend
 from harness.backends.names import BackendRef
 from harness.backends.reference import ReferenceBackend
 from harness.engine.trace import Outcome
+from harness.judge import Judge
 
 DEFAULT_SEED = 1
 REFERENCE = "reference"
@@ -51,20 +51,19 @@ class GateFuzz:
         if seconds is not None:
             log(f"fuzz: {seconds:g} s over {count} item(s), seed {self.seed} (--fuzz-seed N)")
 
-    def outcomes(self, name: str, backend: CoreBackend, exp: expectations.Expectations,
+    def outcomes(self, backend: CoreBackend, judge: Judge,
                  keyword: str | None) -> list[Outcome]:
+        """The verdicts of the fuzz items of ``judge``'s backend that ``keyword`` selects."""
         if self.seconds is None:
             return []
-        out = []
+        out, name = [], judge.backend
         for item in items_for(name):
             if keyword is not None and keyword not in item:
                 continue
             if self.reference is None:
                 self.reference = ReferenceBackend()
-            o = run_item(item, name, backend, self.reference, seconds=self.share,
-                              seed=self.seed)
-            o.status, o.message = expectations.apply(o.status, exp.reason(item, ""), o.message)
-            out.append(o)
+            out.append(judge.verdict(run_item(item, name, backend, self.reference,
+                                              seconds=self.share, seed=self.seed)))
         return out
 
 

@@ -1,23 +1,27 @@
 """The corpus matrix: every (case, params) row run on every backend, cells and disagreements.
 
-A cell is the verdict ``buddy-harness run`` would give (expectations applied).
-Whether backends *disagree* is decided on the traces, not the verdicts: each
-backend's full trace (``keep_going``) is compared step by step with the first
-backend's that ran the row, so a difference that the case does not check is
-still reported, and two backends failing the same claim in the same way agree.
+A cell is the verdict ``buddy-harness run`` gives (the same run, judged by the same
+:class:`harness.judge.Judge`).  Whether backends *disagree* is decided on the traces, not the
+verdicts: each backend's full trace (``keep_going``) is compared step by step with the first
+backend's that ran the row, so a difference that the case does not check is still reported,
+and two backends failing the same claim in the same way agree.
+
+A run that stopped at a failed check is a prefix of the full trace.  When that prefix already
+differs from the other side's, the full trace would differ at the same step: only a row whose
+traces agree as far as they go runs the failing case again to the end (``keep_going``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from harness import expectations
 from harness.backends.base import CoreBackend
 from harness.divergence.compare import Difference, first_difference
 from harness.engine import run_case
 from harness.engine.trace import Outcome
-from harness.runner import judge_suite
+from harness.judge import Judge
 from harness.spec.model import Case, ParamSet
 from harness.suites import KINDS
 
@@ -45,6 +49,7 @@ class Row:
     line: int
     cells: dict[str, Cell] = field(default_factory=dict)
     differences: list[Difference] = field(default_factory=list)
+    runs_to_end: int = 0  # cells run a second time, past their failure, for the comparison
 
     @property
     def key(self) -> str:
@@ -87,6 +92,7 @@ class Row:
             "disagree": self.disagree,
             "unexpected": self.unexpected,
             "all_fail": self.all_fail,
+            "interesting": self.interesting,
             "differences": [
                 {"backends": list(d.backends)} | d.to_json() for d in self.differences
             ],
@@ -129,41 +135,68 @@ class Matrix:
 
     def to_json(self) -> dict:
         return {"backends": self.backends, "seconds": round(self.seconds, 3),
+                "runs_to_end": sum(r.runs_to_end for r in self.rows),
                 "summary": self.summary(), "rows": [r.to_json() for r in self.rows]}
 
 
-def run_cell(case: Case, ps: ParamSet, backend: CoreBackend,
-             exp: expectations.Expectations) -> tuple[Outcome, Outcome]:
-    """(verdict, full trace): the verdict as ``run`` gives it, the trace run to the end.
+def stopped_early(raw: Outcome) -> bool:
+    """Whether the run ended at a failed check, short of the steps ``keep_going`` would run."""
+    return raw.status == "fail" and raw.trace is not None and raw.trace.failed_path is not None
 
-    A passing run has no failure to continue past, so it serves as both.
-    """
-    full = run_case(case, ps, backend, keep_going=True)
-    verdict = full if full.status == "pass" else run_case(case, ps, backend)
-    verdict.status, verdict.message = expectations.apply(
-        verdict.status, exp.reason(case.id, ps.id), verdict.message)
-    return verdict, full
+
+def prefix_difference(a: Outcome, b: Outcome) -> Difference | None:
+    """The first difference of two runs within the steps both ran (creation included): the
+    first difference of their full traces too, since each run is a prefix of its full trace."""
+    ta, tb = a.trace, b.trace
+    if ta is None or tb is None:
+        return None
+    n = min(len(ta.steps), len(tb.steps))
+    if ta.create_errno == tb.create_errno and all(
+            sa.observable() == sb.observable() for sa, sb in zip(ta.steps[:n], tb.steps[:n])):
+        return None
+    cut = [dataclasses.replace(o, trace=dataclasses.replace(o.trace, steps=o.trace.steps[:n]))
+           for o in (a, b)]
+    return first_difference(*cut)
 
 
 def build_row(case: Case, ps: ParamSet, opened: dict[str, CoreBackend],
-              exps: dict[str, expectations.Expectations]) -> Row:
+              judges: dict[str, Judge]) -> Row:
     row = Row(case.id, ps.id, case.title, case.file, case.pos.line)
-    traces: dict[str, Outcome] = {}
+    raws: dict[str, Outcome] = {}
     for name, backend in opened.items():
-        verdict, full = run_cell(case, ps, backend, exps[name])
-        full.backend = name
-        row.cells[name] = Cell(verdict.status, verdict.message)
-        if verdict.status != "skip":
-            traces[name] = full
-    names = list(traces)
+        raw = run_case(case, ps, backend)  # as run runs it: its verdict is the cell
+        raw.backend = name
+        row.cells[name] = Cell(*_judged(judges[name], raw))
+        if raw.status != "skip":
+            raws[name] = raw
+    names = list(raws)
+    full: dict[str, Outcome] = {}
+
+    def to_end(name: str) -> Outcome:
+        if name not in full:
+            raw = raws[name]
+            if stopped_early(raw):
+                row.runs_to_end += 1
+                raw = dataclasses.replace(run_case(case, ps, opened[name], keep_going=True),
+                                          backend=name)
+            full[name] = raw
+        return full[name]
+
     for other in names[1:]:
-        d = first_difference(traces[names[0]], traces[other])
+        d = prefix_difference(raws[names[0]], raws[other])
+        if d is None:
+            d = first_difference(to_end(names[0]), to_end(other))
         if d is not None:
             row.differences.append(d)
     return row
 
 
-def suite_rows(opened: dict[str, CoreBackend], exps: dict[str, expectations.Expectations],
+def _judged(judge: Judge, raw: Outcome) -> tuple[str, str]:
+    v = judge.verdict(raw)
+    return v.status, v.message
+
+
+def suite_rows(opened: dict[str, CoreBackend], judges: dict[str, Judge],
                keyword: str | None) -> list[Row]:
     """A row per item of a backend's suites (harness.suites); backends without it skip it."""
     rows: dict[str, Row] = {}
@@ -171,7 +204,7 @@ def suite_rows(opened: dict[str, CoreBackend], exps: dict[str, expectations.Expe
     kinds: dict[str, str] = {}
     for name, backend in opened.items():
         for suite in backend.suites():
-            for verdict, raw in judge_suite(name, suite, exps[name], keyword):
+            for verdict, raw in judges[name].suite(suite, keyword):
                 kinds[verdict.case_id] = suite.kind
                 row = rows.setdefault(verdict.case_id, Row(
                     verdict.case_id, "", KINDS[suite.kind].label, verdict.file, verdict.line))
@@ -191,14 +224,14 @@ def suite_rows(opened: dict[str, CoreBackend], exps: dict[str, expectations.Expe
 
 
 def build(todo: list[tuple[Case, ParamSet]], opened: dict[str, CoreBackend],
-          exps: dict[str, expectations.Expectations],
+          judges: dict[str, Judge],
           progress: Callable[[int, int], None] | None = None,
           keyword: str | None = None) -> Matrix:
     m = Matrix(list(opened))
     for i, (case, ps) in enumerate(todo, 1):
-        m.rows.append(build_row(case, ps, opened, exps))
+        m.rows.append(build_row(case, ps, opened, judges))
         if progress is not None:
             progress(i, len(todo))
-    m.rows += suite_rows(opened, exps, keyword)
+    m.rows += suite_rows(opened, judges, keyword)
     return m
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from harness.docs import coverage, quotes
 from harness.docs.model import DocItem, TreeDocs
+from harness.results.render import render
 from harness.spec.model import Case
 
 
@@ -81,19 +82,17 @@ def terminal(d: Drift) -> str:
     return "\n".join(lines) + "\n"
 
 
+def model(d: Drift) -> dict:
+    """The drift as data, as the Markdown report is rendered from it."""
+    return {"from": name(d.a), "to": name(d.b), "unchanged": d.unchanged,
+            "changes": [{"item": ch.item, "kind": ch.kind, "parts": ch.parts,
+                         "file": (ch.new or ch.old).file, "line": (ch.new or ch.old).line,
+                         "cases": ch.cases} for ch in d.changes],
+            "stale_quotes": d.stale_quotes}
+
+
 def markdown(d: Drift) -> str:
-    out = [f"# Documentation drift, Linux {name(d.a)} to {name(d.b)}", "",
-           "| item | change | where | cases citing it |", "|---|---|---|---|"]
-    for ch in d.changes:
-        where = ch.new or ch.old
-        what = ch.kind + (f" ({', '.join(ch.parts)})" if ch.parts else "")
-        out.append(f"| `{ch.item}` | {what} | {where.file}:{where.line} | "
-                   f"{', '.join(f'`{c}`' for c in ch.cases) or '-'} |")
-    out.append("")
-    for version, ids in d.stale_quotes.items():
-        out.append(f"Quotes absent from {version}: {len(ids)}"
-                   + (": " + ", ".join(f"`{i}`" for i in ids) if ids else "") + ".")
-    return "\n".join(out) + "\n"
+    return render("drift.md.j2", **model(d))
 
 
 def _family(ident: str, docs: TreeDocs, across: bool) -> str:

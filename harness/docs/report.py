@@ -8,13 +8,13 @@ citing cases were skipped), or *not covered*.
 
 from __future__ import annotations
 
-import html
 from collections import Counter
 
 from harness.docs.coverage import Citation, Coverage
 from harness.docs.kdoc_tool import KdocRun
 from harness.docs.model import DocItem, Sentence
 from harness.docs.outcomes import CaseOutcome
+from harness.results.render import render
 
 MARKS = ("held", "contradicted", "untested", "cited", "not covered")
 FINDINGS = "specs/FINDINGS.md"
@@ -102,6 +102,62 @@ def _kdoc_line(cov: Coverage, kd: KdocRun | None) -> str:
     return text + (f"; its warnings: {'; '.join(kd.warnings)}" if kd.warnings else "")
 
 
+# -- the results model ------------------------------------------------------------
+
+def model(cov: Coverage, outcomes: dict[str, CaseOutcome], kd: KdocRun | None) -> dict:
+    """The report as data: what ``docs --json`` writes and the Markdown and HTML render."""
+    d = cov.docs
+    n, m = cov.figure()
+    out: dict = {
+        "tree": {"label": d.label, "version": d.version, "root": str(d.root)},
+        "figure": {"covered": n, "counted": m, "waived": len(cov.waived),
+                   "documented": len(d.items), "text": _figure_line(cov)},
+        "kernel_doc": _kdoc_line(cov, kd),
+        "ran": bool(outcomes),
+        "backends": _backends(outcomes),
+        "files": [{"file": rel, "items": [_item_model(cov, i, outcomes) for i in d.in_file(rel)]}
+                  for rel in dict.fromkeys(i.file for i in d.items)],
+        "uncovered": [i.id for i in cov.uncovered()],
+        "cases": [_case_model(c, outcomes) for c in _citing_cases(cov)],
+        "findings": FINDINGS,
+    }
+    if outcomes:
+        c = _counts(cov, outcomes)
+        done, normative = normative_figure(cov, outcomes)
+        out["sentences"] = {k: c[k] for k in MARKS if c[k]}
+        out["normative"] = {"done": done, "of": normative,
+                            "waived": len(cov.waived_sentences),
+                            "text": _normative_line(cov, outcomes)}
+    return out
+
+
+def _item_model(cov: Coverage, item: DocItem, outcomes: dict[str, CaseOutcome]) -> dict:
+    marks = _by_sentence(cov, item)
+    state = _item_state(cov, item)
+
+    def sentence(s: Sentence) -> dict:
+        cits = marks.get(s, [])
+        return {"text": s.text, "line": s.line, "status": sentence_status(cits, outcomes),
+                "cases": [c.case.id for c in cits]}
+
+    return {"id": item.id, "kind": item.kind, "file": item.file, "line": item.line,
+            "state": state, "waived": cov.waived.get(item.id) if state == "waived" else None,
+            "parts": [{"name": p.name, "line": p.line,
+                       "sentences": [sentence(s) for s in p.sentences]} for p in item.parts],
+            "cited_whole": [{"case": c.case.id, "how": c.how}
+                            for c in cov.cited[item.id] if not c.sentences]}
+
+
+def _case_model(case, outcomes: dict[str, CaseOutcome]) -> dict:
+    o = outcomes.get(case.id)
+    return {"id": case.id, "anchor": _anchor(case.id), "title": case.title, "file": case.file,
+            "line": case.pos.line,
+            "outcomes": {b: o.summary(b) for b in _backends(outcomes)} if o else {},
+            "verdict": o.verdict() if o else None,
+            "evidence": [{"backend": b, "text": r[0]} for b, r in _evidence(o) if r]
+            if o and o.verdict() == "contradicted" else []}
+
+
 # -- terminal -------------------------------------------------------------------
 
 def terminal(cov: Coverage, outcomes: dict[str, CaseOutcome], kd: KdocRun | None) -> str:
@@ -129,65 +185,9 @@ def terminal(cov: Coverage, outcomes: dict[str, CaseOutcome], kd: KdocRun | None
     return "\n".join(lines) + "\n"
 
 
-# -- Markdown -------------------------------------------------------------------
-
-def markdown(cov: Coverage, outcomes: dict[str, CaseOutcome], kd: KdocRun | None) -> str:
-    d = cov.docs
-    icon = {"held": "held", "contradicted": "**CONTRADICTED**", "untested": "untested",
-            "cited": "cited", "not covered": "_not covered_"}
-    out = [f"# Documentation of Linux {d.version}", "", _figure_line(cov) + ".", "",
-           _kdoc_line(cov, kd) + ".", ""]
-    if outcomes:
-        c = _counts(cov, outcomes)
-        out += ["Sentences: " + ", ".join(f"{c[m]} {m}" for m in MARKS if c[m]) + ".", "",
-                _normative_line(cov, outcomes) + ".", ""]
-    for rel in dict.fromkeys(i.file for i in d.items):
-        out += [f"## `{rel}`", ""]
-        for item in d.in_file(rel):
-            state = _item_state(cov, item)
-            out += [f"### `{item.id}` ({rel}:{item.line}) {state}", ""]
-            if state == "waived":
-                out += [f"Waived: {cov.waived[item.id]}", ""]
-            marks = _by_sentence(cov, item)
-            for part, s in item.sentences():
-                cits = marks.get(s, [])
-                st = sentence_status(cits, outcomes)
-                cases = ", ".join(f"[{c.case.id}](#{_anchor(c.case.id)})" for c in cits)
-                out.append(f"- {icon[st]} ({part.name}, line {s.line}): {s.text}"
-                           + (f" ({cases})" if cases else ""))
-            others = [c for c in cov.cited[item.id] if not c.sentences]
-            if others:
-                out.append("- cited as a whole by " + ", ".join(
-                    f"[{c.case.id}](#{_anchor(c.case.id)}) ({c.how})" for c in others))
-            out.append("")
-    out += _cases_md(cov, outcomes)
-    return "\n".join(out) + "\n"
-
-
-def _cases_md(cov: Coverage, outcomes: dict[str, CaseOutcome]) -> list[str]:
-    cases = _citing_cases(cov)
-    if not cases:
-        return []
-    backends = _backends(outcomes)
-    out = ["## Cases", "", "| case | spec | " + " | ".join(backends) + " |",
-           "|---|---|" + "---|" * len(backends)]
-    for case in cases:
-        o = outcomes.get(case.id)
-        cells = " | ".join(o.summary(b) if o else "-" for b in backends)
-        out.append(f'| <a id="{_anchor(case.id)}"></a>`{case.id}` | '
-                   f"{case.file}:{case.pos.line} | {cells} |")
-    out.append("")
-    for case in cases:
-        o = outcomes.get(case.id)
-        if o and o.verdict() == "contradicted":
-            out.append(f"- `{case.id}`: " + "; ".join(
-                f"{b}: {r[0]}" for b, r in _evidence(o) if r) + f" (see {FINDINGS})")
-    return out + [""]
-
-
 def _evidence(o: CaseOutcome) -> list[tuple[str, list[str]]]:
-    """Each backend's failure texts, the kernel's own code before the reference model."""
-    return sorted(o.reasons.items(), key=lambda kv: kv[0] == "reference")
+    """Each backend's failure texts, the kernel's own code before a model's."""
+    return sorted(o.reasons.items(), key=lambda kv: kv[0] not in o.from_tree)
 
 
 def _citing_cases(cov: Coverage) -> list:
@@ -202,99 +202,12 @@ def _anchor(case_id: str) -> str:
     return "case-" + case_id.replace(".", "-")
 
 
-# -- HTML -----------------------------------------------------------------------
+# -- Markdown and HTML: templates of harness/results ----------------------------------
 
-_CSS = """
-body{font:14px/1.45 system-ui,sans-serif;margin:1.5em auto;max-width:70em;color:#222}
-h1{font-size:1.4em} h2{font-size:1.15em;margin-top:2em;border-bottom:1px solid #ccc}
-.item{margin:1em 0;padding:.4em .8em;border-left:4px solid #bbb;background:#fafafa}
-.item.covered{border-color:#2a7} .item.uncovered{border-color:#c33}
-.item.waived{border-color:#999}
-.item h3{font:600 13px ui-monospace,monospace;margin:.2em 0}
-.part{font-size:12px;color:#666;margin-right:.4em}
-.s,.key{padding:1px 2px;border-radius:3px}
-.held{background:#d4f4dc} .contradicted{background:#fbd0d0;font-weight:600}
-.untested{background:#fff1c2} .cited{background:#e3ecfb}
-.not-covered{background:none;color:#777}
-.legend span{margin-right:1em} .cases a{margin-left:.3em;font-size:11px}
-table{border-collapse:collapse;font-size:12px} td,th{border:1px solid #ddd;padding:2px 6px}
-.evidence{color:#900;font-size:12px}
-"""
-_JS = """
-document.addEventListener('DOMContentLoaded', function () {
-  for (const k of ['held', 'contradicted', 'untested', 'cited', 'not-covered']) {
-    const el = document.getElementById('n-' + k);
-    if (el) el.textContent = document.querySelectorAll('.s.' + k).length;
-  }
-});
-"""
+def markdown(cov: Coverage, outcomes: dict[str, CaseOutcome], kd: KdocRun | None) -> str:
+    return render("docs.md.j2", anchor=_anchor, **model(cov, outcomes, kd))
 
 
 def to_html(cov: Coverage, outcomes: dict[str, CaseOutcome], kd: KdocRun | None) -> str:
-    d = cov.docs
-    e = html.escape
-    n, m = cov.figure()
-    body = [f"<h1>Documentation of Linux {e(d.version)}</h1>",
-            f'<p id="figure" data-covered="{n}" data-counted="{m}">{e(_figure_line(cov))}</p>',
-            f"<p>{e(_kdoc_line(cov, kd))}</p>",
-            '<p class="legend">' + "".join(
-                f'<span class="key {k.replace(" ", "-")}">{k}: '
-                f'<b id="n-{k.replace(" ", "-")}">?</b></span>' for k in MARKS) + "</p>"]
-    for rel in dict.fromkeys(i.file for i in d.items):
-        body.append(f"<h2>{e(rel)}</h2>")
-        for item in d.in_file(rel):
-            body.append(_item_html(cov, item, outcomes))
-    body.append(_cases_html(cov, outcomes))
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>Documentation of Linux {e(d.version)}</title><style>{_CSS}</style>"
-            f"<script>{_JS}</script></head><body>\n" + "\n".join(body)
-            + "\n</body></html>\n")
-
-
-def _item_html(cov: Coverage, item: DocItem, outcomes: dict[str, CaseOutcome]) -> str:
-    e = html.escape
-    state = _item_state(cov, item)
-    marks = _by_sentence(cov, item)
-    rows = [f'<div class="item {state}" id="item-{e(item.id)}" data-item="{e(item.id)}" '
-            f'data-state="{state}"><h3>{e(item.id)} <small>{e(item.file)}:{item.line} '
-            f"{state}</small></h3>"]
-    if state == "waived":
-        rows.append(f"<p><i>waived: {e(cov.waived[item.id])}</i></p>")
-    for part in item.parts:
-        if not part.sentences:
-            continue
-        spans = []
-        for s in part.sentences:
-            cits = marks.get(s, [])
-            st = sentence_status(cits, outcomes)
-            links = "".join(f'<a href="#{_anchor(c.case.id)}">{e(c.case.id)}</a>'
-                            for c in cits)
-            spans.append(f'<span class="s {st.replace(" ", "-")}" data-status="{st}" '
-                         f'data-line="{s.line}" title="line {s.line}">{e(s.text)}</span>'
-                         + (f'<span class="cases">{links}</span>' if links else ""))
-        rows.append(f'<p><span class="part">{e(part.name)}</span>{" ".join(spans)}</p>')
-    whole = [c for c in cov.cited[item.id] if not c.sentences]
-    if whole:
-        rows.append("<p class=\"cases\">cited as a whole by" + "".join(
-            f'<a href="#{_anchor(c.case.id)}">{e(c.case.id)}</a>' for c in whole) + "</p>")
-    rows.append("</div>")
-    return "\n".join(rows)
-
-
-def _cases_html(cov: Coverage, outcomes: dict[str, CaseOutcome]) -> str:
-    e = html.escape
-    backends = _backends(outcomes)
-    rows = ["<h2>Cases</h2><table><tr><th>case</th><th>spec</th>"
-            + "".join(f"<th>{e(b)}</th>" for b in backends) + "<th>evidence</th></tr>"]
-    for case in _citing_cases(cov):
-        o = outcomes.get(case.id)
-        evidence = ""
-        if o and o.verdict() == "contradicted":
-            evidence = "<br>".join(f"{e(b)}: {e(r[0])}" for b, r in _evidence(o) if r)
-            evidence = f'<span class="evidence">{evidence}</span> (see {FINDINGS})'
-        cells = "".join(f"<td>{e(o.summary(b)) if o else '-'}</td>" for b in backends)
-        rows.append(f'<tr id="{_anchor(case.id)}" data-case="{e(case.id)}"><td>{e(case.id)}'
-                    f"<br><small>{e(case.title)}</small></td><td>{e(case.file)}:"
-                    f"{case.pos.line}</td>{cells}<td>{evidence}</td></tr>")
-    rows.append("</table>")
-    return "\n".join(rows)
+    """One self-contained page; every value is escaped by the template."""
+    return render("docs.html.j2", anchor=_anchor, marks=MARKS, **model(cov, outcomes, kd))

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import html
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from harness import fileio
+from harness import fileio, results
 from harness.mutation.mutants import Mutant
 from harness.mutation.runner import KILLED, NO_COMPILE, SURVIVED, TIMED_OUT, Verdict
 from harness.mutation.survivors import Entry
+from harness.results.render import render
 
 EQUIVALENT, NEEDS_FAULTS, HIDDEN = "equivalent", "needs-fault-injection", "hidden-by-shim"
 OPEN = "open"  # listed with what would kill it; still a survivor
@@ -85,27 +84,9 @@ class Report:
         }
 
     def write_json(self, path: Path) -> None:
-        fileio.write_output(path, json.dumps(self.to_json(), indent=1) + "\n")
+        results.write(path, "mutate", self.to_json(), indent=1)
 
     def write_html(self, path: Path) -> None:
-        e = html.escape
-        rows = []
-        for m, v, d in self.rows:
-            st = self.status(v)
-            rows.append(
-                f"<tr class='{st}'><td>{e(st)}</td><td>{m.line}</td><td>{e(m.function)}</td>"
-                f"<td>{e(m.operator)}</td><td><code>{e(m.id)}</code></td>"
-                f"<td>{e(v.by or (self.accepted[m.id].reason if m.id in self.accepted else ''))}"
-                "</td>"
-                f"<td><details><summary>diff</summary><pre>{e(d)}</pre></details></td></tr>")
-        page = f"""<!doctype html><meta charset="utf-8"><title>mutation: {e(self.backend)}</title>
-<style>body{{font-family:sans-serif}}td{{vertical-align:top;padding:2px 6px}}
-tr.survived,tr.open{{background:#fdd}}tr.equivalent,tr.needs-fault-injection,tr.hidden-by-shim{{background:#eef}}tr.killed{{background:#efe}}
-tr.timed-out,tr.did-not-compile{{background:#eee}}pre{{margin:0}}</style>
-<h1>Mutation testing of {e(self.source)} on {e(self.backend)}</h1>
-<p>{e(self.summary())}</p>
-{"".join(f"<p>{e(p)}</p>" for p in self.problems)}
-<table><tr><th>status</th><th>line</th><th>function</th><th>operator</th><th>id</th>
-<th>killed by / why</th><th></th></tr>{"".join(rows)}</table>
-"""
-        fileio.write_output(path, page)
+        """One page rendered from the JSON's model; every value is escaped by the template."""
+        fileio.write_output(path, render("mutate.html.j2", summary=self.summary(),
+                                         **self.to_json()))
