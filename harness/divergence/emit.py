@@ -14,7 +14,7 @@ import hashlib
 import yaml
 
 from harness.backends.base import FLAG_BITS, OpResult
-from harness.divergence.fuzz import Finding
+from harness.divergence.pipeline import Finding
 from harness.engine.checks import fmt
 
 _FEATURE_OF_FLAG = {"contiguous": "contiguous", "clear": "clear", "trim_disable": "trim_disable"}
