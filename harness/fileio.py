@@ -150,10 +150,13 @@ def forget_inputs() -> None:
     _inputs.clear()
 
 
-def write_output(path: str | os.PathLike, data: str | bytes) -> None:
-    """Replace ``path`` by ``data`` all at once (see the module's text); OutputError if not."""
+def write_output(path: str | os.PathLike, data: str | bytes, *, update: bool = False) -> None:
+    """Replace ``path`` by ``data`` all at once (see the module's text); OutputError if not.
+
+    ``update``: ``path`` was read to be rewritten (a page a command keeps a block of), so
+    being an input is not a mistake."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    if is_input(path):
+    if is_input(path) and not update:
         raise OutputError(path, "it is one of the run's inputs: give another file name (the "
                                 "file is left as it was)", usage=True)
     target = Path(os.path.realpath(path))  # through a link, as a plain write would go

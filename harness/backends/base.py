@@ -13,7 +13,7 @@ handle.  That keeps the native worker protocol free of pointers.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from harness.backends.native.tree import KernelTree
@@ -167,6 +167,7 @@ class CoreBackend(Protocol):
     capabilities: Capabilities
     tree: KernelTree | None
     out_of_process: bool
+    own_binding: bool  # create_binding gives a binding of its own (the real Rust one)
 
     def skip_reason(self, layer: str) -> str | None:
         """Why a case of ``layer`` (core, binding) is not this backend's to run; else None."""
@@ -184,19 +185,45 @@ class CoreBackend(Protocol):
         """The suites its tree contributes besides the spec cases (harness.suites)."""
         ...
 
+    def create_binding(self, base_offset: int, size: int, chunk_size: int) -> Any:
+        """A binding of its own (``rust@``: the real Rust ``GpuBuddy``), or None: the model
+        binding (harness.binding) over its core serves the binding layer."""
+        ...
+
+    def take_output(self) -> str:
+        """What the code under test printed since the last call (a worker's stdout and
+        stderr), becoming the case's ``output``."""
+        ...
+
+    def teardown_leaks(self, core: Allocator) -> list[str]:
+        """After the model binding dropped ``core``: what of the C's block structures is still
+        alive, one message each (nothing to say: [])."""
+        ...
+
 
 class BackendDefaults:
     """What a backend has unless it says otherwise: both layers (the binding layer through
-    the model binding over its core), no kernel tree, no worker process, no suites."""
+    the model binding over its core), no kernel tree, no worker process, no suites, no
+    output of its own, no leak count."""
 
     tree: KernelTree | None = None  # the kernel tree its code comes from
     out_of_process: bool = False  # runs the code in worker processes: one more per job
+    own_binding: bool = False
 
     def skip_reason(self, layer: str) -> str | None:
         """Why a case of ``layer`` is not this backend's to run; None when it is."""
         return None
 
     def suites(self) -> list[Suite]:
+        return []
+
+    def create_binding(self, base_offset: int, size: int, chunk_size: int) -> Any:
+        return None
+
+    def take_output(self) -> str:
+        return ""
+
+    def teardown_leaks(self, core: Allocator) -> list[str]:
         return []
 
 

@@ -57,6 +57,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="corpus for --edit-to-verdict (default specs/)")
     p.add_argument("--jobs", type=options.count, default=None, metavar="N",
                    help="worker processes for --edit-to-verdict (default: one per core)")
+    p.add_argument("--figures", metavar="FILE", default=None,
+                   help="measure the documentation's figures (harness/figures.py) and write "
+                        "their table into FILE (docs/figures.md), the rest of FILE kept")
+    p.add_argument("--figure", action="append", default=[], metavar="KEY",
+                   help="with --figures: only this figure (repeatable), the other rows kept")
 
 
 def random_request(rng: random.Random) -> tuple[int, int, int, int, int]:
@@ -199,6 +204,8 @@ def measure(backend: CoreBackend, seed: int, pairs: int,
 
 
 def run(ns: argparse.Namespace) -> int:
+    if ns.figures:
+        return _figures(Path(ns.figures), ns.figure)
     if ns.edit_to_verdict:
         from harness import edit_bench
 
@@ -230,4 +237,17 @@ def run(ns: argparse.Namespace) -> int:
             measure_fuzz(backend, ns.kernel_src, ns.seed, print)
     finally:
         backend.close()
+    return 0
+
+
+def _figures(page: Path, keys: list[str]) -> int:
+    from harness import figures, fileio
+    from harness.commands.common import UsageError
+
+    try:
+        text = figures.record(page, keys, print)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    fileio.write_output(page, text, update=True)
+    print(f"figures written to {page}")
     return 0

@@ -30,7 +30,7 @@ from harness.divergence.pipeline import (
     plain_shrink,
 )
 from harness.divergence.program import Program
-from harness.engine.session import open_binding, own_binding
+from harness.engine.session import open_binding
 
 
 def _teardown(gb, held: list, early: bool, side: Side) -> int:
@@ -111,7 +111,7 @@ def _model_side(backend: CoreBackend, prog: Program, side: Side) -> Side:
 def _start(backend: CoreBackend, name: str, progs: list[Program]) -> Callable[[], list[Side]]:
     """Start ``progs`` on ``backend``: a real binding runs them in its worker meanwhile;
     the call returned gives the sides."""
-    if own_binding(backend):
+    if backend.own_binding:
         collect = backend.start_programs(progs)  # type: ignore[attr-defined]
         return lambda: [Side(name, r.steps, None if r.create == "ok" else r.create, r.crash,
                              r.warned) for r in collect()]
@@ -174,7 +174,7 @@ class BindingLayer:
         # while this process runs the model's.
         started = [_start(a, names[0], progs), _start(b, names[1], progs)]
         sides: list[list[Side]] = [[], []]
-        for i in sorted((0, 1), key=lambda i: own_binding((a, b)[i])):
+        for i in sorted((0, 1), key=lambda i: (a, b)[i].own_binding):
             sides[i] = started[i]()
         yield from zip(*sides)
 

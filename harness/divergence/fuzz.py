@@ -34,7 +34,6 @@ from harness.divergence.pipeline import (
 )
 from harness.divergence.pipeline import finding_at as _finding_at
 from harness.divergence.program import FLAG_FEATURES, MAX_OPS, Program
-from harness.engine.session import own_binding
 
 LAYERS: dict[str, Layer] = {"core": CORE, "binding": BINDING}
 
@@ -42,7 +41,7 @@ LAYERS: dict[str, Layer] = {"core": CORE, "binding": BINDING}
 def layer_of(a: CoreBackend, b: CoreBackend, *, inject: bool = False) -> Layer:
     """Binding programs when a side brings its own binding, else core ones (``inject``:
     with one allocation failure each)."""
-    if own_binding(a) or own_binding(b):
+    if a.own_binding or b.own_binding:
         return BINDING
     return INJECT if inject else CORE
 

@@ -365,14 +365,11 @@ def run_case(
         if missing == [FAIL_ALLOC]:
             out.message = f"{name} {faults.SKIP_REASON}"
         return out
-    take_output = getattr(backend, "take_output", None)  # backends that run code in a worker
-    if take_output is None:
-        return _judge(case, params, backend, keep_going, budget, out)
-    take_output()  # what ran before this case printed is not this case's
+    backend.take_output()  # what ran before this case printed is not this case's
     try:
         return _judge(case, params, backend, keep_going, budget, out)
     finally:
-        out.output = take_output()
+        out.output = backend.take_output()
 
 
 def _judge(case: Case, params: ParamSet, backend: CoreBackend, keep_going: bool,

@@ -94,25 +94,18 @@ class CoreSession(Session):
         return self.mm.fini()
 
 
-def own_binding(backend: CoreBackend) -> bool:
-    """Whether the backend brings a binding of its own (rust@) rather than the model's."""
-    return hasattr(backend, "create_binding")
-
-
 def open_binding(backend: CoreBackend, base_offset: int, size: int, chunk_size: int) -> Any:
     """``GpuBuddy::new``: the backend's own binding, else the model binding over its core."""
-    make = getattr(backend, "create_binding", None)
-    return (make(base_offset, size, chunk_size) if make is not None
-            else GpuBuddy(backend, base_offset, size, chunk_size))
+    own = backend.create_binding(base_offset, size, chunk_size)
+    return own if own is not None else GpuBuddy(backend, base_offset, size, chunk_size)
 
 
 class BindingSession(Session):
     def __init__(self, backend: CoreBackend, base_offset: int, size: int, chunk_size: int) -> None:
         self.gb = open_binding(backend, base_offset, size, chunk_size)
-        # A core backend that can count the C's block structures is asked after the drop
-        # (the real binding's own close() counts them in its worker).
-        self._leaks = (None if own_binding(backend)
-                       else getattr(backend, "teardown_leaks", None))
+        # The core backend counts the C's block structures after the model's drop (the real
+        # binding's own close() counts them in its worker).
+        self._leaks = None if backend.own_binding else backend.teardown_leaks
         self.base = base_offset
         self.mm_size = self.gb.mm_size()
 
@@ -158,4 +151,4 @@ class BindingSession(Session):
         return warned + (self._leaks(self.gb.core) if self._leaks is not None else [])
 
 
-__all__ = ["Session", "CoreSession", "BindingSession", "CLEARED", "open_binding", "own_binding"]
+__all__ = ["Session", "CoreSession", "BindingSession", "CLEARED", "open_binding"]

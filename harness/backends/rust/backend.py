@@ -73,6 +73,7 @@ class RustBackend(BackendDefaults):
 
     layers = frozenset({"binding"})
     out_of_process = True
+    own_binding = True
 
     def __init__(self, name: str, tree: KernelTree, build: RustBuild, *, timeout: float) -> None:
         self.name = name
