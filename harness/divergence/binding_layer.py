@@ -16,20 +16,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator
+from functools import partial
 
 import yaml
 
 from harness.backends.base import BackendCrash, BuddyError, CoreBackend, Op
 from harness.divergence.binding_gen import MODIFIERS, program_at
-from harness.divergence.pipeline import (
-    Divergence,
-    Finding,
-    Side,
-    compare_sides,
-    guarded,
-    plain_shrink,
-)
+from harness.divergence.pipeline import Divergence, Finding, Side, compare_sides, guarded
 from harness.divergence.program import Program
+from harness.divergence.shrink import shrink
 from harness.engine.session import open_binding
 
 
@@ -163,7 +158,7 @@ class BindingLayer:
     chunk = 64  # programs per round trip to a real binding
     parallel = True
     program_at = staticmethod(program_at)
-    shrink = staticmethod(plain_shrink(plainer))
+    shrink = partial(shrink, plainer=plainer)
 
     def features(self, a: CoreBackend, b: CoreBackend) -> frozenset[str]:
         return a.capabilities.features & b.capabilities.features

@@ -13,20 +13,15 @@ is a divergence too.  A divergent program becomes a core-layer case
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 
 from harness.backends.base import BackendCrash, BuddyError, CoreBackend, Op, OpResult
 from harness.backends.batch import run_batch, run_one_by_one
 from harness.divergence import emit
 from harness.divergence.gen import program_at
-from harness.divergence.pipeline import (
-    Divergence,
-    Finding,
-    Side,
-    compare_sides,
-    guarded,
-    plain_shrink,
-)
+from harness.divergence.pipeline import Divergence, Finding, Side, compare_sides, guarded
 from harness.divergence.program import GPU_BUDDY_ONLY, Program
+from harness.divergence.shrink import shrink
 from harness.engine.checks import fmt, fmt_blocks
 from harness.engine.run import unexpected
 
@@ -121,7 +116,7 @@ class CoreLayer:
     parallel = True
     features = staticmethod(common_features)
     program_at = staticmethod(program_at)
-    shrink = staticmethod(plain_shrink(plainer))
+    shrink = partial(shrink, plainer=plainer)
 
     def pairs(self, a: CoreBackend, b: CoreBackend, names: tuple[str, str],
               progs: list[Program]) -> Iterator[tuple[Side, Side]]:

@@ -6,7 +6,8 @@ A :class:`Layer` supplies what differs between the core layer (the C API,
 how programs run on two backends, what of a result is compared and how it is
 shown, which simpler arguments the shrinker tries, and how a divergent program
 becomes a YAML case.  Everything else is here, once: the search over chunks of
-programs, the comparison of two :class:`Side`\\ s, shrinking and the finding.
+programs, the comparison of two :class:`Side`\\ s and the finding; the shrinker,
+the same for both layers too, is :mod:`harness.divergence.shrink`.
 
 This module imports no layer, no fault injection and no process pool: those
 build on it (:mod:`harness.divergence.inject`, :mod:`harness.divergence.pool`),
@@ -22,7 +23,6 @@ from typing import Any, Protocol
 
 from harness.backends.base import BackendCrash, CoreBackend
 from harness.divergence.program import Program
-from harness.divergence.shrink import shrink
 from harness.engine.run import unexpected
 
 
@@ -118,12 +118,6 @@ def compare_sides(a: Side, b: Side, *, layer: str, observe: Callable[[Any], Any]
         return Divergence(n, "warnings at teardown",
                           ("; ".join(a.warned) or "none", "; ".join(b.warned) or "none"), layer)
     return None
-
-
-def plain_shrink(plainer: Callable[[Any, int], list[dict]]
-                 ) -> Callable[[Program, Callable[[Program], bool]], Program]:
-    """The shrinker (:func:`harness.divergence.shrink.shrink`) with a layer's plainer args."""
-    return lambda prog, diverges: shrink(prog, diverges, plainer=plainer)
 
 
 # -- search -------------------------------------------------------------------
