@@ -160,6 +160,41 @@ def test_an_offset_past_u64_max_panics_in_the_model():
     assert e.value.kind == "panic" and "overflow" in str(e.value)
 
 
+def test_the_binding_layer_finds_shrinks_and_emits_over_any_core_backend(tmp_path):
+    """Binding programs on the model binding over two core backends: the planted bug (a
+    TopDown request served bottom-up) is found, shrunk to plain arguments and written as a
+    binding case that passes on the reference only."""
+    from harness.engine import run_case
+    from harness.spec.loader import load_file
+    from tests.test_fuzz import PLANTED
+
+    names = ("reference", "planted")
+    found, _ = fuzz.search(ReferenceBackend(), PLANTED, names, seed=7, examples=2000,
+                           layer=fuzz.LAYERS["binding"])
+    assert found is not None and found.program.layer == "binding"
+    allocs = [op.args for op in found.program.ops if op.verb == "alloc"]
+    assert len(found.program.ops) <= 3 and any(a["mode"] == "topdown" for a in allocs)
+    assert all(not a["flags"] and a["min_block_size"] == found.program.chunk for a in allocs)
+    path = tmp_path / "case.yaml"
+    path.write_text(bl.to_yaml(found, names, 7))
+    (case,) = load_file(path)
+    assert case.layer == "binding"
+    ps = case.combinations()[0]
+    assert run_case(case, ps, ReferenceBackend()).status == "pass"
+    assert run_case(case, ps, PLANTED).status == "fail"
+
+
+def test_an_exception_outside_the_contract_ends_a_binding_side_as_the_engine_words_it():
+    from tests import malformed_results
+
+    bad = malformed_results.backend("bad-exception")  # its free raises RuntimeError
+    prog = Program(16 * M, 4 * K, [_alloc("simple", size=4 * K), Op("drop", {"handle": 0})],
+                   layer="binding")
+    side = bl.run_side(bad, "bad", prog)
+    assert side.crash is not None and side.crash.kind == "exception"
+    assert "the backend raised RuntimeError: free exploded" in str(side.crash)
+
+
 # -- teardown on the model binding over native@ -----------------------------------------
 
 LEAF = rust.SIMPLE_16M  # 1G in 4K chunks: one root block

@@ -60,17 +60,19 @@ def search(a: CoreBackend, b: CoreBackend, names: tuple[str, str], *, seed: int,
            examples: int | None = None, seconds: float | None = None,
            progress: Callable[[Stats], None] | None = None, jobs: int = 1,
            opener: Callable[[str], CoreBackend] | None = None,
-           shrinking: bool = True, inject: bool = False) -> tuple[Finding | None, Stats]:
+           shrinking: bool = True, inject: bool = False,
+           layer: Layer | None = None) -> tuple[Finding | None, Stats]:
     """Run programs 0, 1, ... of ``seed`` on both until one diverges (then shrunk) or the
     budget is spent: ``examples`` programs and/or ``seconds`` of time, whichever ends first.
 
-    The layer is :func:`layer_of` the two.  ``shrinking=False`` reports the divergent
+    The layer is :func:`layer_of` the two unless given (binding programs also run on two
+    core backends, each through the model binding).  ``shrinking=False`` reports the divergent
     program as generated.  ``inject`` fails one allocation per core program; those run in
     this process.  With ``jobs`` > 1 and an ``opener`` (a picklable name -> backend),
     chunks of programs run in that many processes, each with backends of its own; the
     result is the same.
     """
-    layer = layer_of(a, b, inject=inject)
+    layer = layer or layer_of(a, b, inject=inject)
     features = layer.features(a, b)
     stats = Stats()
     if jobs > 1 and opener is not None and layer.parallel:
