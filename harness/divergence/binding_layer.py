@@ -14,7 +14,6 @@ A side's results are the steps :mod:`harness.backends.rust.programs` describes:
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterator
 from functools import partial
 
@@ -22,6 +21,7 @@ import yaml
 
 from harness.backends.base import BackendCrash, BuddyError, CoreBackend, Op
 from harness.divergence.binding_gen import MODIFIERS, program_at
+from harness.divergence.emit import regression_case
 from harness.divergence.pipeline import Divergence, Finding, Side, compare_sides, guarded
 from harness.divergence.program import Program
 from harness.divergence.shrink import shrink
@@ -237,26 +237,16 @@ def to_yaml(finding: Finding, names: tuple[str, str], seed: int | None) -> str:
     if not steps:  # a divergence at the teardown alone: the case's own teardown shows it
         steps.append({"check": {"base_offset": prog.base, "size": prog.size,
                                 "chunk_size": prog.chunk}})
-    case: dict = {
-        "title": f"{names[0]} and {names[1]} disagree on a {len(steps)}-step binding "
-                 "sequence found by differential fuzzing",
-        "source": {"kind": "regression",
-                   "ref": f"buddy-harness fuzz --backend {names[0]} --backend {names[1]} "
-                          f"--seed {seed}",
-                   "quote": d.describe(names)[:200]},
-        "layer": "binding",
-    }
     flags = sorted({f for op in prog.ops if op.verb == "alloc" for f in op.args["flags"]})
-    if flags:
-        case["requires"] = flags
+    title = (f"{names[0]} and {names[1]} disagree on a {len(steps)}-step binding sequence "
+             "found by differential fuzzing")
     buddy: dict = {"base_offset": prog.base, "size": prog.size, "chunk_size": prog.chunk}
     if truth.create_errno is not None:
         buddy["expect"] = {"error": truth.create_errno}
         steps = []
-    case["buddy"] = buddy
-    case["steps"] = steps
-    digest = hashlib.sha1(yaml.safe_dump(case, sort_keys=True).encode()).hexdigest()[:10]
-    return yaml.safe_dump({"id": f"regression.binding-fuzz-{digest}"} | case, sort_keys=False)
+    case = regression_case("binding-fuzz", title, finding, names, seed, "binding", flags,
+                           buddy, steps)
+    return yaml.safe_dump(case, sort_keys=False)
 
 
 __all__ = ["BINDING", "MODIFIERS", "program_at", "run_side", "to_yaml"]
