@@ -362,9 +362,12 @@ class SpecItem(pytest.Item):
         return self.path, self.case.pos.line - 1, self.name
 
 
+_BACKENDS = pytest.StashKey["_Backends"]()  # the session's opened backends, on its config
+
+
 def _session_backends(config: pytest.Config) -> _Backends:
-    b = getattr(config, "_buddy_backends", None)
+    b = config.stash.get(_BACKENDS, None)
     if b is None:
-        b = config._buddy_backends = _Backends(config)  # type: ignore[attr-defined]
+        b = config.stash[_BACKENDS] = _Backends(config)
         config.add_cleanup(b.close)
     return b

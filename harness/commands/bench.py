@@ -32,6 +32,7 @@ from harness.backends.base import (
     Op,
 )
 from harness.backends.batch import run_batch
+from harness.backends.names import BackendRef
 from harness.backends.registry import resolve
 
 K, M, G = 1 << 10, 1 << 20, 1 << 30
@@ -220,7 +221,7 @@ def run(ns: argparse.Namespace) -> int:
 
             raise UsageError(str(e)) from None
         return edit_bench.report(name, samples, print, kunit)
-    if ns.backend == "rust" or ns.backend.startswith("rust@"):
+    if BackendRef(ns.backend).family == "rust":
         from harness.backends.rust import bench as rust_bench
 
         return rust_bench.run(ns.backend, kernel_src=ns.kernel_src)

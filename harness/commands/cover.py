@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 from harness import baseline, fileio, options
+from harness.backends.names import BackendRef
 from harness.commands.common import USAGE_ERROR, UsageError, load_specs, log
 from harness.cover import report
 from harness.runner import run_one, select, specs_roots, summary, summary_line
@@ -66,7 +67,7 @@ def run(ns: argparse.Namespace) -> int:
         return _pairs(ns)
     if ns.every_pair or ns.jobs is not None:
         raise UsageError("--every-pair and --jobs go with --pairs")
-    if not ns.backend.startswith("native"):
+    if BackendRef(ns.backend).family != "native":
         raise UsageError(f"cover measures the kernel's C: give a native backend, not "
                          f"'{ns.backend}'")
     if ns.fuzz_examples < 0:

@@ -15,6 +15,7 @@ from pathlib import Path
 from harness import fileio, options
 from harness.backends import registry
 from harness.backends.base import CoreBackend
+from harness.backends.names import BackendRef
 from harness.commands.common import UsageError, add_backend_options, log
 from harness.engine import run_case
 from harness.spec.loader import load_file
@@ -78,7 +79,7 @@ def _fuzz(ns: argparse.Namespace, names: tuple[str, str], a: CoreBackend, b: Cor
         ([f"{ns.examples} examples"] if ns.examples is not None else [])
         + ([f"{seconds:g}s"] if seconds is not None else []))
     # Other processes can open only what a name alone designates (not a test's stand-in).
-    portable = all(n == "reference" or n.startswith(("native", "rust@")) for n in names)
+    portable = all(BackendRef(n).family in ("reference", "native", "rust") for n in names)
     jobs = (ns.jobs or os.cpu_count() or 1) if portable and layer.parallel else 1
     log(f"fuzz{' (binding layer)' if binding else ''}: {names[0]} vs {names[1]}, seed "
         f"{seed}, {budget}, {jobs} process{'es' if jobs > 1 else ''}, features: "

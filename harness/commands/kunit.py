@@ -14,6 +14,7 @@ from pathlib import Path
 
 from harness import baseline, options
 from harness.backends.base import BackendUnavailable
+from harness.backends.names import BackendRef
 from harness.commands.common import NOTHING_SELECTED, add_backend_options, log
 from harness.runner import EXPECTED, judge_suite, summary, summary_line
 
@@ -37,7 +38,7 @@ def run(ns: argparse.Namespace) -> int:
     roots = [Path(d) for d in ns.specs] or [Path("specs")]
     outcomes, judged_by = [], {}
     for name in names:
-        if not (name == "native" or name.startswith("native@")):
+        if BackendRef(name).family != "native":
             raise BackendUnavailable(f"{name}: the KUnit suite is the C's; give a native@ "
                                      "backend (the Rust binding has its doc examples in `run`)")
         backend = open_backend(name, kernel_src=ns.kernel_src, sanitize=ns.native_sanitize,

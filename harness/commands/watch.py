@@ -60,11 +60,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def tree_files(backend: CoreBackend) -> set[Path]:
     """The files of a backend's tree whose change changes the backend."""
-    tree = getattr(backend, "tree", None)
+    tree = backend.tree
     if tree is None:
         return set()
     files = {Path(tree.source).resolve(), Path(tree.header).resolve()}
-    if not getattr(backend, "name", "").startswith("native"):
+    if backend.own_binding:
         files.add((Path(tree.root) / BINDING).resolve())  # a family built from the binding
     else:
         from harness.kunit import source
