@@ -131,10 +131,6 @@ def _show(step: tuple, side: Side) -> dict[str, str]:
     return {"step": f"{outcome} [{shown}]" + (f" avail={avail:#x}" if avail >= 0 else "")}
 
 
-def _same(step: tuple) -> tuple:
-    return step
-
-
 def _crash(e: BackendCrash) -> str:
     return f"crash {e.kind}"
 
@@ -174,8 +170,7 @@ class BindingLayer:
         yield from zip(*sides)
 
     def compare(self, prog: Program, a: Side, b: Side) -> Divergence | None:
-        return compare_sides(a, b, layer="binding", observe=_same, show=_show,
-                             show_crash=_crash)
+        return compare_sides(a, b, layer="binding", show=_show, show_crash=_crash)
 
     def ops_run(self, prog: Program, side: Side) -> int:
         """``GpuBuddy::new`` and each operation that ran."""

@@ -63,19 +63,13 @@ def _run_side(backend: CoreBackend, side: Side, prog: Program) -> Side:
     return side
 
 
-def _observable(r: OpResult) -> tuple:
-    return (r.ok, r.errno, tuple((b.offset, b.order, b.size) for b in r.blocks), r.avail,
-            r.clear_avail)
-
-
 def _show(r: OpResult, _side: Side) -> dict[str, str]:
     return {"outcome": "ok" if r.ok else f"error {r.errno}", "blocks": fmt_blocks(r.blocks),
             "avail": fmt(r.avail), "clear_avail": fmt(r.clear_avail)}
 
 
 def compare(a: Side, b: Side) -> Divergence | None:
-    return compare_sides(a, b, layer="core", observe=_observable, show=_show,
-                         show_crash=BackendCrash.describe)
+    return compare_sides(a, b, layer="core", show=_show, show_crash=BackendCrash.describe)
 
 
 def common_features(a: CoreBackend, b: CoreBackend) -> frozenset[str]:

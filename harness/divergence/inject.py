@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 
 from harness.backends.base import BackendCrash, BuddyError, CoreBackend, Op
 from harness.backends.batch import run_one_by_one
-from harness.divergence.core_layer import common_features, compare, run_side
+from harness.divergence.core_layer import CoreLayer, compare, run_side
 from harness.divergence.gen import program_at
 from harness.divergence.pipeline import Divergence, Side
 from harness.divergence.program import Program
@@ -179,13 +179,12 @@ def _pair(first: bool, mine: str, theirs: str) -> tuple[str, str]:
     return (mine, theirs) if first else (theirs, mine)
 
 
-class InjectLayer:
-    """The core layer with one allocation failure planned per program."""
+class InjectLayer(CoreLayer):
+    """The core layer with one allocation failure planned per program, one program at a
+    time in this process."""
 
-    name = "core"
     chunk = 1
     parallel = False
-    features = staticmethod(common_features)
     program_at = staticmethod(injected_at)
     shrink = staticmethod(shrink_injected)
 
@@ -199,11 +198,8 @@ class InjectLayer:
         assert isinstance(prog, InjectedProgram)
         return compare_injected(prog, a, b)
 
-    def ops_run(self, prog: Program, side: Side) -> int:
-        return len(side.results)
-
     def case_yaml(self, finding, names: tuple[str, str], seed: int | None) -> None:
-        return None
+        return None  # a case needs fail_alloc where the failure fired: written by hand
 
 
 INJECT = InjectLayer()

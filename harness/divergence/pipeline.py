@@ -94,16 +94,16 @@ class Layer(Protocol):
         ...
 
 
-def compare_sides(a: Side, b: Side, *, layer: str, observe: Callable[[Any], Any],
-                  show: Callable[[Any, Side], dict[str, str]],
+def compare_sides(a: Side, b: Side, *, layer: str, show: Callable[[Any, Side], dict[str, str]],
                   show_crash: Callable[[BackendCrash], str]) -> Divergence | None:
-    """The first difference of two sides: creation, then per operation what ``observe``
-    keeps (shown by ``show``), then how and where they crashed, then teardown warnings."""
+    """The first difference of two sides: creation, then each operation's result (a value
+    the layer's results compare as, shown by ``show``), then how and where they crashed,
+    then teardown warnings."""
     if a.create_errno != b.create_errno:
         return Divergence(-1, "creation", (a.create_errno or "ok", b.create_errno or "ok"),
                           layer)
     for i, (ra, rb) in enumerate(zip(a.results, b.results)):
-        if observe(ra) != observe(rb):
+        if ra != rb:
             va, vb = show(ra, a), show(rb, b)
             what = next((k for k in va if va[k] != vb[k]), next(iter(va)))
             return Divergence(i, what, (va[what], vb[what]), layer)
