@@ -223,7 +223,7 @@ def test_pytest_runs_the_doctests_and_lints_per_backend():
     assert re.search(r"\b7 passed\b", p.stdout), p.stdout[-500:]  # 4 examples, 3 lints
 
 
-def test_binding_fuzz_agrees_with_the_model_and_catches_a_planted_bug(tmp_path):
+def test_binding_fuzz_agrees_with_the_model_and_catches_a_planted_bug(tmp_path, capsys):
     """fuzz with rust@ on one side runs binding programs: the model binding over the reference
     agrees with the real 7.2 binding, and a binding without its empty-range check is found,
     shrunk and written as a case that passes on one side only."""
@@ -254,6 +254,15 @@ def test_binding_fuzz_agrees_with_the_model_and_catches_a_planted_bug(tmp_path):
         assert run_case(case, ps, bad).status == "fail"
     finally:
         bad.close()
+    # The verb: the same divergence, written where --emit says and replayed on both sides.
+    from harness.cli import main
+
+    capsys.readouterr()
+    assert main(["fuzz", "--backend", "reference", "--backend", f"rust@{tree}", "--examples",
+                 "3000", "--seed", "7", "--jobs", "1", "--emit", str(tmp_path / "found")]) == 1
+    out = capsys.readouterr().out
+    assert "DIVERGENCE: operation" in out, out
+    assert "reproduces (reference: pass, rust@" in out and "replay: buddy-harness run" in out
 
 
 SEED = next((p / "shared/seed/review-v12.1-gpu-buddy-bindings.txt" for p in ROOT.parents
