@@ -22,9 +22,10 @@ from harness.backends.base import CoreBackend
 from harness.backends.names import BackendRef
 from harness.backends.registry import FAMILIES
 from harness.engine.trace import Outcome
+from harness.trees.names import VERSION
 
 NONE = "none"
-_VERSION = re.compile(r"^\d+\.\d+$")
+
 _RELEASE = re.compile(r"^(\d+)\.(\d+)")
 
 
@@ -37,10 +38,10 @@ def add_expect_as_option(p: argparse.ArgumentParser) -> None:
 def expectation_name(backend_name: str, tree_version: str | None) -> str:
     """``native@/src/linux`` with a 7.2.13 tree -> ``native@7.2``; a version name is kept, and
     so is a patched tree's (``rust@v12.1``: its own file, over its base's)."""
-    from harness.patching.trees import base_of
+    from harness.trees.patched import base_of
 
     ref = BackendRef(backend_name)
-    if tree_version is None or (ref.what and _VERSION.match(ref.what)) or base_of(ref):
+    if tree_version is None or (ref.what and VERSION.match(ref.what)) or base_of(ref):
         return backend_name
     m = _RELEASE.match(tree_version)
     return f"{ref.family}@{m[1]}.{m[2]}" if m else backend_name
@@ -64,10 +65,10 @@ def name_for(backend_name: str, kernel_src: str | None, override: str | None) ->
     if override is not None:
         return None if override == NONE else override
     ref = BackendRef(backend_name)
-    if (ref.what and _VERSION.match(ref.what)) or ref.family not in FAMILIES:
+    if (ref.what and VERSION.match(ref.what)) or ref.family not in FAMILIES:
         return backend_name
     from harness.backends.base import BackendUnavailable
-    from harness.backends.native import resolve_tree
+    from harness.trees import resolve_tree
 
     try:  # every family's trees are kernel trees: read the version as native does
         tree = resolve_tree(ref, kernel_src, log=lambda _: None)

@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run_verb(ns: argparse.Namespace) -> int:
     from harness import leftovers
-    from harness.backends.native.kernels import cache_root
+    from harness.trees.kernels import cache_root
 
     try:
         leftovers.sweep(cache_root())  # what runs killed on the way left in the cache

@@ -58,13 +58,13 @@ class EditTarget:
 
 def _kernel_tree(name: str, kernel_src: str | None) -> Path:
     """The kernel tree ``FAMILY@PATH`` or ``FAMILY@VERSION`` names, for any family."""
-    from harness.backends.native import resolve_tree
+    from harness.trees import resolve_tree
 
     return resolve_tree(name, kernel_src, log=lambda _: None).root
 
 
 def _native_source(root: Path) -> Path:
-    from harness.backends.native.tree import inspect
+    from harness.trees.tree import inspect
 
     return inspect(root).source
 
@@ -136,7 +136,7 @@ class _Uml:
     """kunit.py on UML in a full tree, after the same edit to its buddy.c."""
 
     def __init__(self, root: Path, scratch: Path, log: Callable[[str], None]) -> None:
-        from harness.backends.native.tree import inspect
+        from harness.trees.tree import inspect
 
         self.root = Path(root)
         tool = self.root / "tools/testing/kunit/kunit.py"

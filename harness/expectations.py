@@ -54,7 +54,7 @@ def load(specs_roots: list[Path], backend: str) -> Expectations:
     (``native@7.2.yaml``): the code the patch left alone fails as it does there.
     Its own file then adds entries, or replaces the reason of an inherited one.
     """
-    from harness.patching.trees import base_of
+    from harness.trees.patched import base_of
 
     exp = Expectations(backend)
     for name in filter(None, (base_of(backend), backend)):

@@ -131,7 +131,7 @@ def machine() -> Machine:
 def _cold_cache(tmp: Path) -> dict[str, str]:
     """An empty cache of its own, the already fetched trees linked in (fetching is not the
     figure)."""
-    from harness.backends.native.kernels import cache_root
+    from harness.trees.kernels import cache_root
 
     root = tmp / "buddy-harness"
     root.mkdir(parents=True)

@@ -95,9 +95,9 @@ def backend(text: str) -> str:
 
 
 def kernel_version(text: str) -> str:
-    from harness.backends.native.kernels import _VERSION
+    from harness.trees.names import VERSION
 
-    if not _VERSION.match(text):
+    if not VERSION.match(text):
         raise argparse.ArgumentTypeError(f"'{text}' is not a kernel version like 7.2, 6.12 or "
                                          "6.1")
     return text

@@ -84,7 +84,7 @@ def _key(item: Item) -> str:
 
 
 def _timings_file(name: str) -> Path:
-    from harness.backends.native.kernels import cache_root
+    from harness.trees.kernels import cache_root
 
     return cache_root() / "timings" / f"{hashlib.sha256(name.encode()).hexdigest()[:16]}.json"
 

@@ -133,7 +133,7 @@ def _suite_items(config: pytest.Config, name: str) -> list[tuple[str, str]]:
     kinds = suites.kinds_for(BackendRef(name).family)
     if not kinds:
         return []
-    from harness.backends.native import resolve_tree
+    from harness.trees import resolve_tree
 
     try:
         tree = resolve_tree(name, config.getoption("kernel_src"), log=lambda m: None)

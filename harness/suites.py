@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from harness.backends.base import Suite
 
 if TYPE_CHECKING:
-    from harness.backends.native.tree import KernelTree
+    from harness.trees.tree import KernelTree
 
 __all__ = ["KINDS", "Suite", "SuiteKind", "kinds_for", "register"]
 

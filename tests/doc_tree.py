@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.backends.native.kernels import LAYOUT
+from harness.trees.kernels import LAYOUT
 
 HEADER = """\
 /* SPDX-License-Identifier: MIT */

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends.native import kernels
 from harness.backends.native.testing import why_unavailable
+from harness.trees import kernels
 
 
 def cached_tree(version: str = "7.2") -> Path:

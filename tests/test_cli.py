@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness.backends.native import kernels
+from harness.trees import kernels
 from tests.helpers import write_spec
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from harness.backends.native import kernels
 from harness.docs import coverage, report, tree, waivers
 from harness.docs.outcomes import CaseOutcome
 from harness.spec.loader import load_paths
 from harness.spec.position import SpecError
+from harness.trees import kernels
 from tests.doc_tree import make_tree
 from tests.helpers import write_spec
 from tests.test_docs import ROOT, case_yaml, harness

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends.native import kernels
 from harness.docs import coverage, drift, kdoc_tool, kerneldoc, quotes, rustdoc, tree, waivers
 from harness.docs.text import normalize, sentences
 from harness.spec.loader import load_paths
+from harness.trees import kernels
 from tests.doc_tree import HEADER, RUST, SOURCE, make_cache, make_tree
 from tests.helpers import write_spec
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends.native import kernels
 from harness.docs import coverage, report, tree
 from harness.docs.outcomes import CaseOutcome
 from harness.spec.loader import load_paths
+from harness.trees import kernels
 from tests.doc_tree import make_tree
 from tests.helpers import write_spec
 

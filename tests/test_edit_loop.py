@@ -85,7 +85,7 @@ def test_parallel_native_run_gives_the_serial_outcomes(tmp_path):
 
 def test_an_edit_recompiles_only_the_edited_unit(tmp_path, monkeypatch):
     from harness.backends.native import build as native_build
-    from harness.backends.native.tree import inspect
+    from harness.trees.tree import inspect
 
     tree = copy_tree(tmp_path)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

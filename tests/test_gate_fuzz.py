@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.backends.native import kernels
 from harness.backends.reference import ReferenceBackend
 from harness.divergence import gate
+from harness.trees import kernels
 from tests import miniatures
 from tests.test_cli import harness
 

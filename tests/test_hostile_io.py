@@ -24,10 +24,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness import fileio
-from harness.backends.native import kernels
 from harness.cli import main
 from harness.patching import parse
 from harness.spec.loader import load_paths
+from harness.trees import kernels
 from tests.helpers import write_spec
 from tests.test_cli import GOOD
 from tests.test_hostile import _env

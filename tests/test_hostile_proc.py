@@ -264,7 +264,7 @@ def test_a_process_the_c_forks_does_not_outlive_the_run(tmp_path):
 
 def _private_cache(tmp_path: Path, monkeypatch, *parts: str) -> Path:
     """A cache of its own for the test (the real one's trees linked, ``parts`` copied)."""
-    from harness.backends.native import kernels
+    from harness.trees import kernels
 
     real = kernels.cache_root()
     root = tmp_path / "cache" / "buddy-harness"
@@ -372,7 +372,7 @@ def _sealed_tree_cache(tmp_path: Path, monkeypatch) -> Path:
 @NATIVE
 @pytest.mark.parametrize("what", ["drivers/gpu/buddy.c", "buddy-harness.json"])
 def test_a_damaged_cached_tree_is_fetched_again_not_built(tmp_path, monkeypatch, what):
-    from harness.backends.native import ensure_version, kernels
+    from harness.trees import ensure_version, kernels
 
     tree = _sealed_tree_cache(tmp_path, monkeypatch)
     assert kernels.locate("7.2") == tree
@@ -396,8 +396,8 @@ def test_a_damaged_cached_tree_is_fetched_again_not_built(tmp_path, monkeypatch,
 @RUST
 def test_a_damaged_rust_stage_is_rebuilt(tmp_path, monkeypatch):
     from harness import integrity
-    from harness.backends.native.tree import inspect
     from harness.backends.rust.build import build as rust_build
+    from harness.trees.tree import inspect
 
     tree = _tree()
     if not (tree.root / "rust/kernel/gpu/buddy.rs").is_file():
@@ -438,8 +438,8 @@ def fake_deb(tmp_path_factory) -> Path:
     """linux-source-9.9 as a Debian package holding a copy of the cached 7.2 tree."""
     import tarfile
 
-    from harness.backends.native import kernels
-    from harness.backends.native.tree import META
+    from harness.trees import kernels
+    from harness.trees.tree import META
 
     if shutil.which("dpkg-deb") is None:
         pytest.skip("dpkg-deb is needed to build the fake package")
@@ -495,7 +495,7 @@ def test_two_fetches_of_one_version_download_once(fake_apt, tmp_path):
 
 
 def test_a_reader_never_sees_the_tree_missing_during_a_refetch(fake_apt, capsys):
-    from harness.backends.native import kernels
+    from harness.trees import kernels
 
     tree = kernels.fetch(FAKE, log=lambda _m: None)
     refetch = subprocess.Popen([sys.executable, "-m", "harness", "kernel", "fetch", FAKE],
@@ -528,7 +528,7 @@ def test_a_full_disk_says_disk_full_and_leaves_nothing(fake_apt, monkeypatch, ca
     import errno
     import tarfile
 
-    from harness.backends.native import kernels
+    from harness.trees import kernels
 
     def full(self, member, path="", **kw):
         raise OSError(errno.ENOSPC, "No space left on device", os.path.join(path, member.name))
@@ -590,7 +590,7 @@ KILLED = int(os.environ.get("KILLED_RUN_EXAMPLES", "0"))  # more: KILLED_RUN_EXA
 def test_a_killed_run_leaves_no_process_and_a_cache_the_next_run_uses(sig, delay):
     """Killed while building (a cold cache) or while running cases, at a random moment."""
     from harness import integrity, leftovers
-    from harness.backends.native import kernels
+    from harness.trees import kernels
     from tests.test_interrupt import SPEC
 
     real = kernels.cache_root()

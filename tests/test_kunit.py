@@ -73,8 +73,8 @@ def test_cases_are_read_in_order_with_their_suite_and_speed():
     ("6.12", "gpu_buddy", 7, []),
     ("6.1", "drm_buddy", 6, [])])
 def test_each_tree_lists_its_kunit_cases(version, suite, count, slow):
-    from harness.backends.native.tree import inspect
     from harness.suites import KINDS
+    from harness.trees.tree import inspect
 
     tree = inspect(cached_tree(version))
     ids = KINDS["kunit"].collect(tree)
@@ -496,8 +496,8 @@ def _cases(*ids: str):
 
 @native
 def test_what_cannot_be_exported_is_named_with_the_reason():
-    from harness.backends.native.tree import inspect
     from harness.kunit.export import export
+    from harness.trees.tree import inspect
 
     got = export(_cases(), inspect(cached_tree("7.2")))
     reasons = dict(got.refused)

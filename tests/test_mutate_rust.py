@@ -165,7 +165,7 @@ def test_bad_input_is_one_line_and_exit_2(capsys):
 
 
 def test_a_tree_without_the_binding_is_a_usage_error(capsys):
-    from harness.backends.native import kernels
+    from harness.trees import kernels
 
     if kernels.locate("6.12") is None or shutil.which("rustc") is None \
             or shutil.which("bindgen") is None:
@@ -177,7 +177,7 @@ def test_a_tree_without_the_binding_is_a_usage_error(capsys):
 # -- on 7.2's buddy.rs ------------------------------------------------------------
 
 def _tree():
-    from harness.backends.native import kernels, resolve_tree
+    from harness.trees import kernels, resolve_tree
 
     if kernels.locate("7.2") is None:
         pytest.skip("no cached 7.2 tree (buddy-harness kernel fetch 7.2)")

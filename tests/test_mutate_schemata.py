@@ -146,7 +146,7 @@ def _tree(version: str):
 
     if f"native@{version}" not in testing.available_trees():
         pytest.skip(f"native@{version} is not cached")
-    from harness.backends.native import resolve_tree
+    from harness.trees import resolve_tree
 
     return resolve_tree(f"native@{version}", log=lambda m: None)
 

@@ -344,8 +344,8 @@ def test_failed_download_is_one_line(monkeypatch, tmp_path, capsys):
     """An archive that cannot be reached: one line naming the step that failed, exit 1."""
     import shutil
 
-    from harness.backends.native import kernels
     from harness.cli import main
+    from harness.trees import kernels
 
     if shutil.which("apt-get") is None:
         pytest.skip("no apt-get here")

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from harness import expectations
-from harness.backends.native import kernels, resolve_tree
 from harness.cli import main
-from harness.patching import trees
 from harness.patching.parse import PatchError
+from harness.trees import kernels, resolve_tree
+from harness.trees import patched as trees
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT.parent / "shared" / "seed" / "review-v12.1-gpu-buddy-bindings.txt"

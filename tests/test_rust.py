@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from harness.backends.base import BackendUnavailable
-from harness.backends.native import kernels
 from harness.backends.rust.build import BINDING
+from harness.trees import kernels
 
 TREE = kernels.locate("7.2")
 SKIP = ("no cached 7.2 tree (buddy-harness kernel fetch 7.2)" if TREE is None

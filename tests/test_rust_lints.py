@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends.native import kernels, resolve_tree
 from harness.backends.rust import lints
 from harness.backends.rust.build import BINDING
+from harness.trees import kernels, resolve_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 TREE = kernels.locate("7.2")

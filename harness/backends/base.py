@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from harness.backends.native.tree import KernelTree
     from harness.engine.trace import Outcome
+    from harness.trees.tree import KernelTree
 
 # C flag bits (include/linux/gpu_buddy.h).
 RANGE = 1 << 0

@@ -94,7 +94,7 @@ def default_backends(ns: argparse.Namespace) -> list[str]:
     names = ["reference"]
     if ns.kernel_src or os.environ.get("BUDDY_HARNESS_KERNEL_SRC"):
         names.append("native")
-    from harness.backends.native import kernels  # no compiler or apt needed to list the cache
+    from harness.trees import kernels
 
     cached = kernels.cached()
     names += [f"native@{c.version}" for c in cached]

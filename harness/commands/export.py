@@ -39,7 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(ns: argparse.Namespace) -> int:
-    from harness.backends.native import resolve_tree
+    from harness.trees import resolve_tree
 
     _dirs, loaded = load_specs(ns)
     if loaded.errors:

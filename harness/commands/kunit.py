@@ -29,7 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(ns: argparse.Namespace) -> int:
-    from harness.backends.native import kernels, open_backend
+    from harness.backends.native import open_backend
+    from harness.trees import kernels
 
     names = ns.backend or [f"native@{c.version}" for c in kernels.cached()]
     if not names:

@@ -93,9 +93,9 @@ def select_mutants(source: str, ns: argparse.Namespace):
 
 
 def run(ns: argparse.Namespace) -> int:
-    from harness.backends.native import resolve_tree
     from harness.mutation import schemata, survivors
     from harness.mutation.report import Report
+    from harness.trees import resolve_tree
 
     rust = len(ns.backend) == 1 and BackendRef(ns.backend[0]).family == "rust"
     if ns.timeout is None:

@@ -52,12 +52,12 @@ def select(source: str, flags: list[str], ns: argparse.Namespace):
 def run(ns: argparse.Namespace) -> tuple:
     """The Rust mutants' report, every mutant's id and the survivors file, which
     :func:`harness.commands.mutate.finish` turns into the output and the exit code."""
-    from harness.backends.native import resolve_tree
     from harness.backends.rust.build import BINDING, toolchain_missing
     from harness.mutation import survivors
     from harness.mutation.report import Report
     from harness.mutation.rust_mutants import OPERATORS
     from harness.mutation.rust_runner import RustBench, header_flags, survivors_path
+    from harness.trees import resolve_tree
 
     unknown = sorted(set(ns.operator) - set(OPERATORS))
     if unknown:

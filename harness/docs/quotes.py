@@ -15,12 +15,12 @@ import functools
 import re
 from dataclasses import dataclass
 
-from harness.backends.native.tree import LAYOUTS
 from harness.docs.model import TreeDocs
 from harness.docs.text import normalize
 from harness.docs.tree import docs_source
 from harness.spec.model import Case
 from harness.spec.position import SpecError
+from harness.trees.tree import LAYOUTS
 
 _PATH = re.compile(r"^(?:drivers|include|rust|lib|mm|tools|Documentation)/[\w./-]+\.(?:c|h|rs)$")
 

@@ -7,10 +7,10 @@ import re
 from pathlib import Path
 
 from harness.backends.base import BackendUnavailable
-from harness.backends.native import kernels
-from harness.backends.native.tree import LAYOUTS, inspect
 from harness.docs import kerneldoc, rustdoc
 from harness.docs.model import TreeDocs
+from harness.trees import kernels
+from harness.trees.tree import LAYOUTS, inspect
 
 # The version the reference model follows, and so the one quotes are checked against.
 REFERENCE = "7.2"

@@ -22,8 +22,8 @@ from pathlib import Path
 from harness import integrity, leftovers
 from harness.backends.native import build as native_build
 from harness.backends.native import objcache
-from harness.backends.native.kernels import cache_root
 from harness.kunit.source import KunitFile
+from harness.trees.kernels import cache_root
 
 STANDIN = Path(__file__).with_name("csrc")
 RUNNER = "kunit-runner"

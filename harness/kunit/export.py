@@ -18,7 +18,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from harness.backends.native.tree import KernelTree
 from harness.engine.run import case_env
 from harness.spec.expr import Expr
 from harness.spec.model import (
@@ -33,6 +32,7 @@ from harness.spec.model import (
     Step,
     Trim,
 )
+from harness.trees.tree import KernelTree
 
 ERRNOS = ("EINVAL", "ENOSPC", "ENOMEM")
 FLAGS = {"contiguous": "CONTIGUOUS_ALLOCATION", "clear": "CLEAR_ALLOCATION",

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.backends.native.tree import KernelTree
+from harness.trees.tree import KernelTree
 
 # The allocator's KUnit file in each layout, with the units it links (its random helpers).
 FILES = {

@@ -19,10 +19,10 @@ from pathlib import Path
 
 from harness.backends.native import build as nbuild
 from harness.backends.native.backend import NativeBackend
-from harness.backends.native.tree import KernelTree
 from harness.engine import run_case
 from harness.mutation.mutants import Mutant
 from harness.spec.loader import load_paths
+from harness.trees.tree import KernelTree
 
 KILLED, SURVIVED, NO_COMPILE, TIMED_OUT = "killed", "survived", "did-not-compile", "timed-out"
 FIXED_UNITS = {"rbtree.o": "tools/lib/rbtree.c", "wrapper.o": "wrapper.c",

@@ -31,8 +31,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from harness.backends.native.kernels import cache_root
-from harness.backends.native.tree import KernelTree
 from harness.backends.rust import build as rust_build
 from harness.backends.rust import doctests
 from harness.backends.rust.backend import RustBackend
@@ -43,6 +41,8 @@ from harness.mutation import survivors
 from harness.mutation.mutants import Mutant
 from harness.mutation.runner import KILLED, NO_COMPILE, SURVIVED, TIMED_OUT, Verdict
 from harness.spec.loader import load_paths
+from harness.trees.kernels import cache_root
+from harness.trees.tree import KernelTree
 
 STRESS = (2, 200, 64 << 20, 4 << 10)  # threads, operations each, space, chunk
 KEEP_BUILDS = 200  # mutant builds kept in the cache (about 10 MB each): a file's, twice

@@ -26,13 +26,13 @@ from pathlib import Path
 
 from harness.backends.native import build as nbuild
 from harness.backends.native.backend import NativeBackend
-from harness.backends.native.tree import KernelTree
 from harness.engine import run_case
 from harness.mutation import schema
 from harness.mutation.mutants import Mutant
 from harness.mutation.replay import RecordingWorker, Segment, Transcript, replay, restore
 from harness.mutation.runner import FIXED_UNITS, KILLED, NO_COMPILE, SURVIVED, TIMED_OUT, Verdict
 from harness.spec.loader import load_paths
+from harness.trees.tree import KernelTree
 
 MUTANT_ENV = "BH_MUTANT"
 

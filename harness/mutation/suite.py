@@ -32,7 +32,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _tree(config: pytest.Config):
-    from harness.backends.native import resolve_tree
+    from harness.trees import resolve_tree
 
     name = config.getoption("--mutate")
     if not name:

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 from harness.options import printable
-from harness.patching import trees
 from harness.patching.parse import PatchError
+from harness.trees import patched as trees
 
 NOT_APPLIED = 2
 

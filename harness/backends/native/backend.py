@@ -23,9 +23,9 @@ from harness.backends.base import (
 )
 from harness.backends.batch import handle_at
 from harness.backends.native.build import Build, build
-from harness.backends.native.tree import KernelTree
 from harness.backends.native.worker import Worker
 from harness.suites import Suite
+from harness.trees.tree import KernelTree
 
 ERRNO = {12: "ENOMEM", 22: "EINVAL", 28: "ENOSPC", 95: "EOPNOTSUPP"}
 

@@ -22,8 +22,8 @@ from pathlib import Path
 from harness import integrity, leftovers, procs
 from harness.backends.base import BackendUnavailable
 from harness.backends.native import objcache
-from harness.backends.native.kernels import cache_root
-from harness.backends.native.tree import KernelTree
+from harness.trees.kernels import cache_root
+from harness.trees.tree import KernelTree
 
 CSRC = Path(__file__).with_name("csrc")
 # As the kernel builds: no strict aliasing or overflow assumptions, keep null checks.

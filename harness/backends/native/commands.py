@@ -5,8 +5,9 @@ from __future__ import annotations
 import sys
 
 from harness.backends.base import BackendUnavailable
-from harness.backends.native import build, kernels
-from harness.backends.native.tree import inspect
+from harness.backends.native import build
+from harness.trees import kernels
+from harness.trees.tree import inspect
 
 
 def _err(msg: str) -> None:

@@ -15,9 +15,10 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.backends.native import _built_variant, resolve_tree
+from harness.backends.native import _built_variant
 from harness.backends.native.backend import NativeBackend
-from harness.backends.native.tree import KernelTree
+from harness.trees import resolve_tree
+from harness.trees.tree import KernelTree
 
 
 def open_coverage_backend(name: str, data_dir: Path, *, kernel_src: str | None = None,

@@ -21,7 +21,7 @@ from harness.backends.base import (
 )
 from harness.backends.native.backend import errno_name
 from harness.backends.native.build import Build
-from harness.backends.native.tree import KernelTree
+from harness.trees.tree import KernelTree
 
 _SIGNATURES = {
     "bh_init": (c_void_p, [c_uint64, c_uint64, POINTER(c_int)]),

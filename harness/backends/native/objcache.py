@@ -18,8 +18,8 @@ import tempfile
 from pathlib import Path
 
 from harness import integrity, leftovers
-from harness.backends.native.kernels import cache_root
 from harness.cachedir import prune
+from harness.trees.kernels import cache_root
 
 
 def objects_dir() -> Path:

@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 
 from harness.backends.base import BackendUnavailable
-from harness.backends.native import ENV_SRC, kernels
-from harness.backends.native.tree import KernelTree, inspect
+from harness.trees import ENV_SRC, kernels
+from harness.trees.tree import KernelTree, inspect
 
 VERSIONS = ("7.2", "6.12", "6.1")
 

@@ -19,7 +19,7 @@ __all__ = ["open_backend", "RustBackend", "RustBuild", "RustBuildError"]
 def open_backend(name: str, *, kernel_src: str | None = None, timeout: float = 10.0,
                  log: Callable[[str], None] = print) -> RustBackend:
     """Open ``name`` (rust, rust@VERSION, rust@PATH); BackendUnavailable says what to do."""
-    from harness.backends.native import resolve_tree
+    from harness.trees import resolve_tree
 
     tree = resolve_tree(name, kernel_src, log)
     b = rust_build.build(tree, log=log)

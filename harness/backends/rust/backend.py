@@ -24,7 +24,6 @@ from harness.backends.base import (
     Suite,
 )
 from harness.backends.names import BackendRef
-from harness.backends.native.tree import KernelTree
 from harness.backends.native.worker import Worker
 from harness.backends.rust import doctests, programs
 from harness.backends.rust.build import BINDING, RustBuild, build
@@ -37,6 +36,7 @@ from harness.backends.rust.programs import (
     reply_blocks,
 )
 from harness.engine.trace import Outcome
+from harness.trees.tree import KernelTree
 
 
 class DoctestSuite:

@@ -39,7 +39,7 @@ def _corpus(backend, todo: list) -> float:
 
 
 def run(name: str, *, kernel_src: str | None, out: Callable[[str], None] = print) -> int:
-    from harness.backends.native import resolve_tree
+    from harness.trees import resolve_tree
 
     todo = _binding_cases(Path("specs"))
     tree = resolve_tree(name, kernel_src, out)

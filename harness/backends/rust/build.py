@@ -33,9 +33,9 @@ from pathlib import Path
 from harness import integrity, leftovers
 from harness.backends.base import BackendUnavailable
 from harness.backends.native import build as native_build
-from harness.backends.native.kernels import cache_root
-from harness.backends.native.tree import KernelTree
 from harness.cachedir import prune
+from harness.trees.kernels import cache_root
+from harness.trees.tree import KernelTree
 
 STANDIN = Path(__file__).with_name("standin")
 BINDING = "rust/kernel/gpu/buddy.rs"

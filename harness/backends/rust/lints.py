@@ -32,8 +32,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.backends.native.kernels import cache_root
-from harness.backends.native.tree import KernelTree
 from harness.backends.rust import makeflags
 from harness.backends.rust.build import (
     BINDING,
@@ -48,6 +46,8 @@ from harness.backends.rust.build import (
 )
 from harness.cachedir import prune
 from harness.engine.trace import Outcome
+from harness.trees.kernels import cache_root
+from harness.trees.tree import KernelTree
 
 if TYPE_CHECKING:
     from harness.backends.rust.backend import RustBackend

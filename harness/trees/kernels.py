@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import integrity, leftovers
-from harness.backends.native.tree import META, read_meta
+from harness.trees.names import VERSION, cache_root
+from harness.trees.tree import META, read_meta
 
 SUITES = ("sid", "trixie", "bookworm")
 # Path prefixes kept from the source tarball (relative to its top directory).
@@ -56,16 +57,11 @@ KEEP = (
 )
 # Bumped whenever KEEP grows: a tree cached with fewer paths is fetched again.
 LAYOUT = 4
-_VERSION = re.compile(r"^\d+\.\d+$")
+
 
 
 class FetchError(Exception):
     """Fetching failed; the message says why and what to try."""
-
-
-def cache_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "buddy-harness"
 
 
 def kernels_dir() -> Path:
@@ -107,7 +103,7 @@ def cached() -> list[Cached]:
         for d in sorted(root.iterdir(), key=lambda p: _sort_key(p.name)):
             meta = read_meta(d)
             if meta is None or d.name.startswith(".") or meta.get("base"):
-                continue  # staging, or a patched tree (harness.patching.trees lists those)
+                continue  # staging, or a patched tree (harness.trees.patched lists those)
             out.append(Cached(d.name, meta.get("package", "?"), d))
     return out
 
@@ -168,7 +164,7 @@ def fetch(version: str, log: Callable[[str], None] = print, *, again: bool = Tru
     beside the others and published by renaming a link, so a reader finds the old tree
     or the new one, never neither.
     """
-    if not _VERSION.match(version):
+    if not VERSION.match(version):
         raise FetchError(f"'{version}': give a kernel version like 7.2, 6.12 or 6.1")
     for tool in ("apt-get", "dpkg-deb"):
         if shutil.which(tool) is None:

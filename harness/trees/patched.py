@@ -24,14 +24,14 @@ from pathlib import Path
 from harness import fileio, integrity
 from harness.backends.base import BackendUnavailable
 from harness.backends.names import BackendRef
-from harness.backends.native import kernels
-from harness.backends.native.tree import META, read_meta
 from harness.patching import apply as _apply
 from harness.patching import parse
+from harness.trees import kernels
+from harness.trees.names import VERSION
+from harness.trees.tree import META, read_meta
 
 MAX_PATCH_BYTES = 64 << 20  # a whole review thread is a few MB
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._+-]{0,63}$")
-VERSION = re.compile(r"^\d+\.\d+$")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,35 @@
+"""Every test that needs a kernel tree runs in CI: tox's py env has none (it runs before the
+envs that fetch them), so such a module must be named by an env that fetches trees."""
+
+from __future__ import annotations
+
+import configparser
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# How a test module finds a kernel tree (the helpers of tests/ and harness's testing module).
+NEEDS_TREE = re.compile(r"why_unavailable|available_trees|copy_tree|_native_name|"
+                        r"kernels\.locate|native_tree|_private_cache")
+
+
+def _modules_named_by_envs_with_trees() -> set[str]:
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(ROOT / "tox.ini")
+    named: set[str] = set()
+    for section in tox.sections():
+        if not section.startswith("testenv:") or section == "testenv:py":
+            continue
+        named |= set(re.findall(r"tests/(test_\w+\.py)", tox[section].get("commands", "")))
+    return named
+
+
+def test_every_module_that_needs_a_tree_is_run_by_an_env_that_has_one():
+    needing = {p.name for p in (ROOT / "tests").glob("test_*.py")
+               if p.name != Path(__file__).name
+               and NEEDS_TREE.search(p.read_text(encoding="utf-8"))}
+    assert needing, "the pattern no longer finds the tree-needing modules"
+    missing = sorted(needing - _modules_named_by_envs_with_trees())
+    assert missing == [], (
+        f"{', '.join(missing)} need a kernel tree but no tox env that fetches one runs them "
+        "(add them to tox.ini's native env, or another that fetches trees)")
