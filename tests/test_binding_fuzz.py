@@ -9,27 +9,30 @@ binding that never finalises over native@.
 
 from __future__ import annotations
 
-import random
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from harness.backends.base import Op
 from harness.backends.binding import U64_MAX, GpuBuddy
 from harness.backends.reference import ReferenceBackend
-from harness.divergence import binding_fuzz as bf
+from harness.divergence import binding_layer as bl
+from harness.divergence import fuzz
+from harness.divergence.binding_gen import MODIFIERS, program_at
+from harness.divergence.program import Program
 from tests import test_rust as rust
 
 K, M, G = 1 << 10, 1 << 20, 1 << 30
 MODES = ("simple", "topdown", "range")
-SUBSETS = [tuple(m for i, m in enumerate(bf.MODIFIERS) if mask >> i & 1) for mask in range(8)]
+SUBSETS = [tuple(m for i, m in enumerate(MODIFIERS) if mask >> i & 1) for mask in range(8)]
 
 
 def _pow2(n: int) -> bool:
     return n > 0 and n & (n - 1) == 0
 
 
-def _classes(prog: bf.BProgram) -> Counter:
+def _classes(prog: Program) -> Counter:
     """The argument classes of one program, from its values."""
     c: Counter = Counter()
     chunk, size, base = prog.chunk, prog.size, prog.base
@@ -48,12 +51,13 @@ def _classes(prog: bf.BProgram) -> Counter:
         c["state:fragmented"] += 1
     for op in ops:
         c[f"op:{op.verb}"] += 1
-        if op.verb == "remake" and op.early:
+        if op.verb == "remake" and op.args["early"]:
             c["op:remake-gpubuddy-first"] += 1
         if op.verb != "alloc":
             continue
-        c[f"combo:{op.mode}+{'+'.join(op.flags) or 'none'}"] += 1
-        mbs = op.min_block_size
+        a = op.args
+        c[f"combo:{a['mode']}+{'+'.join(a['flags']) or 'none'}"] += 1
+        mbs = a["min_block_size"]
         if not _pow2(mbs):
             c["mbs:no-alignment"] += 1
         elif mbs < chunk:
@@ -64,15 +68,15 @@ def _classes(prog: bf.BProgram) -> Counter:
             c["mbs:above-chunk"] += 1
             if mbs > size:
                 c["mbs:above-space"] += 1
-        if op.size > 4 * G:
+        if a["size"] > 4 * G:
             c["size:above-4G"] += 1
-        if op.size == 0:
+        if a["size"] == 0:
             c["size:zero"] += 1
-        if chunk and op.size % chunk:
+        if chunk and a["size"] % chunk:
             c["size:not-a-chunk-multiple"] += 1
-        if op.mode != "range":
+        if a["mode"] != "range":
             continue
-        s, e = op.start, op.end
+        s, e = a["start"], a["end"]
         if s == e:
             c["range:empty"] += 1
         elif s > e:
@@ -104,10 +108,10 @@ WANT = {
 def test_every_operation_and_argument_class_is_drawn():
     """2,000 programs of seed 1 reach every class, each at least 10 times, and every mode
     with every subset of the modifier flags."""
-    feats = bf.features_of(ReferenceBackend(), ReferenceBackend())
+    feats = bl.BINDING.features(ReferenceBackend(), ReferenceBackend())
     seen: Counter = Counter()
     for i in range(2000):
-        seen += _classes(bf.program(random.Random(f"1:{i}"), feats))
+        seen += _classes(program_at(1, i, feats))
     rare = {k: seen[k] for k in WANT if seen[k] < 10}
     assert not rare, rare
 
@@ -117,13 +121,13 @@ def test_the_model_side_meets_every_outcome():
     refused per call (EINVAL, ENOSPC), granted, end in the overflow panic, and remake
     and tear down cleanly."""
     ref = ReferenceBackend()
-    feats = bf.features_of(ref, ref)
+    feats = bl.BINDING.features(ref, ref)
     got: Counter = Counter()
     for i in range(600):
-        side = bf.run_side(ref, bf.program(random.Random(f"1:{i}"), feats))
-        got[f"create:{side.create}"] += 1
-        got[f"crash:{side.crash}"] += 1
-        got.update(s[0] for s in side.steps)
+        side = bl.run_side(ref, "reference", program_at(1, i, feats))
+        got[f"create:{side.create_errno or 'ok'}"] += 1
+        got[f"crash:{side.crash and side.crash.kind}"] += 1
+        got.update(s[0] for s in side.results)
         assert not side.warned, side.warned
     for k in ("create:ok", "create:EINVAL", "crash:panic", "ok", "EINVAL", "ENOSPC",
               "remake", "teardown", "info", "empty", "drop"):
@@ -131,10 +135,11 @@ def test_the_model_side_meets_every_outcome():
 
 
 def test_programs_depend_only_on_seed_and_index():
-    feats = bf.features_of(ReferenceBackend(), ReferenceBackend())
-    a = bf.program(random.Random("9:41"), feats)
-    assert a == bf.program(random.Random("9:41"), feats)
-    assert a != bf.program(random.Random("9:42"), feats)
+    feats = bl.BINDING.features(ReferenceBackend(), ReferenceBackend())
+    a = program_at(9, 41, feats)
+    assert a == program_at(9, 41, feats)
+    assert a != program_at(9, 42, feats)
+    assert a.layer == "binding"
 
 
 def test_dropping_the_gpubuddy_first_defers_fini_to_the_last_allocation():
@@ -153,6 +158,41 @@ def test_an_offset_past_u64_max_panics_in_the_model():
     with pytest.raises(BackendCrash) as e:
         gb.alloc_blocks(("topdown",), 4 * K, 4 * K)
     assert e.value.kind == "panic" and "overflow" in str(e.value)
+
+
+def test_the_binding_layer_finds_shrinks_and_emits_over_any_core_backend(tmp_path):
+    """Binding programs on the model binding over two core backends: the planted bug (a
+    TopDown request served bottom-up) is found, shrunk to plain arguments and written as a
+    binding case that passes on the reference only."""
+    from harness.engine import run_case
+    from harness.spec.loader import load_file
+    from tests.test_fuzz import PLANTED
+
+    names = ("reference", "planted")
+    found, _ = fuzz.search(ReferenceBackend(), PLANTED, names, seed=7, examples=2000,
+                           layer=fuzz.LAYERS["binding"])
+    assert found is not None and found.program.layer == "binding"
+    allocs = [op.args for op in found.program.ops if op.verb == "alloc"]
+    assert len(found.program.ops) <= 3 and any(a["mode"] == "topdown" for a in allocs)
+    assert all(not a["flags"] and a["min_block_size"] == found.program.chunk for a in allocs)
+    path = tmp_path / "case.yaml"
+    path.write_text(bl.to_yaml(found, names, 7))
+    (case,) = load_file(path)
+    assert case.layer == "binding"
+    ps = case.combinations()[0]
+    assert run_case(case, ps, ReferenceBackend()).status == "pass"
+    assert run_case(case, ps, PLANTED).status == "fail"
+
+
+def test_an_exception_outside_the_contract_ends_a_binding_side_as_the_engine_words_it():
+    from tests import malformed_results
+
+    bad = malformed_results.backend("bad-exception")  # its free raises RuntimeError
+    prog = Program(16 * M, 4 * K, [_alloc("simple", size=4 * K), Op("drop", {"handle": 0})],
+                   layer="binding")
+    side = bl.run_side(bad, "bad", prog)
+    assert side.crash is not None and side.crash.kind == "exception"
+    assert "the backend raised RuntimeError: free exploded" in str(side.crash)
 
 
 # -- teardown on the model binding over native@ -----------------------------------------
@@ -216,12 +256,11 @@ def test_a_gpubuddy_that_never_tears_down_fails_a_case_with_the_count(tmp_path):
         # After every drop the one root is whole again: one structure left.
         assert "leak: 1 block structures still allocated after the GpuBuddy" in out.message
         # The fuzzer's divergence at a teardown becomes a case that shows the leak.
-        found, _ = bf.search(ReferenceBackend(), bad, seed=3, examples=500, seconds=None)
+        found, _ = fuzz.search(ReferenceBackend(), bad, ("reference", "bad"), seed=3,
+                               examples=500)
         assert found is not None
-        prog, d = found
         path = tmp_path / "found.yaml"
-        path.write_text(bf.case_yaml(prog, d, bf.run_side(ReferenceBackend(), prog),
-                                     ("reference", "bad"), 3))
+        path.write_text(bl.to_yaml(found, ("reference", "bad"), 3))
         (emitted,) = load_file(path)
         eps = emitted.combinations()[0]
         assert run_case(emitted, eps, ReferenceBackend()).status == "pass"
@@ -246,31 +285,35 @@ def test_bench_exits_1_when_the_thread_stress_leaks(tmp_path, monkeypatch, capsy
 
 
 @needs_rust
+def _alloc(mode: str, start: int = 0, end: int = 0, size: int = 0) -> Op:
+    return Op("alloc", {"mode": mode, "start": start, "end": end, "size": size,
+                        "min_block_size": 4 * K, "flags": ()})
+
+
 def test_the_real_binding_defers_fini_and_panics_as_the_model_does():
     """Hand-written programs for what the model was changed to say: a GpuBuddy dropped
     before its allocations, then made again; an offset past u64::MAX."""
     real = rust._open("rust@7.2")
     ref = ReferenceBackend()
     try:
-        keep = bf.BProgram(0, 64 * M, 4 * K, (
-            bf.BOp("alloc", "simple", size=4 * M, min_block_size=4 * K),
-            bf.BOp("alloc", "topdown", size=8 * M, min_block_size=4 * K),
-            bf.BOp("remake", early=True),
-            bf.BOp("drop", target=0),
-            bf.BOp("alloc", "range", 0, 16 * M, 16 * M, 4 * K),
-            bf.BOp("info"), bf.BOp("empty", target=2)))
-        over = bf.BProgram(U64_MAX - 8 * K + 1, M, 4 * K, (
-            bf.BOp("alloc", "range", 0, 8 * K, 8 * K, 4 * K),  # base + 4K: u64::MAX
-            bf.BOp("alloc", "topdown", size=4 * K, min_block_size=4 * K)))
+        keep = Program(64 * M, 4 * K, [
+            _alloc("simple", size=4 * M), _alloc("topdown", size=8 * M),
+            Op("remake", {"early": True}), Op("drop", {"handle": 0}),
+            _alloc("range", 0, 16 * M, 16 * M), Op("info"), Op("empty", {"handle": 2})],
+            layer="binding")
+        over = Program(M, 4 * K, [
+            _alloc("range", 0, 8 * K, 8 * K),  # base + 4K: u64::MAX
+            _alloc("topdown", size=4 * K)], layer="binding", base=U64_MAX - 8 * K + 1)
         for prog in (keep, over):
-            a, b = bf.run_side(ref, prog), bf.run_side(real, prog)
-            assert bf.compare(a, b) is None, bf.compare(a, b)
-        side = bf.run_side(real, keep)
-        assert [s[0] for s in side.steps] == ["ok", "ok", "remake", "drop", "ok", "info",
-                                              "empty", "end", "teardown"]
-        assert side.steps[2][1] == (0,) and side.steps[-1][1] == (0,)  # both clean
-        side = bf.run_side(real, over)
-        assert side.crash == "panic" and len(side.steps) == 1  # the top block overflows
+            a, b = bl.run_side(ref, "ref", prog), bl.run_side(real, "real", prog)
+            assert bl.BINDING.compare(prog, a, b) is None, bl.BINDING.compare(prog, a, b)
+        side = bl.run_side(real, "real", keep)
+        assert [s[0] for s in side.results] == ["ok", "ok", "remake", "drop", "ok", "info",
+                                                "empty", "end", "teardown"]
+        assert side.results[2][1] == (0,) and side.results[-1][1] == (0,)  # both clean
+        side = bl.run_side(real, "real", over)
+        # the top block overflows
+        assert side.crash is not None and side.crash.kind == "panic" and len(side.results) == 1
     finally:
         real.close()
 
@@ -282,11 +325,11 @@ WIDER = {
     "clamps-min-block-size-to-the-chunk": (
         "min_block_size.as_usize() as u64,",
         "min_block_size.as_usize().max(buddy.params.chunk_size.as_usize()) as u64,",
-        lambda prog, op: op.min_block_size < prog.chunk),
+        lambda prog, a: a["min_block_size"] < prog.chunk),
     "clamps-range-end-to-the-space": (
         "let (start, end) = mode.range();",
         "let (start, end) = mode.range();\n        let end = end.min(self.0.params.size);",
-        lambda prog, op: op.mode == "range" and op.end > prog.size),
+        lambda prog, a: a["mode"] == "range" and a["end"] > prog.size),
 }
 
 
@@ -297,13 +340,14 @@ def test_the_wider_domain_reaches_what_the_old_one_could_not(tmp_path, name):
     tree = rust._scratch(tmp_path, lambda t: t.replace(old, new, 1))
     bad = rust._open(f"rust@{tree}")
     try:
-        found, _ = bf.search(ReferenceBackend(), bad, seed=1, examples=3000, seconds=None)
+        found, _ = fuzz.search(ReferenceBackend(), bad, ("reference", name), seed=1,
+                               examples=3000)
     finally:
         bad.close()
     assert found is not None, f"the binding fuzzer does not flag {name}"
-    prog, d = found
+    prog = found.program
     assert len(prog.ops) <= 3, prog
-    assert any(op.verb == "alloc" and reaches(prog, op) for op in prog.ops), prog
+    assert any(op.verb == "alloc" and reaches(prog, op.args) for op in prog.ops), prog
 
 
 def test_check_reads_the_accessors_of_the_binding(tmp_path, monkeypatch):

@@ -7,8 +7,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 PACKAGE = Path(__file__).resolve().parent.parent / "harness"
 VERBS = ("harness.cli", "harness.commands", "harness.__main__", "harness.pytest_plugin")
 
@@ -96,7 +94,5 @@ def test_the_cycle_finder_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
-@pytest.mark.xfail(strict=True, reason="the core fuzzer, its fault injection and its process "
-                   "pool still import each other (one fuzzer core is the cure)")
 def test_no_circle_in_the_import_graph():
     assert cycles(graph()) == []

@@ -223,19 +223,19 @@ def test_pytest_runs_the_doctests_and_lints_per_backend():
     assert re.search(r"\b7 passed\b", p.stdout), p.stdout[-500:]  # 4 examples, 3 lints
 
 
-def test_binding_fuzz_agrees_with_the_model_and_catches_a_planted_bug(tmp_path):
+def test_binding_fuzz_agrees_with_the_model_and_catches_a_planted_bug(tmp_path, capsys):
     """fuzz with rust@ on one side runs binding programs: the model binding over the reference
     agrees with the real 7.2 binding, and a binding without its empty-range check is found,
     shrunk and written as a case that passes on one side only."""
     from harness.backends.reference import ReferenceBackend
-    from harness.divergence import binding_fuzz as bf
+    from harness.divergence import binding_layer, fuzz
     from harness.engine import run_case
     from harness.spec.loader import load_file
 
     ref = ReferenceBackend()
     real = _open("rust@7.2")
     try:
-        found, stats = bf.search(ref, real, seed=7, examples=300, seconds=None)
+        found, stats = fuzz.search(ref, real, ("reference", "rust@7.2"), seed=7, examples=300)
         assert found is None, found
         assert stats.examples == 300
     finally:
@@ -243,18 +243,26 @@ def test_binding_fuzz_agrees_with_the_model_and_catches_a_planted_bug(tmp_path):
     tree = _scratch(tmp_path, lambda t: t.replace("if range.is_empty() {", "if false {", 1))
     bad = _open(f"rust@{tree}")
     try:
-        found, _ = bf.search(ref, bad, seed=7, examples=3000, seconds=None)
+        found, _ = fuzz.search(ref, bad, ("reference", "bad"), seed=7, examples=3000)
         assert found is not None
-        prog, d = found
-        assert len(prog.ops) <= 2, prog
+        assert len(found.program.ops) <= 2, found.program
         path = tmp_path / "case.yaml"
-        path.write_text(bf.case_yaml(prog, d, bf.run_side(ref, prog), ("reference", "bad"), 7))
+        path.write_text(binding_layer.to_yaml(found, ("reference", "bad"), 7))
         (case,) = load_file(path)
         ps = case.combinations()[0]
         assert run_case(case, ps, ref).status == "pass"
         assert run_case(case, ps, bad).status == "fail"
     finally:
         bad.close()
+    # The verb: the same divergence, written where --emit says and replayed on both sides.
+    from harness.cli import main
+
+    capsys.readouterr()
+    assert main(["fuzz", "--backend", "reference", "--backend", f"rust@{tree}", "--examples",
+                 "3000", "--seed", "7", "--jobs", "1", "--emit", str(tmp_path / "found")]) == 1
+    out = capsys.readouterr().out
+    assert "DIVERGENCE: operation" in out, out
+    assert "reproduces (reference: pass, rust@" in out and "replay: buddy-harness run" in out
 
 
 SEED = next((p / "shared/seed/review-v12.1-gpu-buddy-bindings.txt" for p in ROOT.parents
@@ -310,7 +318,7 @@ BINDING_MINIATURES = {
 def test_every_binding_miniature_is_flagged_by_the_corpus_and_by_fuzz(tmp_path, name):
     from harness import expectations
     from harness.backends.reference import ReferenceBackend
-    from harness.divergence import binding_fuzz as bf
+    from harness.divergence import fuzz
     from harness.runner import run_one
     from harness.spec.loader import load_paths
 
@@ -323,7 +331,8 @@ def test_every_binding_miniature_is_flagged_by_the_corpus_and_by_fuzz(tmp_path, 
         flagged = [c.id for c in cases for ps in c.combinations()
                    if run_one(c, ps, bad, exp).status not in ("pass", "xfail", "skip")]
         assert flagged, f"no case flags the miniature {name}"
-        found, _ = bf.search(ReferenceBackend(), bad, seed=3, examples=2000, seconds=None)
+        found, _ = fuzz.search(ReferenceBackend(), bad, ("reference", name), seed=3,
+                               examples=2000)
         assert found is not None, f"binding fuzz does not flag the miniature {name}"
     finally:
         bad.close()

@@ -39,7 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(ns: argparse.Namespace) -> int:
-    from harness.divergence import fuzz  # hypothesis loads only when fuzzing
+    from harness.divergence import fuzz  # loads only when fuzzing
 
     if len(ns.backend) != 2:
         raise UsageError("needs exactly two backends: --backend A --backend B")
@@ -52,8 +52,6 @@ def run(ns: argparse.Namespace) -> int:
             opened.append(registry.resolve(name, kernel_src=ns.kernel_src,
                                            sanitize=ns.native_sanitize, timeout=ns.timeout,
                                            log=log))
-        if any(b.own_binding for b in opened):
-            return _fuzz_binding(ns, names, opened[0], opened[1], seed, seconds)
         return _fuzz(ns, names, opened[0], opened[1], seed, seconds)
     finally:
         for b in opened:
@@ -62,22 +60,30 @@ def run(ns: argparse.Namespace) -> int:
 
 def _fuzz(ns: argparse.Namespace, names: tuple[str, str], a: CoreBackend, b: CoreBackend,
           seed: int, seconds: float | None) -> int:
-    from harness.divergence import emit, fuzz, inject
+    """Core-layer programs on two core backends; binding-layer programs when a real Rust
+    binding is on one side (the model binding over a core backend on the other side, or
+    another rust@)."""
+    from harness.divergence import fuzz
     from harness.divergence.pool import Opener
 
-    if ns.inject and not inject.can_inject(a, b):
+    layer = fuzz.layer_of(a, b, inject=ns.inject)
+    binding = layer.name == "binding"
+    if ns.inject and binding:
+        raise UsageError("--inject fails the C's memory allocations: it needs two core "
+                         "backends (native, native@VERSION), not rust@")
+    if ns.inject and not fuzz.can_inject(a, b):
         raise UsageError("--inject needs a backend that can inject allocation failures "
                          "(native, native@VERSION)")
-    features = fuzz.common_features(a, b)
+    features = layer.features(a, b)
     budget = " and at most ".join(
         ([f"{ns.examples} examples"] if ns.examples is not None else [])
         + ([f"{seconds:g}s"] if seconds is not None else []))
     # Other processes can open only what a name alone designates (not a test's stand-in).
-    portable = all(BackendRef(n).family in ("reference", "native") for n in names)
-    # Injection arms the failure in this process's own backend: one process.
-    jobs = (ns.jobs or os.cpu_count() or 1) if portable and not ns.inject else 1
-    log(f"fuzz: {names[0]} vs {names[1]}, seed {seed}, {budget}, {jobs} process"
-        f"{'es' if jobs > 1 else ''}, features: {', '.join(sorted(features)) or 'none'}")
+    portable = all(BackendRef(n).family in ("reference", "native", "rust") for n in names)
+    jobs = (ns.jobs or os.cpu_count() or 1) if portable and layer.parallel else 1
+    log(f"fuzz{' (binding layer)' if binding else ''}: {names[0]} vs {names[1]}, seed "
+        f"{seed}, {budget}, {jobs} process{'es' if jobs > 1 else ''}, features: "
+        f"{', '.join(sorted(features)) or 'none'}")
     tty = sys.stderr.isatty()
     last = [0.0]
 
@@ -102,53 +108,17 @@ def _fuzz(ns: argparse.Namespace, names: tuple[str, str], a: CoreBackend, b: Cor
     print(f"DIVERGENCE: {finding.divergence.describe(names)}")
     print(f"shrunk to {len(finding.program.ops)} operations in {finding.shrink_seconds:.1f}s "
           f"(seed {seed})")
-    if ns.inject:  # a case needs fail_alloc where the failure fired: written by hand
+    text = layer.case_yaml(finding, names, seed)
+    if text is None:  # an injected failure: a case needs fail_alloc where it fired
         print(finding.program.describe())
         return 1
-    text = emit.to_yaml(finding, names, seed=seed)
     if ns.emit:
-        case_id = emit.case_dict(finding, names, seed=seed)["id"]
-        path = _emit(ns.emit, case_id, text)
+        import yaml
+
+        path = _emit(ns.emit, yaml.safe_load(text)["id"], text)
         print(f"wrote {path}: {_reproduces(path, names, a, b)}")
         print(f"replay: buddy-harness run --specs {ns.emit} --backend {names[0]} "
               f"--backend {names[1]}")
-    else:
-        sys.stdout.write(text)
-    return 1
-
-
-def _fuzz_binding(ns: argparse.Namespace, names: tuple[str, str], a: CoreBackend,
-                  b: CoreBackend, seed: int, seconds: float | None) -> int:
-    """A real Rust binding on one side: binding-layer programs (the model binding over a
-    core backend on the other side, or another rust@)."""
-    from harness.divergence import binding_fuzz as bf
-    from harness.divergence.pool import Opener
-
-    if ns.inject:
-        raise UsageError("--inject fails the C's memory allocations: it needs two core "
-                         "backends (native, native@VERSION), not rust@")
-    budget = f"{ns.examples} examples" if ns.examples is not None else f"{seconds:g}s"
-    # Other processes can open only what a name alone designates (not a test's stand-in).
-    portable = all(n == "reference" or n.startswith(("native", "rust@")) for n in names)
-    jobs = (ns.jobs or os.cpu_count() or 1) if portable else 1
-    log(f"fuzz (binding layer): {names[0]} vs {names[1]}, seed {seed}, {budget}, {jobs} "
-        f"process{'es' if jobs > 1 else ''}")
-    found, stats = bf.search(a, b, seed=seed, examples=ns.examples,
-                             seconds=None if ns.examples is not None else seconds,
-                             jobs=jobs, names=names,
-                             opener=Opener(ns.kernel_src, ns.native_sanitize, ns.timeout))
-    log(stats.line())
-    if found is None:
-        print(f"no divergence between {names[0]} and {names[1]} in {stats.examples} examples "
-              f"(seed {seed}; {stats.rate():,.0f} ops/s)")
-        return 0
-    prog, d = found
-    print(f"DIVERGENCE: {d.describe(names)}")
-    print(f"shrunk to {len(prog.ops)} operations (seed {seed})")
-    text = bf.case_yaml(prog, d, bf.run_side(a, prog), names, seed)
-    if ns.emit:
-        path = _emit(ns.emit, text.split(chr(10), 1)[0].split(": ", 1)[1], text)
-        print(f"wrote {path}: {_reproduces(path, names, a, b)}")
     else:
         sys.stdout.write(text)
     return 1

@@ -110,7 +110,7 @@ def run(ns: argparse.Namespace) -> int:
     if rust:
         from harness.commands import mutate_rust as rust_cli
 
-        return rust_cli.run(ns)
+        return finish(*rust_cli.run(ns), ns)
     name = ns.backend[0]
     specs = specs_dirs(ns)
     tree = resolve_tree(name, ns.kernel_src, log)

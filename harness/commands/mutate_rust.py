@@ -49,9 +49,10 @@ def select(source: str, flags: list[str], ns: argparse.Namespace):
     return every, chosen
 
 
-def run(ns: argparse.Namespace) -> int:
+def run(ns: argparse.Namespace) -> tuple:
+    """The Rust mutants' report, every mutant's id and the survivors file, which
+    :func:`harness.commands.mutate.finish` turns into the output and the exit code."""
     from harness.backends.rust.build import BINDING, toolchain_missing
-    from harness.commands.mutate import finish
     from harness.mutation import survivors
     from harness.mutation.report import Report
     from harness.mutation.rust_mutants import OPERATORS
@@ -104,4 +105,4 @@ def run(ns: argparse.Namespace) -> int:
     report = Report(name, BINDING, len(every), ns.seed if ns.sample else None, ns.sample,
                     ns.fuzz, time.monotonic() - t0, accepted=listed)
     report.rows = [(m, verdicts[m.id], m.diff(source, BINDING)) for m in chosen]
-    return finish(report, {m.id for m in every}, listed_at, ns)
+    return report, {m.id for m in every}, listed_at

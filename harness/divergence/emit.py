@@ -1,4 +1,5 @@
-"""A divergent program as a core-layer YAML case (SPEC_FORMAT.md, source kind regression).
+"""A divergent program as a core-layer YAML case (SPEC_FORMAT.md, source kind regression),
+and the regression case's frame that both layers' cases share.
 
 Every step expects what the side that did not crash (the first backend when
 neither did) returned, so the case passes there and fails on the other
@@ -14,7 +15,7 @@ import hashlib
 import yaml
 
 from harness.backends.base import FLAG_BITS, OpResult
-from harness.divergence.fuzz import Finding
+from harness.divergence.pipeline import Finding
 from harness.engine.checks import fmt
 
 _FEATURE_OF_FLAG = {"contiguous": "contiguous", "clear": "clear", "trim_disable": "trim_disable"}
@@ -89,25 +90,35 @@ def case_dict(finding: Finding, names: tuple[str, str], *, seed: int | None = No
             step["expect"] = _expect(r, blocks=op.verb in ("alloc", "trim"))
         steps.append(step)
     what = "creation" if d.index < 0 else d.what
-    body = {
-        "title": f"{names[0]} and {names[1]} disagree on {what} after a "
-                 f"{len(steps)}-step core sequence found by differential fuzzing",
-        "source": {"kind": "regression",
-                   "ref": f"buddy-harness fuzz --backend {names[0]} --backend {names[1]}"
-                          + (f" --seed {seed}" if seed is not None else ""),
-                   "quote": d.describe(names)[:200]},
-        "layer": "core",
-    }
-    if requires:
-        body["requires"] = sorted(requires)
+    title = (f"{names[0]} and {names[1]} disagree on {what} after a {len(steps)}-step core "
+             "sequence found by differential fuzzing")
     buddy: dict = {"base_offset": 0, "size": _num(prog.size), "chunk_size": _num(prog.chunk)}
     if truth.create_errno:
         buddy["expect"] = {"error": truth.create_errno}
         steps = []
+    return regression_case("fuzz", title, finding, names, seed, "core", sorted(requires),
+                           buddy, steps)
+
+
+def regression_case(prefix: str, title: str, finding: Finding, names: tuple[str, str],
+                    seed: int | None, layer: str, requires: list[str], buddy: dict,
+                    steps: list[dict]) -> dict:
+    """A case of source kind regression for a finding of either layer, its id
+    ``regression.PREFIX-DIGEST`` a digest of the rest, so the same case gets the same id."""
+    body: dict = {
+        "title": title,
+        "source": {"kind": "regression",
+                   "ref": f"buddy-harness fuzz --backend {names[0]} --backend {names[1]}"
+                          + (f" --seed {seed}" if seed is not None else ""),
+                   "quote": finding.divergence.describe(names)[:200]},
+        "layer": layer,
+    }
+    if requires:
+        body["requires"] = requires
     body["buddy"] = buddy
     body["steps"] = steps
     digest = hashlib.sha1(yaml.safe_dump(body, sort_keys=True).encode()).hexdigest()[:10]
-    return {"id": f"regression.fuzz-{digest}"} | body
+    return {"id": f"regression.{prefix}-{digest}"} | body
 
 
 class _Flow(yaml.SafeDumper):

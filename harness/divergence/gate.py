@@ -70,46 +70,23 @@ class GateFuzz:
 def run_item(item: str, name: str, backend: CoreBackend, reference: CoreBackend, *,
              seconds: float, seed: int) -> Outcome:
     """One fuzz item within ``seconds``: pass, fail (with the shrunk case) or skip."""
-    if item == "fuzz.binding":
-        return _binding(name, backend, reference, seconds, seed)
-    return _core(item, name, backend, reference, seconds, seed)
-
-
-def _core(item: str, name: str, backend: CoreBackend, reference: CoreBackend,
-          seconds: float, seed: int) -> Outcome:
-    from harness.divergence import emit, fuzz, inject
+    from harness.divergence import fuzz
 
     names = (REFERENCE, name)
     injecting = item.endswith(".inject")
-    if injecting and not inject.can_inject(reference, backend):
+    if injecting and not fuzz.can_inject(reference, backend):
         return Outcome(item, "", name, "skip", f"{name} cannot fail an allocation on purpose")
     finding, stats = fuzz.search(reference, backend, names, seed=seed, seconds=seconds,
                                  inject=injecting)
     if finding is None:
         return Outcome(item, "", name, "pass", _clean(names, stats, seed))
-    how = finding.program.describe() if injecting else emit.to_yaml(finding, names, seed=seed)
+    layer = fuzz.layer_of(reference, backend, inject=injecting)
+    how = layer.case_yaml(finding, names, seed) or finding.program.describe()
     return Outcome(item, "", name, "fail",
                    f"DIVERGENCE: {finding.divergence.describe(names)}; shrunk to "
                    f"{len(finding.program.ops)} operations (seed {seed}; replay with "
                    f"`buddy-harness fuzz --backend {REFERENCE} --backend {name} --seed {seed}"
                    f"{' --inject' if injecting else ''}`):\n{how}")
-
-
-def _binding(name: str, backend: CoreBackend, reference: CoreBackend, seconds: float,
-             seed: int) -> Outcome:
-    from harness.divergence import binding_fuzz as bf
-
-    names = (REFERENCE, name)
-    found, stats = bf.search(reference, backend, seed=seed, examples=None, seconds=seconds,
-                             names=names)
-    if found is None:
-        return Outcome("fuzz.binding", "", name, "pass", _clean(names, stats, seed))
-    prog, d = found
-    case = bf.case_yaml(prog, d, bf.run_side(reference, prog), names, seed)
-    return Outcome("fuzz.binding", "", name, "fail",
-                   f"DIVERGENCE: {d.describe(names)}; shrunk to {len(prog.ops)} operations "
-                   f"(seed {seed}; replay with `buddy-harness fuzz --backend {REFERENCE} "
-                   f"--backend {name} --seed {seed}`):\n{case}")
 
 
 def _clean(names: tuple[str, str], stats, seed: int) -> str:

@@ -14,6 +14,10 @@ what it is compared on depends on what the injection did:
   the sides part ways there; ops before ``i`` are compared, and after it the
   injecting side must only not crash and not leak.
 
+Programs run in this process, one at a time (the failure is armed in this process's
+own backend); a divergent one is shrunk and reported as a program, not a case (a case
+would need ``fail_alloc`` where the failure fired, written by hand).
+
 Which errno an injected failure gives is not compared: the corpus states it
 (``extra.fail-alloc-split-is-enomem``) and the expectation files record it.
 """
@@ -21,22 +25,16 @@ Which errno an injected failure gives is not compared: the corpus states it
 from __future__ import annotations
 
 import random
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 from harness.backends.base import BackendCrash, BuddyError, CoreBackend, Op
 from harness.backends.batch import run_one_by_one
-from harness.divergence.fuzz import (
-    Divergence,
-    Finding,
-    Program,
-    Side,
-    Stats,
-    compare,
-    program_at,
-    run_side,
-)
+from harness.divergence.core_layer import CoreLayer, compare, run_side
+from harness.divergence.gen import program_at
+from harness.divergence.pipeline import Divergence, Side
+from harness.divergence.program import Program
+from harness.divergence.shrink import without
 from harness.engine.faults import injector_of
 
 
@@ -65,39 +63,11 @@ def injected_at(seed: int, i: int, features: frozenset[str]) -> InjectedProgram:
     return InjectedProgram(prog.size, prog.chunk, prog.ops, at=at, nth=nth)
 
 
-def search_injected(a: CoreBackend, b: CoreBackend, names: tuple[str, str], seed: int,
-                    features: frozenset[str], examples: int | None, seconds: float | None,
-                    stats: Stats, progress: Callable[[Stats], None] | None
-                    ) -> tuple[Finding | None, Stats]:
-    """Injected programs 0, 1, ... of ``seed`` until one diverges or the budget is spent."""
-    i = 0
-    while (examples is None or i < examples) and (seconds is None or stats.elapsed < seconds):
-        prog = injected_at(seed, i, features)
-        i += 1
-        t0 = time.monotonic()
-        sa, sb = run_pair(a, b, names, prog)
-        d = compare_injected(prog, sa, sb)
-        stats.examples += 1
-        stats.ops += len(sa.results)
-        if progress is not None:
-            progress(stats)
-        if d is not None:
-            small = shrink_injected(prog, lambda p: compare_injected(
-                p, *run_pair(a, b, names, p)) is not None)
-            sa, sb = run_pair(a, b, names, small)
-            d = compare_injected(small, sa, sb)
-            assert d is not None  # deterministic backends diverge again
-            return Finding(small, d, (sa, sb), time.monotonic() - t0), stats
-    return None, stats
-
-
 def shrink_injected(prog: InjectedProgram, diverges: Callable[[InjectedProgram], bool]
                     ) -> InjectedProgram:
     """Fewer operations while it still diverges: what follows the failing op, then ops
     before it one at a time (those nothing later refers to, so the failing op only moves
     up by one)."""
-    from harness.divergence.shrink import without
-
     def variant(ops: list[Op], at: int) -> InjectedProgram:
         return InjectedProgram(prog.size, prog.chunk, ops, at=at, nth=prog.nth)
 
@@ -207,3 +177,29 @@ def compare_injected(prog: InjectedProgram, sa: Side, sb: Side) -> Divergence | 
 
 def _pair(first: bool, mine: str, theirs: str) -> tuple[str, str]:
     return (mine, theirs) if first else (theirs, mine)
+
+
+class InjectLayer(CoreLayer):
+    """The core layer with one allocation failure planned per program, one program at a
+    time in this process."""
+
+    chunk = 1
+    parallel = False
+    program_at = staticmethod(injected_at)
+    shrink = staticmethod(shrink_injected)
+
+    def pairs(self, a: CoreBackend, b: CoreBackend, names: tuple[str, str],
+              progs: list[Program]) -> Iterator[tuple[Side, Side]]:
+        for prog in progs:
+            assert isinstance(prog, InjectedProgram)
+            yield run_pair(a, b, names, prog)
+
+    def compare(self, prog: Program, a: Side, b: Side) -> Divergence | None:
+        assert isinstance(prog, InjectedProgram)
+        return compare_injected(prog, a, b)
+
+    def case_yaml(self, finding, names: tuple[str, str], seed: int | None) -> None:
+        return None  # a case needs fail_alloc where the failure fired: written by hand
+
+
+INJECT = InjectLayer()

@@ -1,4 +1,4 @@
-"""Running the fuzzer's chunks of programs in several processes.
+"""Running the fuzzer's chunks of programs (of any layer) in several processes.
 
 Each process opens its own pair of backends by name (a native backend is a worker
 process of its own per side) and runs whole chunks; the parent hands out chunks
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from harness import procs
 from harness.backends.base import CoreBackend
+from harness.divergence.pipeline import Layer, Stats, run_chunk
 
 _pair: tuple[CoreBackend, CoreBackend] | None = None
 
@@ -41,45 +42,17 @@ def _init(opener: Callable[[str], CoreBackend], names: tuple[str, str]) -> None:
     _pair = (opener(names[0]), opener(names[1]))
 
 
-def _chunk(names: tuple[str, str], seed: int, features: frozenset[str], first: int,
-           count: int, layer: str) -> tuple[int, int, int | None]:
+def _chunk(layer: Layer, names: tuple[str, str], seed: int, features: frozenset[str],
+           first: int, count: int) -> tuple[int, int, int | None]:
     assert _pair is not None
-    if layer == "binding":
-        from harness.divergence import binding_fuzz
-
-        return binding_fuzz.run_chunk(_pair[0], _pair[1], seed, features, first, count)
-    from harness.divergence.fuzz import run_chunk
-
-    return run_chunk(_pair[0], _pair[1], names, seed, features, first, count)
+    return run_chunk(layer, _pair[0], _pair[1], names, seed, features, first, count)
 
 
-def serial_first(run_chunk: Callable[[int, int], tuple[int, int, int | None]], chunk: int,
-                 examples: int | None, seconds: float | None, stats, progress) -> int | None:
-    """The same search in this process: ``run_chunk(first, count)`` over consecutive
-    chunks until one has a divergent program (its index is returned) or the budget ends."""
-    first = 0
-    while (examples is None or first < examples) and (
-            seconds is None or stats.elapsed < seconds):
-        count = chunk if examples is None else min(chunk, examples - first)
-        done, ops, hit = run_chunk(first, count)
-        stats.examples += done
-        stats.ops += ops
-        first += done
-        if progress is not None:
-            progress(stats)
-        if hit is not None:
-            return hit
-    return None
-
-
-def parallel_first(opener: Callable[[str], CoreBackend], names: tuple[str, str], seed: int,
-                   features: frozenset[str], examples: int | None, seconds: float | None,
-                   jobs: int, stats, progress, layer: str = "core") -> int | None:
-    """The index of the first divergent program within the budget, or None (``layer``:
-    core programs, :mod:`~harness.divergence.fuzz`, or binding programs,
-    :mod:`~harness.divergence.binding_fuzz`)."""
-    from harness.divergence.fuzz import CHUNK
-
+def parallel_first(layer: Layer, opener: Callable[[str], CoreBackend], names: tuple[str, str],
+                   seed: int, features: frozenset[str], examples: int | None,
+                   seconds: float | None, jobs: int, stats: Stats,
+                   progress: Callable[[Stats], None] | None) -> int | None:
+    """The index of the first divergent program of ``layer`` within the budget, or None."""
     ctx = multiprocessing.get_context("spawn")  # nothing of the parent's workers is inherited
     pool = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init,
                                initargs=(opener, names))
@@ -91,8 +64,8 @@ def parallel_first(opener: Callable[[str], CoreBackend], names: tuple[str, str],
             while (best is None and len(running) < 2 * jobs
                    and (examples is None or nxt < examples)
                    and (seconds is None or stats.elapsed < seconds)):
-                count = CHUNK if examples is None else min(CHUNK, examples - nxt)
-                running[pool.submit(_chunk, names, seed, features, nxt, count, layer)] = nxt
+                count = layer.chunk if examples is None else min(layer.chunk, examples - nxt)
+                running[pool.submit(_chunk, layer, names, seed, features, nxt, count)] = nxt
                 nxt += count
             if not running:
                 return best

@@ -1,4 +1,11 @@
-"""What the fuzzer runs: a program (an allocator shape and a batch of operations)."""
+"""What the fuzzer runs: a program, an allocator's parameters and operations of one layer.
+
+Both layers write operations as :class:`~harness.backends.base.Op` (a verb and its
+arguments); an operation on an earlier allocation names it by ``handle``, the number of
+the program's alloc it refers to (failed ones included), so shrinking renumbers them the
+same way on either layer.  Core verbs: alloc, free, trim, reset_clear (C flag bits,
+raw offsets); binding verbs: alloc (a mode and flag names), drop, empty, info, remake.
+"""
 
 from __future__ import annotations
 
@@ -29,16 +36,20 @@ class Program:
     size: int
     chunk: int
     ops: list[Op]
+    layer: str = "core"  # or "binding": the API the ops are written against
+    base: int = 0  # the binding's base_offset
 
     def allocs(self) -> int:
         return sum(op.verb == "alloc" for op in self.ops)
 
     def with_teardown(self) -> list[Op]:
-        """The ops, then a plain free of every allocation (dead handles are no-ops)."""
+        """The ops, then a plain free of every allocation (dead handles are no-ops): what a
+        core program runs."""
         return self.ops + [Op("free", {"handle": h, "cleared": False})
                            for h in range(self.allocs())]
 
     def describe(self) -> str:
-        lines = [f"buddy size={fmt(self.size)} chunk={fmt(self.chunk)}"]
+        base = f"base_offset={fmt(self.base)} " if self.base else ""
+        lines = [f"buddy {base}size={fmt(self.size)} chunk={fmt(self.chunk)}"]
         lines += [f"  {i}: {op.verb} {op.args}" for i, op in enumerate(self.ops)]
         return "\n".join(lines)

@@ -1,13 +1,15 @@
 """Shrinking a divergent program: fewer operations, then plainer values, while it diverges.
 
 Deterministic (no randomness, a fixed order of attempts), so a seed gives the same
-shrunk case everywhere.  Removing an allocation renumbers the handles after it;
-frees and trims of the removed one go with it.
+shrunk case everywhere.  Removing an allocation renumbers the handles after it; the
+operations on the removed one (frees and trims, drops) go with it.  The layer says which
+plainer arguments of an operation to try.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from harness.backends.base import Op
 from harness.divergence.program import Program
@@ -26,40 +28,20 @@ def without(prog: Program, drop: set[int]) -> Program:
     for i, op in enumerate(prog.ops):
         if i in drop:
             continue
-        if op.verb in ("free", "trim"):
+        if "handle" in op.args:  # an operation on an earlier allocation
             h = op.args["handle"]
             if h in gone:
                 continue
             op = Op(op.verb, op.args | {"handle": h - sum(g < h for g in gone)})
         ops.append(op)
-    return Program(prog.size, prog.chunk, ops)
+    return replace(prog, ops=ops)
 
 
-def _plainer_args(op: Op, chunk: int) -> list[dict]:
-    """Simpler variants of one op's arguments, plainest first."""
-    a = op.args
-    out: list[dict] = []
-    if op.verb == "alloc":
-        out += [a | {"flags": a["flags"] & ~bit} for bit in (1, 2, 4, 8, 16, 32, 64)
-                if a["flags"] & bit]
-        if a["start"] or a["end"]:
-            out += [a | {"start": 0, "end": 0}, a | {"end": 0}, a | {"start": 0}]
-        if a["min_block_size"] != chunk:
-            out.append(a | {"min_block_size": chunk})
-        size = a["size"]
-        out += [a | {"size": s} for s in (chunk, size // 2 // chunk * chunk)
-                if 0 < s < size]
-    elif op.verb == "free" and a.get("cleared"):
-        out.append(a | {"cleared": False})
-    elif op.verb == "trim":
-        if "start" in a:
-            out.append({k: v for k, v in a.items() if k != "start"})
-    elif op.verb == "reset_clear" and a["is_clear"]:
-        out.append(a | {"is_clear": False})
-    return out
+# An op and the chunk size -> simpler variants of its arguments, plainest first.
+Plainer = Callable[[Op, int], list[dict]]
 
 
-def shrink(prog: Program, diverges: Callable[[Program], bool], *,
+def shrink(prog: Program, diverges: Callable[[Program], bool], *, plainer: Plainer,
            budget: int = 2000) -> Program:
     """The smallest program this finds that still ``diverges`` (``prog`` does)."""
     tries = [0]
@@ -84,20 +66,20 @@ def shrink(prog: Program, diverges: Callable[[Program], bool], *,
             width //= 2
         # Plainer arguments, op by op.
         for i in range(len(prog.ops)):
-            for args in _plainer_args(prog.ops[i], prog.chunk):
+            for args in plainer(prog.ops[i], prog.chunk):
                 if tries[0] >= budget:
                     break
                 ops = list(prog.ops)
                 ops[i] = Op(ops[i].verb, args)
-                cand = Program(prog.size, prog.chunk, ops)
+                cand = replace(prog, ops=ops)
                 if ok(cand):
                     prog, progress = cand, True
                     break
         # A smaller space, in whole chunks.
-        pages = prog.size // prog.chunk
+        pages = prog.size // prog.chunk if prog.chunk > 0 else 0  # (a refused chunk: none)
         for p in (1, 2, 4, 8, 16, 64, pages // 2):
             if 0 < p < pages and tries[0] < budget:
-                cand = Program(p * prog.chunk, prog.chunk, prog.ops)
+                cand = replace(prog, size=p * prog.chunk)
                 if ok(cand):
                     prog, progress = cand, True
                     break

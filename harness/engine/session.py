@@ -94,14 +94,18 @@ class CoreSession(Session):
         return self.mm.fini()
 
 
+def open_binding(backend: CoreBackend, base_offset: int, size: int, chunk_size: int) -> Any:
+    """``GpuBuddy::new``: the backend's own binding, else the model binding over its core."""
+    own = backend.create_binding(base_offset, size, chunk_size)
+    return own if own is not None else GpuBuddy(backend, base_offset, size, chunk_size)
+
+
 class BindingSession(Session):
     def __init__(self, backend: CoreBackend, base_offset: int, size: int, chunk_size: int) -> None:
-        # The real binding (rust@) brings its own; any core backend gets the model's.
-        own = backend.create_binding(base_offset, size, chunk_size)
-        self.gb = own if own is not None else GpuBuddy(backend, base_offset, size, chunk_size)
+        self.gb = open_binding(backend, base_offset, size, chunk_size)
         # The core backend counts the C's block structures after the model's drop (the real
         # binding's own close() counts them in its worker).
-        self._leaks = None if own is not None else backend.teardown_leaks
+        self._leaks = None if backend.own_binding else backend.teardown_leaks
         self.base = base_offset
         self.mm_size = self.gb.mm_size()
 
@@ -147,4 +151,4 @@ class BindingSession(Session):
         return warned + (self._leaks(self.gb.core) if self._leaks is not None else [])
 
 
-__all__ = ["Session", "CoreSession", "BindingSession", "CLEARED"]
+__all__ = ["Session", "CoreSession", "BindingSession", "CLEARED", "open_binding"]

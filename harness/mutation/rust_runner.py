@@ -16,7 +16,7 @@ binding (built the same way):
 3. the thread stress of ``bench`` (threads share one ``GpuBuddy``; it fails on
    overlapping blocks, on ``avail`` not coming back, and on block structures the C
    still holds once the allocator is dropped);
-4. a seeded, bounded binding fuzz (:mod:`harness.divergence.binding_fuzz`) against
+4. a seeded, bounded binding fuzz (:mod:`harness.divergence.binding_layer`) against
    the unmutated binding, not the model: what is judged is the mutant's change, and a
    place where the model and the real binding differ is no kill.
 
@@ -168,18 +168,17 @@ class RustBench:
         return v
 
     def _fuzz(self, backend: RustBackend, v: Verdict, examples: int) -> None:
-        from harness.divergence import binding_fuzz
+        from harness.divergence import fuzz
 
         names = (self.original.name, backend.name)
-        found, stats = binding_fuzz.search(self.original, backend, seed=self.fuzz_seed,
-                                           examples=examples, seconds=None)
+        found, stats = fuzz.search(self.original, backend, names, seed=self.fuzz_seed,
+                                   examples=examples)
         v.fuzz_examples = stats.examples
         if found is not None:
-            prog, d = found
-            text = d.describe(names)
+            text = found.divergence.describe(names)
             v.status = TIMED_OUT if "crash timeout" in text else KILLED
             v.by = f"fuzz (seed {self.fuzz_seed}): {text}"
-            v.detail = {"program": repr(prog)}
+            v.detail = {"program": repr(found.program)}
 
 
 def _engine_verdict(case, ps, backend: RustBackend) -> tuple[str, str]:

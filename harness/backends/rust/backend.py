@@ -28,7 +28,13 @@ from harness.backends.native.worker import Worker
 from harness.backends.rust import doctests, programs
 from harness.backends.rust.build import BINDING, RustBuild, build
 from harness.backends.rust.lints import LintSuite
-from harness.backends.rust.programs import ProgramResult, alloc_line, errno_name, reply_blocks
+from harness.backends.rust.programs import (
+    BindingProgram,
+    ProgramResult,
+    alloc_line,
+    errno_name,
+    reply_blocks,
+)
 from harness.engine.trace import Outcome
 from harness.trees.tree import KernelTree
 
@@ -109,28 +115,13 @@ class RustBackend(BackendDefaults):
             raise BuddyError(errno_name(int(reply[0])), "GpuBuddy::new")
         return RustBuddy(w, int(reply[1]), base_offset, int(reply[2]))
 
-    def run_program(self, base_offset: int, size: int, chunk_size: int,
-                    ops: list[tuple]) -> tuple[str, list[tuple]]:
-        """A whole binding program in one round trip (batch mode).
-
-        ``ops`` are ``("alloc", mode, start, end, size, min_block_size, flags)``,
-        ``("drop", alloc_index)``, ``("empty", alloc_index)``, ``("info",)`` and
-        ``("remake", early)`` (:mod:`harness.backends.rust.programs`). Returns the
-        creation outcome ("ok" or an errno) and the steps; raises :class:`BackendCrash`.
-        """
-        (res,) = self.start_programs([(base_offset, size, chunk_size, ops)])()
-        if res.crash is not None:
-            raise res.crash
-        return res.create, res.steps
-
-    def start_programs(self, progs: list[tuple[int, int, int, list[tuple]]]
-                       ) -> Callable[[], list[ProgramResult]]:
+    def start_programs(self, progs: list[BindingProgram]) -> Callable[[], list[ProgramResult]]:
         """Send many programs at once; the call returned reads their results. The worker
         runs them while the caller does something else (the other side of a fuzz).
 
         Every reply is flushed as it is made (``E``), so when the worker dies in a program
         its steps up to the crash are known; the programs after it run on a fresh worker."""
-        plans = [programs.lines(*p) for p in progs]
+        plans = [programs.lines(p) for p in progs]
         flat = ["E"] + [line for plan in plans for line in plan.lines]
         w = self.worker()
         crash: BackendCrash | None = None

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import errno as _errno
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from harness.backends.base import CLEAR, CONTIGUOUS, TRIM_DISABLE, BackendCrash, Block
+from harness.backends.base import CLEAR, CONTIGUOUS, TRIM_DISABLE, BackendCrash, Block, Op
 
 MODES = {"simple": "s", "topdown": "t", "range": "r"}
 MODIFIERS = {"contiguous": CONTIGUOUS, "clear": CLEAR, "trim_disable": TRIM_DISABLE}
@@ -66,8 +67,19 @@ class Plan:
     kinds: list[tuple[str, int]]  # per step: its kind and how many lines it takes
 
 
-def lines(base: int, size: int, chunk: int, ops: list[tuple]) -> Plan:
-    init = f"i {base} {size} {chunk}"
+class BindingProgram(Protocol):
+    """A binding-layer program (:class:`harness.divergence.program.Program`): its verbs are
+    alloc (mode, start, end, size, min_block_size, flag names), drop and empty of the
+    ``handle``-th alloc, info, and remake (``early``: the GpuBuddy dropped first)."""
+
+    base: int
+    size: int
+    chunk: int
+    ops: list[Op]
+
+
+def lines(prog: BindingProgram) -> Plan:
+    init = f"i {prog.base} {prog.size} {prog.chunk}"
     out, kinds = [init], [("init", 1)]
     where: list[tuple[int, int]] = []  # per alloc of the program: (allocator, handle)
     epoch = local = 0
@@ -76,20 +88,21 @@ def lines(base: int, size: int, chunk: int, ops: list[tuple]) -> Plan:
         e, h = where[i] if i < len(where) else (-1, 0)
         return h if e == epoch else NO_HANDLE
 
-    for op in ops:
-        verb = op[0]
+    for op in prog.ops:
+        verb, a = op.verb, op.args
         if verb == "alloc":
-            seq = [alloc_line("L", *op[1:])]
+            seq = [alloc_line("L", a["mode"], a["start"], a["end"], a["size"],
+                              a["min_block_size"], a["flags"])]
             where.append((epoch, local))
             local += 1
         elif verb == "drop":
-            seq = [f"f L {handle(op[1])}"]
+            seq = [f"f L {handle(a['handle'])}"]
         elif verb == "empty":
-            seq = [f"e L {handle(op[1])}"]
+            seq = [f"e L {handle(a['handle'])}"]
         elif verb == "info":
             seq = ["c L"]
-        elif verb == "remake":  # op[1]: drop the GpuBuddy before its allocations
-            early = ["d L"] + [f"f L {h}" for h in range(local)] if op[1] else []
+        elif verb == "remake":  # early: drop the GpuBuddy before its allocations
+            early = ["d L"] + [f"f L {h}" for h in range(local)] if a["early"] else []
             seq = early + ["z L", "W", init]
             epoch, local = epoch + 1, 0
         else:
