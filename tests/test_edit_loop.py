@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import edit_bench, parallel
+from harness import edit_bench, integrity, parallel
 from harness.backends.reference import ReferenceBackend
 from harness.cli import main
+from harness.docs import speccheck
+from harness.docs import tree as doctree
 from harness.runner import select
 from harness.spec import cache
 from harness.spec.loader import load_paths
@@ -43,6 +45,67 @@ def test_spec_cache_never_keeps_a_corpus_with_errors(tmp_path, monkeypatch):
     broken = ROOT / "tests" / "malformed"
     assert cache.load_paths_cached([broken]).errors
     assert not list((tmp_path / "cache").rglob("*.pickle"))
+
+
+def test_a_damaged_spec_cache_entry_is_loaded_afresh_and_sealed_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    specs = tmp_path / "specs"
+    shutil.copytree(CORPUS / "extra", specs)
+    fresh = load_paths([specs])
+    cache.load_paths_cached([specs])
+    [entry] = (tmp_path / "cache").rglob("*.pickle")
+    data = bytearray(entry.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, different bytes: only the seal can tell
+    entry.write_bytes(bytes(data))
+    calls = []
+    real = cache.load_paths
+    monkeypatch.setattr(cache, "load_paths", lambda p: calls.append(p) or real(p))
+    assert cache.load_paths_cached([specs]).cases == fresh.cases
+    assert len(calls) == 1  # not unpickled: loaded from the files
+    assert integrity.file_problem(entry) is None  # and kept again, sealed
+    assert cache.load_paths_cached([specs]).cases == fresh.cases and len(calls) == 1
+    entry.with_name(entry.name + integrity.SUFFIX).unlink()  # a record lost: the same
+    assert cache.load_paths_cached([specs]).cases == fresh.cases and len(calls) == 2
+
+
+def test_a_clean_quote_check_is_remembered_until_a_spec_or_the_tree_changes(tmp_path,
+                                                                          monkeypatch):
+    src = cached_tree()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    tree = tmp_path / "cache" / "buddy-harness" / "kernels" / "7.2"
+    shutil.copytree(src, tree, symlinks=True)
+    specs = tmp_path / "specs"
+    shutil.copytree(CORPUS / "kernel-doc", specs)
+    calls = []
+    real = speccheck.check_cases
+    monkeypatch.setattr(speccheck, "check_cases", lambda c: calls.append(1) or real(c))
+
+    def check() -> list:
+        loaded, key = cache.load_paths_keyed([specs])
+        return speccheck.check_cases_cached(loaded.cases, key)
+
+    assert check() == [] and check() == [] and len(calls) == 1
+    # A quoted sentence edited in the reference tree's header: checked again, and it fails.
+    header = tree / "include/linux/gpu_buddy.h"
+    text = header.read_text()
+    assert "single contiguous block" in text
+
+    def edit(new_text: str) -> None:  # and sealed again, so the tree stays a sound one
+        header.write_text(new_text)
+        integrity.seal(tree.resolve())
+        doctree._load.cache_clear()  # the docs a process extracted once
+
+    edit(text.replace("single contiguous block", "single block"))
+    assert check() and len(calls) == 2
+    assert check() and len(calls) == 3  # errors are never remembered
+    edit(text)
+    assert check() == [] and len(calls) == 3  # the tree as it was: its clean verdict
+    case = specs / "free.yaml"
+    case.write_text(case.read_text() + "\n")
+    assert check() == [] and len(calls) == 4  # a spec file changed
+    for clean in (tmp_path / "cache").rglob("quotes-*.clean"):
+        clean.write_bytes(b"x")  # damaged: not believed
+    assert check() == [] and len(calls) == 5
 
 
 def test_parallel_order_is_the_corpus_order():

@@ -3,7 +3,9 @@
 Parsing, schema validation and semantic checks of the whole corpus cost more
 than a rebuild of the allocator; in an edit loop the specs rarely change, so
 the second run takes the cases from here.  Any change to a spec file, to the
-set of files or to the code under ``harness/spec/`` is a different key.
+set of files or to the code under ``harness/spec/`` is a different key.  Each
+entry is sealed (:mod:`harness.integrity`): a truncated or altered one is
+deleted and the corpus loaded afresh, never unpickled.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from harness import fileio
+from harness import fileio, integrity
 from harness.cachedir import prune
 from harness.spec.loader import LoadResult, iter_spec_files, load_paths
 from harness.spec.yamlpos import MAX_BYTES
@@ -39,27 +41,48 @@ def key(paths: Iterable[str | Path]) -> str:
 
 def load_paths_cached(paths: list[str | Path]) -> LoadResult:
     """What :func:`load_paths` returns, from the cache when nothing it reads has changed."""
+    return load_paths_keyed(paths)[0]
+
+
+def load_paths_keyed(paths: list[str | Path]) -> tuple[LoadResult, str | None]:
+    """(what :func:`load_paths` returns, the corpus's key); the key is None when the files
+    could not all be read, so nothing derived from them may be cached either."""
     try:
         k = key(paths)
     except fileio.InputError:
-        return load_paths(paths)  # unreadable or hostile files: the loader words the error
+        return load_paths(paths), None  # unreadable or hostile files: the loader words the error
     path = cache_dir() / f"{k}.pickle"
-    try:
-        cached = pickle.loads(path.read_bytes())
-        if isinstance(cached, LoadResult):
-            return cached
-    except Exception:  # absent, truncated or from another harness: load afresh
-        pass
+    cached = _read(path)
+    if cached is not None:
+        return cached, k
     result = load_paths(paths)
     if result.errors:
-        return result  # a corpus with mistakes is being edited: nothing worth keeping
+        return result, k  # a corpus with mistakes is being edited: nothing worth keeping
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".specs-", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             pickle.dump(result, f, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
+        integrity.seal_file(path)
     except (OSError, pickle.PicklingError, TypeError, AttributeError):
         pass  # an unwritable cache only costs a reload
     prune(path.parent, "*.pickle")
-    return result
+    prune(path.parent, f"*.pickle{integrity.SUFFIX}")
+    return result, k
+
+
+def _read(path: Path) -> LoadResult | None:
+    """The sealed corpus at ``path``; None (and the entry removed) if absent or damaged."""
+    if not path.exists():
+        return None
+    if integrity.file_problem(path) is None:
+        try:
+            cached = pickle.loads(path.read_bytes())
+            if isinstance(cached, LoadResult):
+                return cached
+        except Exception:  # from another harness's classes: load afresh
+            pass
+    for p in (path, path.with_name(path.name + integrity.SUFFIX)):
+        p.unlink(missing_ok=True)
+    return None
