@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
 
-from harness import edit_bench, integrity, parallel
+from harness import edit_bench, integrity, parallel, runner
+from harness.backends.base import BackendUnavailable
 from harness.backends.reference import ReferenceBackend
 from harness.cli import main
 from harness.docs import speccheck
@@ -106,6 +108,42 @@ def test_a_clean_quote_check_is_remembered_until_a_spec_or_the_tree_changes(tmp_
     for clean in (tmp_path / "cache").rglob("quotes-*.clean"):
         clean.write_bytes(b"x")  # damaged: not believed
     assert check() == [] and len(calls) == 5
+
+
+def test_backends_open_beside_the_loading_and_say_so_after_it(monkeypatch):
+    said: list[str] = []
+    go = threading.Event()
+    closed: list[str] = []
+
+    class Opened:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def close(self) -> None:
+            closed.append(self.name)
+
+    def resolve(name, *, log, **_):
+        log(f"built {name}")
+        go.wait(5)
+        if name == "bad":
+            raise BackendUnavailable("bad: no such tree")
+        return Opened(name)
+
+    monkeypatch.setattr(runner, "resolve", resolve)
+    opening = runner.Opening(["a", "b"], kernel_src=None, sanitize=False, timeout=1,
+                             log=said.append)
+    said.append("loaded")  # what the caller says meanwhile comes first
+    go.set()
+    assert list(opening.result().opened) == ["a", "b"]
+    assert said == ["loaded", "built a", "built b"]
+    opening = runner.Opening(["bad"], kernel_src=None, sanitize=False, timeout=1,
+                             log=said.append)
+    with pytest.raises(BackendUnavailable, match="no such tree"):
+        opening.result()  # raised where the caller takes the backends
+    opening = runner.Opening(["c"], kernel_src=None, sanitize=False, timeout=1,
+                             log=said.append)
+    opening.abandon()  # the loading failed: what was opened is closed, unsaid
+    assert closed == ["c"] and "built c" not in said
 
 
 def test_parallel_order_is_the_corpus_order():

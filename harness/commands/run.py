@@ -19,6 +19,7 @@ from harness.commands.common import (
     default_backends,
     load_specs,
     log,
+    specs_dirs,
 )
 from harness.divergence import gate
 from harness.docs import flags
@@ -26,7 +27,7 @@ from harness.engine.trace import Outcome
 from harness.options import printable
 from harness.runner import (
     EXPECTED,
-    Backends,
+    Opening,
     run_one,
     select,
     specs_roots,
@@ -58,10 +59,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(ns: argparse.Namespace) -> int:
-    dirs, loaded = load_specs(ns)
+    specs_dirs(ns)  # a missing directory is said before anything is built
     names = default_backends(ns)
-    backends = Backends.open(names, kernel_src=ns.kernel_src, sanitize=ns.native_sanitize,
-                             timeout=ns.timeout, log=log)
+    opening = Opening(names, kernel_src=ns.kernel_src, sanitize=ns.native_sanitize,
+                      timeout=ns.timeout, log=log)
+    try:
+        dirs, loaded = load_specs(ns)  # while the allocators build
+    except BaseException:
+        opening.abandon()
+        raise
+    backends = opening.result()
     outcomes: list[Outcome] = []
     todo = list(select(loaded.cases, ns.keyword))
     stale: list[str] = []
