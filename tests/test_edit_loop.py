@@ -5,7 +5,9 @@ loaded one and a changed file is loaded afresh; the bench measures and reports."
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sys
 import threading
 from pathlib import Path
 
@@ -217,6 +219,24 @@ def test_bench_reports_edit_to_verdict(tmp_path, capsys):
     # KUnit's figure is either measured in the run or labelled as recorded, with its date
     assert "5.8 s as recorded on 2026-12-02" in out and "not measured here" in out
     assert "run 2:" in out and "exit 0" in out
+    # Where this Python keeps no bytecode, the runs keep their own, and the bench says so.
+    assert ("writes no bytecode" in out) == sys.dont_write_bytecode
+
+
+def test_bench_runs_keep_bytecode_only_where_this_python_writes_none(tmp_path, monkeypatch):
+    said: list[str] = []
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    env = edit_bench._bytecode_env(tmp_path, said.append)
+    assert "PYTHONPYCACHEPREFIX" not in env or env["PYTHONPYCACHEPREFIX"] == \
+        os.environ.get("PYTHONPYCACHEPREFIX")
+    assert said == []
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    env = edit_bench._bytecode_env(tmp_path, said.append)
+    assert env["PYTHONPYCACHEPREFIX"] == str(tmp_path / "pycache")
+    assert "PYTHONDONTWRITEBYTECODE" not in env
+    assert list((tmp_path / "pycache").rglob("run*.pyc"))  # written by the probe
+    assert len(said) == 1 and "s with bytecode" in said[0]
 
 
 FAKE_KUNIT = """\
