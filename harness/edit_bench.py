@@ -107,12 +107,12 @@ def measure(name: str, *, kernel_src: str | None, specs: list[str], runs: int,
         shutil.copytree(tree, copy, symlinks=True)
         source = target.source(copy)
         log(f"edit-to-verdict: {tree} copied to {copy}; editing {source.relative_to(copy)}")
-        cmd = [sys.executable, "-m", "harness", "run", "--backend", f"{family}@{copy}", "-q"]
-        for d in specs:
-            cmd += ["--specs", str(Path(d).resolve())]
+        corpus = [a for d in specs for a in ("--specs", str(Path(d).resolve()))]
+        cmd = [sys.executable, "-m", "harness", "run", "--backend", f"{family}@{copy}", "-q",
+               *corpus]
         if jobs:
             cmd += ["--jobs", str(jobs)]
-        env = _bytecode_env(scratch, log)
+        env = _bytecode_env(scratch, corpus, log)
         _run(cmd, env)  # warm-up: the unchanged units, the corpus and the bytecode are as a
         # previous loop left them
         uml = _Uml(kunit_uml, scratch, log) if kunit_uml is not None else None
@@ -183,7 +183,8 @@ def _child_env() -> dict[str, str]:
          *filter(None, [os.environ.get("PYTHONPATH")])])}
 
 
-def _bytecode_env(scratch: Path, log: Callable[[str], None]) -> dict[str, str]:
+def _bytecode_env(scratch: Path, corpus: list[str],
+                  log: Callable[[str], None]) -> dict[str, str]:
     """The runs' environment; with bytecode of their own if this Python writes none (module
     docstring), said with the start-up measured both ways."""
     env = _child_env()
@@ -191,14 +192,16 @@ def _bytecode_env(scratch: Path, log: Callable[[str], None]) -> dict[str, str]:
         return env
     kept = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
     kept["PYTHONPYCACHEPREFIX"] = str(scratch / "pycache")
-    probe = [sys.executable, "-m", "harness", "run", "--help"]
+    # A run that selects nothing: the start-up, imports and corpus loading of a run.
+    probe = [sys.executable, "-m", "harness", "run", "--backend", "reference", "-k",
+             "edit-to-verdict: no such case", *corpus]
     subprocess.run(probe, env=kept, capture_output=True)  # writes the bytecode once
     without = statistics.median(_seconds(probe, env) for _ in range(3))
     with_ = statistics.median(_seconds(probe, kept) for _ in range(3))
     log(f"edit-to-verdict: this Python writes no bytecode (PYTHONDONTWRITEBYTECODE); the runs "
         f"keep theirs in the scratch directory, as a developer's Python keeps __pycache__ "
-        f"(start-up, `run --help`, median of 3: {without:.2f} s compiling every module, "
-        f"{with_:.2f} s with bytecode)")
+        f"(start-up of a run selecting nothing, median of 3: {without:.2f} s compiling every "
+        f"module, {with_:.2f} s with bytecode)")
     return kept
 
 

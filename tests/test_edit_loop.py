@@ -226,16 +226,16 @@ def test_bench_reports_edit_to_verdict(tmp_path, capsys):
 def test_bench_runs_keep_bytecode_only_where_this_python_writes_none(tmp_path, monkeypatch):
     said: list[str] = []
     monkeypatch.setattr(sys, "dont_write_bytecode", False)
-    env = edit_bench._bytecode_env(tmp_path, said.append)
+    env = edit_bench._bytecode_env(tmp_path, ["--specs", str(CORPUS)], said.append)
     assert "PYTHONPYCACHEPREFIX" not in env or env["PYTHONPYCACHEPREFIX"] == \
         os.environ.get("PYTHONPYCACHEPREFIX")
     assert said == []
     monkeypatch.setattr(sys, "dont_write_bytecode", True)
     monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
-    env = edit_bench._bytecode_env(tmp_path, said.append)
+    env = edit_bench._bytecode_env(tmp_path, ["--specs", str(CORPUS)], said.append)
     assert env["PYTHONPYCACHEPREFIX"] == str(tmp_path / "pycache")
     assert "PYTHONDONTWRITEBYTECODE" not in env
-    assert list((tmp_path / "pycache").rglob("run*.pyc"))  # written by the probe
+    assert list((tmp_path / "pycache").rglob("engine*/run*.pyc"))  # written by the probe
     assert len(said) == 1 and "s with bytecode" in said[0]
 
 
