@@ -122,7 +122,9 @@ def test_stored_predictions_that_are_not_request_lines_are_refused(tmp_path, mon
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     path = parallel._requests_file(native.name)
     path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({"x[]": ["i 4096 4096\nS"]}))
+    path.write_text(json.dumps({"x[]": ["i 4096 4096\nS"], "y[]": ["i 4096 4096", "c @0"]}))
+    assert parallel.Predictions.load(native).past == {"y[]": ["i 4096 4096", "c @0"]}
+    path.write_text(json.dumps(["i 4096 4096"]))
     assert parallel.Predictions.load(native).past == {}
     path.write_text("{not json")
     assert parallel.Predictions.load(native).past == {}
