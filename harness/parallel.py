@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness import integrity
 from harness.backends.base import CoreBackend
 from harness.cachedir import prune
 from harness.engine.trace import Outcome
@@ -100,17 +101,18 @@ class Predictions:
     def load(cls, backend: CoreBackend) -> Predictions:
         if not backend.predicts:
             return cls(backend.name, {}, on=False)
-        from harness.backends.native.speculation import valid
-
-        try:
-            data = json.loads(_requests_file(backend.name).read_text())
-        except (OSError, ValueError):
-            data = {}
+        # Sealed when written: only lines this harness recorded are ever sent ahead (a
+        # damaged file, whose lines could hold a newline and shift every reply, is not read).
+        path = _requests_file(backend.name)
+        data: object = {}
+        if path.exists() and integrity.file_problem(path) is None:
+            try:
+                data = json.loads(path.read_text())
+            except (OSError, ValueError):
+                pass
         if not isinstance(data, dict):
             data = {}
-        # A case whose stored lines are not request lines is not predicted (never sent).
-        return cls(backend.name, {k: v for k, v in data.items()
-                                  if isinstance(k, str) and valid(v)})
+        return cls(backend.name, data)
 
     def around(self, run: Callable[[Case, ParamSet, CoreBackend], Outcome]
                ) -> Callable[[Case, ParamSet, CoreBackend], Outcome]:
@@ -145,9 +147,11 @@ class Predictions:
             tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
             tmp.write_text(json.dumps(self.past | self.seen))
             os.replace(tmp, path)
+            integrity.seal_file(path)
         except OSError:
             pass  # only the next run's speed depends on it
         prune(path.parent, "*.json")
+        prune(path.parent, f"*.json{integrity.SUFFIX}")
 
 
 # A case sends more requests than this only in a runaway loop: not worth predicting.
@@ -205,7 +209,8 @@ def run_in_order(todo: list[Item], backends: list[CoreBackend],
             yield run(case, ps, backends[0])
         return
     results: list[Outcome | BaseException | None] = [None] * len(todo)
-    done = [threading.Event() for _ in todo]
+    done = [False] * len(todo)
+    finished = threading.Condition()  # one for all items: an Event each costs more than it
     lock = threading.Lock()
     order = list(range(len(todo)))
     if first is not None:
@@ -224,15 +229,18 @@ def run_in_order(todo: list[Item], backends: list[CoreBackend],
                 results[i] = run(*todo[i], backend)
             except BaseException as e:  # handed to the caller's thread, which raises it
                 results[i] = e
-            done[i].set()
+            with finished:
+                done[i] = True
+                finished.notify_all()
 
     threads = [threading.Thread(target=work, args=(b,), daemon=True) for b in backends]
     for t in threads:
         t.start()
     try:
         for i in range(len(todo)):
-            while not done[i].wait(0.2):  # short waits keep Ctrl-C responsive
-                pass
+            with finished:
+                while not done[i]:
+                    finished.wait(0.2)  # short waits keep Ctrl-C responsive
             r = results[i]
             if isinstance(r, BaseException):
                 raise r

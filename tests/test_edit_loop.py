@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import edit_bench, integrity, parallel, runner
+from harness import edit_bench, expectations, integrity, parallel, runner
 from harness.backends.base import BackendUnavailable
 from harness.backends.reference import ReferenceBackend
 from harness.cli import main
@@ -22,6 +22,7 @@ from harness.docs import tree as doctree
 from harness.runner import select
 from harness.spec import cache
 from harness.spec.loader import load_paths
+from harness.spec.position import SpecError
 from tests.scratch_tree import cached_tree, copy_tree
 from tests.test_cli import ROOT
 
@@ -107,7 +108,7 @@ def test_a_clean_quote_check_is_remembered_until_a_spec_or_the_tree_changes(tmp_
     case = specs / "free.yaml"
     case.write_text(case.read_text() + "\n")
     assert check() == [] and len(calls) == 4  # a spec file changed
-    for clean in (tmp_path / "cache").rglob("quotes-*.clean"):
+    for clean in (tmp_path / "cache").rglob("*.quotes"):
         clean.write_bytes(b"x")  # damaged: not believed
     assert check() == [] and len(calls) == 5
 
@@ -146,6 +147,33 @@ def test_backends_open_beside_the_loading_and_say_so_after_it(monkeypatch):
                              log=said.append)
     opening.abandon()  # the loading failed: what was opened is closed, unsaid
     assert closed == ["c"] and "built c" not in said
+
+
+def test_expectation_files_are_kept_by_their_bytes_and_say_their_first_mistake(tmp_path,
+                                                                             monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    root = tmp_path / "specs"
+    shutil.copytree(CORPUS / "expectations", root / "expectations")
+    fresh = expectations.load([root], "native@7.2")
+    parsed = []
+    real = expectations._parse
+    monkeypatch.setattr(expectations, "_parse", lambda *a: parsed.append(1) or real(*a))
+    again = expectations.load([root], "native@7.2")
+    assert (again.entries, again.where) == (fresh.entries, fresh.where) and parsed == []
+    [kept] = (tmp_path / "cache").rglob("*.expect")
+    kept.write_bytes(kept.read_bytes()[:-5])  # damaged: read from the file again
+    assert expectations.load([root], "native@7.2").entries == fresh.entries and parsed == [1]
+    path = root / "expectations" / "native@7.2.yaml"
+    path.write_text(path.read_text() + "extra.new-entry: a reason\n")
+    assert expectations.load([root], "native@7.2").entries["extra.new-entry"] == "a reason"
+    # a duplicate before a bad entry: the duplicate is said, as the file reads; never kept
+    path.write_text("a.b: one\nc.d: two\na.b: three\ne.f: ''\n")
+    for _ in range(2):
+        with pytest.raises(SpecError, match="'a.b' is listed twice .*:1:1"):
+            expectations.load([root], "native@7.2")
+    path.write_text("a.b: one\ne.f: ''\na.b: three\n")
+    with pytest.raises(SpecError, match="'e.f' needs a one-line reason"):
+        expectations.load([root], "native@7.2")
 
 
 def test_parallel_order_is_the_corpus_order():

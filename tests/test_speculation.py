@@ -1,7 +1,7 @@
 """Requests sent ahead (harness/backends/native/speculation.py) only save time: a case run with
 the last run's requests gives the outcome it gives without them, a prediction that does not
-hold makes the case run again without one, and a stored prediction that is not request lines
-is never sent."""
+hold makes the case run again without one, and stored predictions are read only as they were
+sealed."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import json
 
 import pytest
 
-from harness import parallel
+from harness import integrity, parallel
 from harness.backends.native import open_backend
-from harness.backends.native.speculation import MISPREDICTED, valid
+from harness.backends.native.speculation import MISPREDICTED
 from harness.engine import run_case
 from harness.runner import select
 from harness.spec.loader import load_paths
@@ -106,6 +106,7 @@ def test_the_corpus_runner_runs_a_mispredicted_case_again(native, tmp_path, monk
     for key in data:  # every prediction stale: each case runs twice, the outcomes stand
         data[key] = data[key] + ["c @0"]
     stored.write_text(json.dumps(data))
+    integrity.seal_file(stored)
     calls.clear()
     assert [_seen(o) for o in parallel.run_corpus(items, native, run, jobs=1,
                                                   reopen=None)] == live
@@ -114,17 +115,15 @@ def test_the_corpus_runner_runs_a_mispredicted_case_again(native, tmp_path, monk
     assert all(v[-1] != "c @0" for v in json.loads(stored.read_text()).values())
 
 
-def test_stored_predictions_that_are_not_request_lines_are_refused(tmp_path, monkeypatch,
-                                                                    native):
-    assert valid(["i 1024 4096", "a @0 0 0 4096 4096 0", "f @0 -1 0", "w", "g"])
-    for bad in (["a @0 0 0 4096 4096 0\nq"], ["a 0 0 0 4K"], [1], "i 1 2", [""]):
-        assert not valid(bad), bad
+def test_stored_predictions_are_read_only_as_sealed(tmp_path, monkeypatch, native):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     path = parallel._requests_file(native.name)
-    path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({"x[]": ["i 4096 4096\nS"], "y[]": ["i 4096 4096", "c @0"]}))
+    p = parallel.Predictions.load(native)
+    p.seen["y[]"] = ["i 4096 4096", "c @0"]
+    p.save()
     assert parallel.Predictions.load(native).past == {"y[]": ["i 4096 4096", "c @0"]}
-    path.write_text(json.dumps(["i 4096 4096"]))
+    path.write_text(path.read_text().replace("c @0", "S\\nc"))  # altered after sealing
     assert parallel.Predictions.load(native).past == {}
-    path.write_text("{not json")
+    integrity.seal_file(path)
+    path.with_name(path.name + integrity.SUFFIX).unlink()  # or never sealed
     assert parallel.Predictions.load(native).past == {}

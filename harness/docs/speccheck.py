@@ -10,10 +10,10 @@ from pathlib import Path
 from harness import integrity
 from harness.backends.native import kernels
 from harness.backends.native.tree import LAYOUTS, META
+from harness.cachedir import read_sealed, specs_dir, write_sealed
 from harness.docs import coverage, quotes, tree
 from harness.docs.model import DocItem, TreeDocs
 from harness.docs.text import normalize
-from harness.spec.cache import cache_dir
 from harness.spec.model import Case
 from harness.spec.position import SpecError
 from harness.spec.semantic import did_you_mean
@@ -58,17 +58,12 @@ def check_cases_cached(cases: list[Case], corpus: str | None) -> list[SpecError]
     key = _check_key(cases, corpus) if corpus is not None else None
     if key is None:
         return check_cases(cases)[0]
-    clean = cache_dir() / f"quotes-{key}.clean"
-    if clean.exists() and integrity.file_problem(clean) is None:
+    clean = specs_dir() / f"{key}.quotes"
+    if read_sealed(clean) is True:
         return []
     errors, docs = check_cases(cases)
     if not errors and docs is not None:
-        try:
-            clean.parent.mkdir(parents=True, exist_ok=True)
-            clean.write_bytes(b"")
-            integrity.seal_file(clean)
-        except OSError:
-            pass  # an unwritable cache only costs the check next time
+        write_sealed(clean, True)
     return errors
 
 

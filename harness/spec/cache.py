@@ -11,14 +11,11 @@ deleted and the corpus loaded afresh, never unpickled.
 from __future__ import annotations
 
 import hashlib
-import os
-import pickle
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from harness import fileio, integrity
-from harness.cachedir import prune
+from harness import fileio
+from harness.cachedir import read_sealed, specs_dir, write_sealed
 from harness.spec.loader import LoadResult, iter_spec_files, load_paths
 from harness.spec.yamlpos import MAX_BYTES
 
@@ -26,8 +23,7 @@ _CODE = Path(__file__).parent
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "buddy-harness" / "specs"
+    return specs_dir()
 
 
 def key(paths: Iterable[str | Path]) -> str:
@@ -52,37 +48,11 @@ def load_paths_keyed(paths: list[str | Path]) -> tuple[LoadResult, str | None]:
     except fileio.InputError:
         return load_paths(paths), None  # unreadable or hostile files: the loader words the error
     path = cache_dir() / f"{k}.pickle"
-    cached = _read(path)
-    if cached is not None:
+    cached = read_sealed(path)
+    if isinstance(cached, LoadResult):
         return cached, k
     result = load_paths(paths)
     if result.errors:
         return result, k  # a corpus with mistakes is being edited: nothing worth keeping
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".specs-", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump(result, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
-        integrity.seal_file(path)
-    except (OSError, pickle.PicklingError, TypeError, AttributeError):
-        pass  # an unwritable cache only costs a reload
-    prune(path.parent, "*.pickle")
-    prune(path.parent, f"*.pickle{integrity.SUFFIX}")
+    write_sealed(path, result)
     return result, k
-
-
-def _read(path: Path) -> LoadResult | None:
-    """The sealed corpus at ``path``; None (and the entry removed) if absent or damaged."""
-    if not path.exists():
-        return None
-    if integrity.file_problem(path) is None:
-        try:
-            cached = pickle.loads(path.read_bytes())
-            if isinstance(cached, LoadResult):
-                return cached
-        except Exception:  # from another harness's classes: load afresh
-            pass
-    for p in (path, path.with_name(path.name + integrity.SUFFIX)):
-        p.unlink(missing_ok=True)
-    return None
