@@ -16,96 +16,63 @@ import sys
 
 from harness import fileio, options, procs
 from harness.backends.base import BackendUnavailable
-from harness.baseline import add_expect_as_option
-from harness.commands.common import (
-    USAGE_ERROR,
-    UsageError,
-    add_backend_options,
-    add_specs_option,
-)
+from harness.commands.common import USAGE_ERROR, UsageError
 from harness.engine.budget import DEFAULT_CASE_BUDGET, set_case_budget
 from harness.spec.position import SpecError
 
+# Every verb, in the order --help lists them: (verb, module, help).  The parser declares them
+# all from this table, but only the verb on the command line has its module imported to add
+# its options (``add_arguments``): a run starts without importing every other verb.
+VERBS: tuple[tuple[str, str, str], ...] = (
+    ("run", "harness.commands.run", "run spec cases on backends through the engine"),
+    ("check", "harness.commands.check", "validate spec files (schema and semantics)"),
+    ("generate", "harness.commands.generate", "render specs into generated/ pytest modules"),
+    ("diff", "harness.commands.diff", "compare backends on the corpus: a matrix"),
+    ("fuzz", "harness.commands.fuzz", "differential fuzzing between two backends"),
+    ("bench", "harness.commands.bench", "benchmark a backend"),
+    ("docs", "harness.commands.docs", "documented items, the cases citing them, drift"),
+    ("cover", "harness.commands.cover", "line and branch coverage of the kernel's C"),
+    ("watch", "harness.commands.watch",
+     "rerun what a saved allocator or spec file affects; print changed verdicts"),
+    ("mutate", "harness.commands.mutate", "mutation testing of the allocator's C"),
+    ("kunit", "harness.commands.kunit",
+     "a tree's own KUnit suite in user space, printed as KTAP"),
+    ("export", "harness.commands.export", "cases in another form: KUnit tests in C"),
+    ("kernel", "harness.commands.kernel", "kernel sources for the native backend"),
+)
 
-def build_parser() -> argparse.ArgumentParser:
+
+def chosen_verb(argv: list[str]) -> str | None:
+    """The verb argparse will dispatch to: the first argument that is not an option (the
+    top-level parser has no option taking a value)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The CLI's parser; with ``argv``, only its verb's options are declared (every verb is,
+    with its help line).  Without, every verb's are."""
+    wanted = chosen_verb(argv) if argv is not None else None
     parser = options.OneLineParser(
         prog="buddy-harness",
         description="Conformance harness for the Linux kernel's GPU buddy allocator.",
     )
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
-
-    p = sub.add_parser("run", help="run spec cases on backends through the engine")
-    add_specs_option(p)
-    add_backend_options(p, default_help="default: reference, plus native for --kernel-src "
-                                        "and native@VERSION for every cached kernel")
-    p.add_argument("-k", dest="keyword", default=None, metavar="TEXT",
-                   help="only cases whose id, title or params contain TEXT")
-    p.add_argument("--json", metavar="FILE", default=None, type=options.output_file,
-                   help="write results as JSON")
-    p.add_argument("-q", "--quiet", action="store_true", help="list only unexpected outcomes")
-    add_expect_as_option(p)
-    p.add_argument("-j", "--jobs", type=options.count, default=None, metavar="N",
-                   help="worker processes per native backend (default: one per core)")
-    p.add_argument("--fuzz", type=options.seconds, default=None, metavar="SECONDS",
-                   help="also fuzz the reference against each native@/rust@ backend, SECONDS "
-                        "in all, as items fuzz.core, fuzz.core.inject and fuzz.binding")
-    p.add_argument("--fuzz-seed", type=options.seed, default=None, metavar="N",
-                   help="seed of --fuzz (default 1, so a failure reproduces)")
-    p.set_defaults(module="harness.commands.run")
-
-    p = sub.add_parser("check", help="validate spec files (schema and semantics)")
-    p.add_argument("paths", nargs="+", metavar="FILE", help="spec files or directories")
-    p.add_argument("--summary", action="store_true",
-                   help="also print the corpus in figures, as docs/figures.md holds them")
-    p.set_defaults(module="harness.commands.check")
-
-    p = sub.add_parser("generate", help="render specs into generated/ pytest modules")
-    p.add_argument("--specs", default="specs", metavar="DIR")
-    p.add_argument("--out", default="generated", metavar="DIR", type=options.output_dir)
-    p.add_argument("--check", action="store_true",
-                   help="fail (exit 1) if generated/ is not what the specs render to")
-    p.set_defaults(module="harness.commands.generate")
-
-    for verb, module, text in (
-        ("diff", "harness.commands.diff", "compare backends on the corpus: a matrix"),
-        ("fuzz", "harness.commands.fuzz", "differential fuzzing between two backends"),
-        ("bench", "harness.commands.bench", "benchmark a backend"),
-        ("docs", "harness.commands.docs", "documented items, the cases citing them, drift"),
-        ("cover", "harness.commands.cover", "line and branch coverage of the kernel's C"),
-        ("watch", "harness.commands.watch",
-         "rerun what a saved allocator or spec file affects; print changed verdicts"),
-        ("mutate", "harness.commands.mutate", "mutation testing of the allocator's C"),
-        ("kunit", "harness.commands.kunit",
-         "a tree's own KUnit suite in user space, printed as KTAP"),
-        ("export", "harness.commands.export", "cases in another form: KUnit tests in C"),
-    ):
+    for verb, module, text in VERBS:
         p = sub.add_parser(verb, help=text)
-        importlib.import_module(module).add_arguments(p)
+        if argv is None or verb == wanted:
+            importlib.import_module(module).add_arguments(p)
         p.set_defaults(module=module)
-
-    p = sub.add_parser("kernel", help="kernel sources for the native backend")
-    ksub = p.add_subparsers(dest="kernel_verb", metavar="fetch|list|patch")
-    kf = ksub.add_parser("fetch", help="fetch Debian's linux-source-VERSION into the cache")
-    kf.add_argument("version", type=options.kernel_version, help="e.g. 7.2, 6.12, 6.1")
-    ksub.add_parser("list", help="list cached kernel trees")
-    kp = ksub.add_parser("patch", help="apply a patch onto a fetched tree, cached as tree NAME")
-    kp.add_argument("name", metavar="NAME", help="the new tree's name, e.g. v12.1 (then "
-                    "--backend native@NAME)")
-    kp.add_argument("--onto", required=True, metavar="VERSION", type=options.kernel_version,
-                    help="a fetched version, e.g. 7.2")
-    kp.add_argument("file", metavar="FILE", help="a git patch, an mbox, or a review reply "
-                    "quoting the patch with '> '")
-    p.set_defaults(module="harness.commands.kernel")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
     try:
-        parser = build_parser()
+        parser = build_parser(args)
     except KeyboardInterrupt:
         return 130
     try:
-        ns = parser.parse_args(argv)
+        ns = parser.parse_args(args)
     except SystemExit as e:  # a bad option (one line printed) or --help: a code, as verbs give
         return e.code if isinstance(e.code, int) else USAGE_ERROR
     if not getattr(ns, "module", None):

@@ -14,6 +14,12 @@ alternating with the harness, so both figures come from the same minutes of the
 same machine; the file is restored afterwards.  Without it, KUnit's figure is the
 recorded one, printed with its date and machine.
 
+Python's bytecode: a developer's Python keeps the harness compiled in ``__pycache__``
+after its first run.  Where this one writes none (``PYTHONDONTWRITEBYTECODE``, as CI
+machines often set), every timed run would compile the harness's modules again, a cost
+no developer's loop has: the runs then keep their bytecode in the scratch directory
+(``PYTHONPYCACHEPREFIX``), and the bench says so with the start-up it measured each way.
+
 Which file is edited, and how a backend name becomes a tree, is per backend
 family (:data:`TARGETS`); a family with a tree of its own (``rust@PATH`` after
 an edit to ``rust/kernel/gpu/buddy.rs``) has an :class:`EditTarget` of its own.
@@ -101,12 +107,14 @@ def measure(name: str, *, kernel_src: str | None, specs: list[str], runs: int,
         shutil.copytree(tree, copy, symlinks=True)
         source = target.source(copy)
         log(f"edit-to-verdict: {tree} copied to {copy}; editing {source.relative_to(copy)}")
-        cmd = [sys.executable, "-m", "harness", "run", "--backend", f"{family}@{copy}", "-q"]
-        for d in specs:
-            cmd += ["--specs", str(Path(d).resolve())]
+        corpus = [a for d in specs for a in ("--specs", str(Path(d).resolve()))]
+        cmd = [sys.executable, "-m", "harness", "run", "--backend", f"{family}@{copy}", "-q",
+               *corpus]
         if jobs:
             cmd += ["--jobs", str(jobs)]
-        _run(cmd)  # warm-up: the unchanged units and the corpus are as a previous loop left them
+        env = _bytecode_env(scratch, corpus, log)
+        _run(cmd, env)  # warm-up: the unchanged units, the corpus and the bytecode are as a
+        # previous loop left them
         uml = _Uml(kunit_uml, scratch, log) if kunit_uml is not None else None
         samples: list[Sample] = []
         kunit: list[float] = []
@@ -117,7 +125,7 @@ def measure(name: str, *, kernel_src: str | None, specs: list[str], runs: int,
                 comment = target.comment.format(n=f"{n} {time.time_ns()}")
                 with source.open("a") as f:
                     f.write(comment)
-                samples.append(_run(cmd))
+                samples.append(_run(cmd, env))
                 s = samples[-1]
                 log(f"  run {n + 1}: {s.seconds:.2f} s wall (exit {s.code}; {s.summary})")
                 if uml is not None:
@@ -168,10 +176,42 @@ class _Uml:
         self.source.write_bytes(self.original)
 
 
-def _run(cmd: list[str]) -> Sample:
-    env = os.environ | {"PYTHONPATH": os.pathsep.join(
+def _child_env() -> dict[str, str]:
+    """This environment, with this harness first on the path of the runs."""
+    return os.environ | {"PYTHONPATH": os.pathsep.join(
         [str(Path(harness.__file__).resolve().parent.parent),
          *filter(None, [os.environ.get("PYTHONPATH")])])}
+
+
+def _bytecode_env(scratch: Path, corpus: list[str],
+                  log: Callable[[str], None]) -> dict[str, str]:
+    """The runs' environment; with bytecode of their own if this Python writes none (module
+    docstring), said with the start-up measured both ways."""
+    env = _child_env()
+    if not sys.dont_write_bytecode:
+        return env
+    kept = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    kept["PYTHONPYCACHEPREFIX"] = str(scratch / "pycache")
+    # A run that selects nothing: the start-up, imports and corpus loading of a run.
+    probe = [sys.executable, "-m", "harness", "run", "--backend", "reference", "-k",
+             "edit-to-verdict: no such case", *corpus]
+    subprocess.run(probe, env=kept, capture_output=True)  # writes the bytecode once
+    without = statistics.median(_seconds(probe, env) for _ in range(3))
+    with_ = statistics.median(_seconds(probe, kept) for _ in range(3))
+    log(f"edit-to-verdict: this Python writes no bytecode (PYTHONDONTWRITEBYTECODE); the runs "
+        f"keep theirs in the scratch directory, as a developer's Python keeps __pycache__ "
+        f"(start-up of a run selecting nothing, median of 3: {without:.2f} s compiling every "
+        f"module, {with_:.2f} s with bytecode)")
+    return kept
+
+
+def _seconds(cmd: list[str], env: dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, env=env, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def _run(cmd: list[str], env: dict[str, str]) -> Sample:
     t0 = time.perf_counter()
     p = subprocess.run(cmd, capture_output=True, text=True, env=env)
     took = time.perf_counter() - t0

@@ -8,11 +8,13 @@ file stays true.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from harness.cachedir import read_sealed, specs_dir, write_sealed
 from harness.spec import yamlpos
 from harness.spec.position import Pos, SpecError
 
@@ -69,8 +71,39 @@ def load(specs_roots: list[Path], backend: str) -> Expectations:
 
 
 def _load_file(path: Path, exp: Expectations) -> None:
+    entries, problem = _entries(path)
+    for key, reason, where in entries:  # in file order: the first mistake is the one said
+        if key in exp.entries:
+            raise SpecError(where, f"'{key}' is listed twice (first at {exp.where[key]})")
+        exp.entries[key] = reason
+        exp.where[key] = where
+    if problem is not None:
+        raise problem
+
+
+Entry = tuple[str, str, Pos]  # (case id, reason, where)
+
+
+def _entries(path: Path) -> tuple[list[Entry], SpecError | None]:
+    """The entries of one file up to its first mistake, and that mistake; a file without one
+    is kept (sealed) by its bytes and this module's code, as YAML's pure-Python parser is a
+    good part of a run's start."""
+    data = yamlpos.read(path)
+    h = hashlib.sha256(f"{path}\0".encode() + data + b"\0" + Path(__file__).read_bytes())
+    kept = specs_dir() / f"{h.hexdigest()[:32]}.expect"
+    cached = read_sealed(kept)
+    if isinstance(cached, list):
+        return cached, None
+    entries, problem = _parse(path, data)
+    if problem is None:
+        write_sealed(kept, entries)
+    return entries, problem
+
+
+def _parse(path: Path, data: bytes) -> tuple[list[Entry], SpecError | None]:
+    out: list[Entry] = []
     try:
-        node = yaml.compose(yamlpos.read(path).decode("utf-8"), Loader=yaml.SafeLoader)
+        node = yaml.compose(data.decode("utf-8"), Loader=yaml.SafeLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -79,20 +112,17 @@ def _load_file(path: Path, exp: Expectations) -> None:
     except UnicodeDecodeError as e:
         raise SpecError(Pos(str(path), 1, 1), f"not UTF-8 text ({e.reason})") from None
     if node is None:
-        return
+        return out, None
     if not isinstance(node, yaml.MappingNode):
         raise SpecError(_pos(path, node), "an expectations file maps case ids to reasons",
                         "write `case.id: why it fails on this backend`")
     for key, value in node.value:
         if not isinstance(key, yaml.ScalarNode) or key.tag != "tag:yaml.org,2002:str":
-            raise SpecError(_pos(path, key), "expected a case id as key")
+            return out, SpecError(_pos(path, key), "expected a case id as key")
         if not isinstance(value, yaml.ScalarNode) or not value.value.strip():
-            raise SpecError(_pos(path, value), f"'{key.value}' needs a one-line reason")
-        if key.value in exp.entries:
-            raise SpecError(_pos(path, key), f"'{key.value}' is listed twice "
-                            f"(first at {exp.where[key.value]})")
-        exp.entries[key.value] = value.value.strip()
-        exp.where[key.value] = _pos(path, key)
+            return out, SpecError(_pos(path, value), f"'{key.value}' needs a one-line reason")
+        out.append((key.value, value.value.strip(), _pos(path, key)))
+    return out, None
 
 
 def _pos(path: Path, node: yaml.Node) -> Pos:

@@ -16,8 +16,10 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness import integrity
 from harness.backends.base import CoreBackend
 from harness.cachedir import prune
 from harness.engine.trace import Outcome
@@ -55,8 +57,13 @@ def run_corpus(todo: list[Item], backend: CoreBackend,
     second: started last, it would keep one core busy after the other is done).
     """
     extra = instances(backend, jobs, reopen, len(todo))[1:]
+    predicted = Predictions.load(backend)
+    run = predicted.around(run)
     if not extra:
-        yield from run_in_order(todo, [backend], run)
+        try:
+            yield from run_in_order(todo, [backend], run)
+        finally:
+            predicted.save()
         return
     name = backend.name
     past = load_timings(name)
@@ -75,7 +82,86 @@ def run_corpus(todo: list[Item], backend: CoreBackend,
     finally:
         for b in extra:
             b.close()
+        predicted.save()
     save_timings(name, past | took)
+
+
+@dataclass
+class Predictions:
+    """Each case's requests on the last run of a backend that sends them ahead
+    (:mod:`harness.backends.native.speculation`), and the run that keeps them honest: a case
+    whose prediction did not hold runs again without one, and that is its outcome."""
+
+    name: str
+    past: dict[str, list[str]]
+    seen: dict[str, list[str]] = field(default_factory=dict)
+    on: bool = True
+
+    @classmethod
+    def load(cls, backend: CoreBackend) -> Predictions:
+        if not backend.predicts:
+            return cls(backend.name, {}, on=False)
+        # Sealed when written: only lines this harness recorded are ever sent ahead (a
+        # damaged file, whose lines could hold a newline and shift every reply, is not read).
+        path = _requests_file(backend.name)
+        data: object = {}
+        if path.exists() and integrity.file_problem(path) is None:
+            try:
+                data = json.loads(path.read_text())
+            except (OSError, ValueError):
+                pass
+        if not isinstance(data, dict):
+            data = {}
+        return cls(backend.name, data)
+
+    def around(self, run: Callable[[Case, ParamSet, CoreBackend], Outcome]
+               ) -> Callable[[Case, ParamSet, CoreBackend], Outcome]:
+        if not self.on:
+            return run
+
+        def predicted(case: Case, ps: ParamSet, b: CoreBackend) -> Outcome:
+            key = _key((case, ps))
+            b.begin_case(self.past.get(key))
+            try:
+                out = run(case, ps, b)
+            finally:
+                log, held = b.end_case()
+            if not held:  # the worker ran lines the case did not ask for: not its outcome
+                b.begin_case(None)
+                try:
+                    out = run(case, ps, b)
+                finally:
+                    log, _ = b.end_case()
+            if log is not None and len(log) <= MAX_PREDICTED:
+                self.seen[key] = log
+            return out
+
+        return predicted
+
+    def save(self) -> None:
+        if not self.on or not self.seen:
+            return
+        path = _requests_file(self.name)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+            tmp.write_text(json.dumps(self.past | self.seen))
+            os.replace(tmp, path)
+            integrity.seal_file(path)
+        except OSError:
+            pass  # only the next run's speed depends on it
+        prune(path.parent, "*.json")
+        prune(path.parent, f"*.json{integrity.SUFFIX}")
+
+
+# A case sends more requests than this only in a runaway loop: not worth predicting.
+MAX_PREDICTED = 100_000
+
+
+def _requests_file(name: str) -> Path:
+    from harness.trees.kernels import cache_root
+
+    return cache_root() / "requests" / f"{hashlib.sha256(name.encode()).hexdigest()[:16]}.json"
 
 
 def _key(item: Item) -> str:
@@ -123,7 +209,8 @@ def run_in_order(todo: list[Item], backends: list[CoreBackend],
             yield run(case, ps, backends[0])
         return
     results: list[Outcome | BaseException | None] = [None] * len(todo)
-    done = [threading.Event() for _ in todo]
+    done = [False] * len(todo)
+    finished = threading.Condition()  # one for all items: an Event each costs more than it
     lock = threading.Lock()
     order = list(range(len(todo)))
     if first is not None:
@@ -142,15 +229,18 @@ def run_in_order(todo: list[Item], backends: list[CoreBackend],
                 results[i] = run(*todo[i], backend)
             except BaseException as e:  # handed to the caller's thread, which raises it
                 results[i] = e
-            done[i].set()
+            with finished:
+                done[i] = True
+                finished.notify_all()
 
     threads = [threading.Thread(target=work, args=(b,), daemon=True) for b in backends]
     for t in threads:
         t.start()
     try:
         for i in range(len(todo)):
-            while not done[i].wait(0.2):  # short waits keep Ctrl-C responsive
-                pass
+            with finished:
+                while not done[i]:
+                    finished.wait(0.2)  # short waits keep Ctrl-C responsive
             r = results[i]
             if isinstance(r, BaseException):
                 raise r

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -48,6 +49,60 @@ class Backends:
         for b in self.opened.values():
             b.close()
         self.opened.clear()
+
+
+class Opening:
+    """:meth:`Backends.open` on a thread of its own, so the allocators build (gcc, on another
+    core) while this thread loads the corpus.  What the opening says is held until
+    :meth:`result`, then said in order, so the output reads as if it had run after the
+    loading; so are its errors, raised there."""
+
+    def __init__(self, names: list[str], *, kernel_src: str | None, sanitize: bool,
+                 timeout: float, log: Callable[[str], None]) -> None:
+        self._log = log
+        self._held: list[str] | None = []
+        self._lock = threading.Lock()
+        self._opened: Backends | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._open, args=(names, kernel_src, sanitize, timeout), daemon=True,
+            name="open-backends")
+        self._thread.start()
+
+    def _open(self, names: list[str], kernel_src: str | None, sanitize: bool,
+              timeout: float) -> None:
+        try:
+            self._opened = Backends.open(names, kernel_src=kernel_src, sanitize=sanitize,
+                                         timeout=timeout, log=self._say)
+        except BaseException as e:  # handed to the caller's thread, which raises it
+            self._error = e
+
+    def _say(self, msg: str) -> None:
+        with self._lock:
+            if self._held is not None:
+                self._held.append(msg)
+                return
+        self._log(msg)
+
+    def result(self) -> Backends:
+        """The opened backends (waiting for them), after what the opening said so far."""
+        with self._lock:
+            held, self._held = self._held or [], None
+        for msg in held:
+            self._log(msg)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._opened is not None
+        return self._opened
+
+    def abandon(self) -> None:
+        """The caller failed before taking the backends: close whatever gets opened."""
+        with self._lock:
+            self._held = []  # nothing of it is said: the run ended before it
+        self._thread.join()
+        if self._opened is not None:
+            self._opened.close()
 
 
 def run_one(case: Case, ps: ParamSet, backend: CoreBackend, exp: expectations.Expectations,

@@ -5,17 +5,24 @@ loaded one and a changed file is loaded afresh; the bench measures and reports."
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sys
+import threading
 from pathlib import Path
 
 import pytest
 
-from harness import edit_bench, parallel
+from harness import edit_bench, expectations, integrity, parallel, runner
+from harness.backends.base import BackendUnavailable
 from harness.backends.reference import ReferenceBackend
 from harness.cli import main
+from harness.docs import speccheck
+from harness.docs import tree as doctree
 from harness.runner import select
 from harness.spec import cache
 from harness.spec.loader import load_paths
+from harness.spec.position import SpecError
 from tests.scratch_tree import cached_tree, copy_tree
 from tests.test_cli import ROOT
 
@@ -43,6 +50,130 @@ def test_spec_cache_never_keeps_a_corpus_with_errors(tmp_path, monkeypatch):
     broken = ROOT / "tests" / "malformed"
     assert cache.load_paths_cached([broken]).errors
     assert not list((tmp_path / "cache").rglob("*.pickle"))
+
+
+def test_a_damaged_spec_cache_entry_is_loaded_afresh_and_sealed_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    specs = tmp_path / "specs"
+    shutil.copytree(CORPUS / "extra", specs)
+    fresh = load_paths([specs])
+    cache.load_paths_cached([specs])
+    [entry] = (tmp_path / "cache").rglob("*.pickle")
+    data = bytearray(entry.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, different bytes: only the seal can tell
+    entry.write_bytes(bytes(data))
+    calls = []
+    real = cache.load_paths
+    monkeypatch.setattr(cache, "load_paths", lambda p: calls.append(p) or real(p))
+    assert cache.load_paths_cached([specs]).cases == fresh.cases
+    assert len(calls) == 1  # not unpickled: loaded from the files
+    assert integrity.file_problem(entry) is None  # and kept again, sealed
+    assert cache.load_paths_cached([specs]).cases == fresh.cases and len(calls) == 1
+    entry.with_name(entry.name + integrity.SUFFIX).unlink()  # a record lost: the same
+    assert cache.load_paths_cached([specs]).cases == fresh.cases and len(calls) == 2
+
+
+def test_a_clean_quote_check_is_remembered_until_a_spec_or_the_tree_changes(tmp_path,
+                                                                          monkeypatch):
+    src = cached_tree()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    tree = tmp_path / "cache" / "buddy-harness" / "kernels" / "7.2"
+    shutil.copytree(src, tree, symlinks=True)
+    specs = tmp_path / "specs"
+    shutil.copytree(CORPUS / "kernel-doc", specs)
+    calls = []
+    real = speccheck.check_cases
+    monkeypatch.setattr(speccheck, "check_cases", lambda c: calls.append(1) or real(c))
+
+    def check() -> list:
+        loaded, key = cache.load_paths_keyed([specs])
+        return speccheck.check_cases_cached(loaded.cases, key)
+
+    assert check() == [] and check() == [] and len(calls) == 1
+    # A quoted sentence edited in the reference tree's header: checked again, and it fails.
+    header = tree / "include/linux/gpu_buddy.h"
+    text = header.read_text()
+    assert "single contiguous block" in text
+
+    def edit(new_text: str) -> None:  # and sealed again, so the tree stays a sound one
+        header.write_text(new_text)
+        integrity.seal(tree.resolve())
+        doctree._load.cache_clear()  # the docs a process extracted once
+
+    edit(text.replace("single contiguous block", "single block"))
+    assert check() and len(calls) == 2
+    assert check() and len(calls) == 3  # errors are never remembered
+    edit(text)
+    assert check() == [] and len(calls) == 3  # the tree as it was: its clean verdict
+    case = specs / "free.yaml"
+    case.write_text(case.read_text() + "\n")
+    assert check() == [] and len(calls) == 4  # a spec file changed
+    for clean in (tmp_path / "cache").rglob("*.quotes"):
+        clean.write_bytes(b"x")  # damaged: not believed
+    assert check() == [] and len(calls) == 5
+
+
+def test_backends_open_beside_the_loading_and_say_so_after_it(monkeypatch):
+    said: list[str] = []
+    go = threading.Event()
+    closed: list[str] = []
+
+    class Opened:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def close(self) -> None:
+            closed.append(self.name)
+
+    def resolve(name, *, log, **_):
+        log(f"built {name}")
+        go.wait(5)
+        if name == "bad":
+            raise BackendUnavailable("bad: no such tree")
+        return Opened(name)
+
+    monkeypatch.setattr(runner, "resolve", resolve)
+    opening = runner.Opening(["a", "b"], kernel_src=None, sanitize=False, timeout=1,
+                             log=said.append)
+    said.append("loaded")  # what the caller says meanwhile comes first
+    go.set()
+    assert list(opening.result().opened) == ["a", "b"]
+    assert said == ["loaded", "built a", "built b"]
+    opening = runner.Opening(["bad"], kernel_src=None, sanitize=False, timeout=1,
+                             log=said.append)
+    with pytest.raises(BackendUnavailable, match="no such tree"):
+        opening.result()  # raised where the caller takes the backends
+    opening = runner.Opening(["c"], kernel_src=None, sanitize=False, timeout=1,
+                             log=said.append)
+    opening.abandon()  # the loading failed: what was opened is closed, unsaid
+    assert closed == ["c"] and "built c" not in said
+
+
+def test_expectation_files_are_kept_by_their_bytes_and_say_their_first_mistake(tmp_path,
+                                                                             monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    root = tmp_path / "specs"
+    shutil.copytree(CORPUS / "expectations", root / "expectations")
+    fresh = expectations.load([root], "native@7.2")
+    parsed = []
+    real = expectations._parse
+    monkeypatch.setattr(expectations, "_parse", lambda *a: parsed.append(1) or real(*a))
+    again = expectations.load([root], "native@7.2")
+    assert (again.entries, again.where) == (fresh.entries, fresh.where) and parsed == []
+    [kept] = (tmp_path / "cache").rglob("*.expect")
+    kept.write_bytes(kept.read_bytes()[:-5])  # damaged: read from the file again
+    assert expectations.load([root], "native@7.2").entries == fresh.entries and parsed == [1]
+    path = root / "expectations" / "native@7.2.yaml"
+    path.write_text(path.read_text() + "extra.new-entry: a reason\n")
+    assert expectations.load([root], "native@7.2").entries["extra.new-entry"] == "a reason"
+    # a duplicate before a bad entry: the duplicate is said, as the file reads; never kept
+    path.write_text("a.b: one\nc.d: two\na.b: three\ne.f: ''\n")
+    for _ in range(2):
+        with pytest.raises(SpecError, match="'a.b' is listed twice .*:1:1"):
+            expectations.load([root], "native@7.2")
+    path.write_text("a.b: one\ne.f: ''\na.b: three\n")
+    with pytest.raises(SpecError, match="'e.f' needs a one-line reason"):
+        expectations.load([root], "native@7.2")
 
 
 def test_parallel_order_is_the_corpus_order():
@@ -116,6 +247,24 @@ def test_bench_reports_edit_to_verdict(tmp_path, capsys):
     # KUnit's figure is either measured in the run or labelled as recorded, with its date
     assert "5.8 s as recorded on 2026-12-02" in out and "not measured here" in out
     assert "run 2:" in out and "exit 0" in out
+    # Where this Python keeps no bytecode, the runs keep their own, and the bench says so.
+    assert ("writes no bytecode" in out) == sys.dont_write_bytecode
+
+
+def test_bench_runs_keep_bytecode_only_where_this_python_writes_none(tmp_path, monkeypatch):
+    said: list[str] = []
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    env = edit_bench._bytecode_env(tmp_path, ["--specs", str(CORPUS)], said.append)
+    assert "PYTHONPYCACHEPREFIX" not in env or env["PYTHONPYCACHEPREFIX"] == \
+        os.environ.get("PYTHONPYCACHEPREFIX")
+    assert said == []
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    env = edit_bench._bytecode_env(tmp_path, ["--specs", str(CORPUS)], said.append)
+    assert env["PYTHONPYCACHEPREFIX"] == str(tmp_path / "pycache")
+    assert "PYTHONDONTWRITEBYTECODE" not in env
+    assert list((tmp_path / "pycache").rglob("engine*/run*.pyc"))  # written by the probe
+    assert len(said) == 1 and "s with bytecode" in said[0]
 
 
 FAKE_KUNIT = """\

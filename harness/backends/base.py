@@ -200,6 +200,12 @@ class CoreBackend(Protocol):
         alive, one message each (nothing to say: [])."""
         ...
 
+    predicts: bool  # begin_case/end_case carry a case's requests between runs
+
+    def begin_case(self, predicted: list[str] | None) -> None: ...
+
+    def end_case(self) -> tuple[list[str] | None, bool]: ...
+
 
 class BackendDefaults:
     """What a backend has unless it says otherwise: both layers (the binding layer through
@@ -225,6 +231,18 @@ class BackendDefaults:
 
     def teardown_leaks(self, core: Allocator) -> list[str]:
         return []
+
+    # A case's requests predicted from the last run (harness.parallel): only a backend with
+    # a worker process has requests to send ahead.
+    predicts: bool = False
+
+    def begin_case(self, predicted: list[str] | None) -> None:
+        """Before a case: the requests it made on the last run (None: unknown)."""
+
+    def end_case(self) -> tuple[list[str] | None, bool]:
+        """After it: (its requests, to predict the next run's; whether the prediction held,
+        so its outcome stands)."""
+        return None, True
 
 
 @dataclass

@@ -13,6 +13,12 @@ from harness.spec import summary
 from harness.spec.loader import load_paths
 
 
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="+", metavar="FILE", help="spec files or directories")
+    p.add_argument("--summary", action="store_true",
+                   help="also print the corpus in figures, as docs/figures.md holds them")
+
+
 def run(ns: argparse.Namespace) -> int:
     for p in ns.paths:
         problem = fileio.stat_problem(p)

@@ -77,12 +77,12 @@ def log(msg: str) -> None:
 
 def load_specs(ns: argparse.Namespace):
     """(dirs, loaded) of the run's --specs; each spec error is printed, the rest still load."""
-    from harness.docs.speccheck import check_cases
-    from harness.spec.cache import load_paths_cached
+    from harness.docs.speccheck import check_cases_cached
+    from harness.spec.cache import load_paths_keyed
 
     dirs = specs_dirs(ns)
-    loaded = load_paths_cached(dirs)
-    loaded.errors.extend(check_cases(loaded.cases)[0])
+    loaded, key = load_paths_keyed(dirs)
+    loaded.errors.extend(check_cases_cached(loaded.cases, key))
     for err in loaded.errors:
         print(err, file=sys.stderr)
     return dirs, loaded

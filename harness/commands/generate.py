@@ -6,8 +6,16 @@ import argparse
 import sys
 from pathlib import Path
 
+from harness import options
 from harness.commands.common import USAGE_ERROR, UsageError
 from harness.render import render, stale, write
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--specs", default="specs", metavar="DIR")
+    p.add_argument("--out", default="generated", metavar="DIR", type=options.output_dir)
+    p.add_argument("--check", action="store_true",
+                   help="fail (exit 1) if generated/ is not what the specs render to")
 
 
 def run(ns: argparse.Namespace) -> int:

@@ -7,16 +7,25 @@ import sys
 import time
 from functools import partial
 
-from harness import baseline, parallel, procs, results
+from harness import baseline, options, parallel, procs, results
 from harness.backends.registry import resolve
-from harness.commands.common import NOTHING_SELECTED, USAGE_ERROR, default_backends, load_specs, log
+from harness.commands.common import (
+    NOTHING_SELECTED,
+    USAGE_ERROR,
+    add_backend_options,
+    add_specs_option,
+    default_backends,
+    load_specs,
+    log,
+    specs_dirs,
+)
 from harness.divergence import gate
 from harness.docs import flags
 from harness.engine.trace import Outcome
 from harness.judge import EXPECTED, Judge, all_expected
 from harness.options import printable
 from harness.runner import (
-    Backends,
+    Opening,
     select,
     specs_roots,
     start_suites,
@@ -26,11 +35,36 @@ from harness.runner import (
 )
 
 
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_specs_option(p)
+    add_backend_options(p, default_help="default: reference, plus native for --kernel-src "
+                                        "and native@VERSION for every cached kernel")
+    p.add_argument("-k", dest="keyword", default=None, metavar="TEXT",
+                   help="only cases whose id, title or params contain TEXT")
+    p.add_argument("--json", metavar="FILE", default=None, type=options.output_file,
+                   help="write results as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="list only unexpected outcomes")
+    baseline.add_expect_as_option(p)
+    p.add_argument("-j", "--jobs", type=options.count, default=None, metavar="N",
+                   help="worker processes per native backend (default: one per core)")
+    p.add_argument("--fuzz", type=options.seconds, default=None, metavar="SECONDS",
+                   help="also fuzz the reference against each native@/rust@ backend, SECONDS "
+                        "in all, as items fuzz.core, fuzz.core.inject and fuzz.binding")
+    p.add_argument("--fuzz-seed", type=options.seed, default=None, metavar="N",
+                   help="seed of --fuzz (default 1, so a failure reproduces)")
+
+
 def run(ns: argparse.Namespace) -> int:
-    dirs, loaded = load_specs(ns)
+    specs_dirs(ns)  # a missing directory is said before anything is built
     names = default_backends(ns)
-    backends = Backends.open(names, kernel_src=ns.kernel_src, sanitize=ns.native_sanitize,
-                             timeout=ns.timeout, log=log)
+    opening = Opening(names, kernel_src=ns.kernel_src, sanitize=ns.native_sanitize,
+                      timeout=ns.timeout, log=log)
+    try:
+        dirs, loaded = load_specs(ns)  # while the allocators build
+    except BaseException:
+        opening.abandon()
+        raise
+    backends = opening.result()
     outcomes: list[Outcome] = []
     todo = list(select(loaded.cases, ns.keyword))
     stale: list[str] = []

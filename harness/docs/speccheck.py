@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import sys
+from pathlib import Path
 
+from harness import integrity
+from harness.cachedir import read_sealed, specs_dir, write_sealed
 from harness.docs import coverage, quotes, tree
 from harness.docs.model import DocItem, TreeDocs
 from harness.docs.text import normalize
 from harness.spec.model import Case
 from harness.spec.position import SpecError
 from harness.spec.semantic import did_you_mean
+from harness.trees import kernels
+from harness.trees.tree import LAYOUTS, META
 
 _said_skipped = False
 
@@ -41,6 +48,44 @@ def check_cases(cases: list[Case]) -> tuple[list[SpecError], TreeDocs | None]:
                 errors.append(SpecError(where, f"cites '{item}', which {docs.version} does not "
                                         "document", hint or "see buddy-harness docs for ids"))
     return errors, docs
+
+
+def check_cases_cached(cases: list[Case], corpus: str | None) -> list[SpecError]:
+    """The errors of :func:`check_cases`; a corpus found clean is remembered (sealed) under a
+    key of the corpus (``corpus``, :func:`harness.spec.cache.load_paths_keyed`), the bytes of
+    every reference-tree file a quote is looked for in and this package's code, so an edit
+    loop does not extract the tree's documentation again on every run."""
+    key = _check_key(cases, corpus) if corpus is not None else None
+    if key is None:
+        return check_cases(cases)[0]
+    clean = specs_dir() / f"{key}.quotes"
+    if read_sealed(clean) is True:
+        return []
+    errors, docs = check_cases(cases)
+    if not errors and docs is not None:
+        write_sealed(clean, True)
+    return errors
+
+
+def _check_key(cases: list[Case], corpus: str) -> str | None:
+    """None when there is no cached reference tree (the check says so itself)."""
+    root = Path(os.path.realpath(kernels.kernels_dir() / tree.REFERENCE))
+    if not (root / META).is_file():
+        return None
+    h = hashlib.sha256(corpus.encode())
+    code = Path(__file__).parent
+    for p in sorted(code.glob("*.py")):
+        h.update(p.name.encode() + b"\0" + p.read_bytes())
+    files = {f for pair in LAYOUTS.values() for f in pair} | {tree.RUST_FILE, META,
+                                                                integrity.MANIFEST}
+    files |= {f for case in cases for f in quotes.checked_files(case)}
+    for rel in sorted(files):
+        try:
+            data = (root / rel).read_bytes()
+        except OSError:
+            data = b"\0absent"
+        h.update(f"\0{root}/{rel}\0".encode() + data)
+    return h.hexdigest()[:32]
 
 
 def misattributed(cases: list[Case], docs: TreeDocs) -> list[SpecError]:

@@ -78,6 +78,14 @@ class _BudgetedAllocator:
         self.deadline.check()
         return self.inner.avail
 
+    # Read after every step: passed on without the detour through __getattr__.
+    @property
+    def clear_avail(self) -> int:
+        return self.inner.clear_avail
+
+    def warnings(self) -> list[str]:
+        return self.inner.warnings()
+
     def alloc(self, start: int, end: int, size: int, min_block_size: int,
               flags: int) -> tuple[int, list[Block]]:
         self.deadline.check()

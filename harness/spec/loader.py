@@ -25,9 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from harness.backends.base import CASE_FEATURES, ERRNOS, FAIL_ALLOC, FLAG_BITS
 from harness.spec import limits, yamlpos
@@ -52,6 +50,9 @@ from harness.spec.model import (
 from harness.spec.position import Pos, SpecError
 from harness.spec.semantic import Where, check_case, did_you_mean
 from harness.spec.yamlpos import YNode
+
+if TYPE_CHECKING:
+    import jsonschema
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 EXPECTATIONS_DIR = "expectations"
@@ -258,6 +259,10 @@ def schema() -> dict[str, Any]:
 
 @functools.cache
 def _validator() -> jsonschema.protocols.Validator:
+    # Imported when a file is validated: a run whose corpus comes from the cache
+    # (harness.spec.cache) never pays for jsonschema's import.
+    import jsonschema
+
     cls = jsonschema.validators.validator_for(schema())
     return cls(schema())
 

@@ -23,6 +23,7 @@ from harness.backends.base import (
 )
 from harness.backends.batch import handle_at
 from harness.backends.native.build import Build, build
+from harness.backends.native.speculation import Speculation
 from harness.backends.native.worker import Worker
 from harness.suites import Suite
 from harness.trees.tree import KernelTree
@@ -51,6 +52,7 @@ class NativeBackend(BackendDefaults):
         self._worker: Worker | None = None
         self._finalizer = weakref.finalize(self, _close_worker, [None])
         self._suites: list[Suite] | None = None
+        self._spec: Speculation | None = None
 
     def suites(self) -> list[Suite]:
         """The tree's KUnit file for the allocator, if it has one (harness.kunit)."""
@@ -72,10 +74,33 @@ class NativeBackend(BackendDefaults):
                                    coverage=self.build.coverage)
             w = self.worker_type(str(self.build.worker), timeout=self.timeout,
                                  sanitize=self.build.sanitize, env=self.env)
+            w.spec = self._spec
             self._worker = w
             self._finalizer.detach()
             self._finalizer = weakref.finalize(self, _close_worker, [w])
         return w
+
+    # Speculation (speculation.py): the requests a case made last time, sent ahead.
+    @property
+    def predicts(self) -> bool:
+        # Not a coverage build: a mispredicted worker's counters would count lines no case
+        # asked for.
+        return not self.build.coverage
+
+    def begin_case(self, predicted: list[str] | None) -> None:
+        self._spec = Speculation(predicted)
+        if self._worker is not None:
+            self._worker.spec = self._spec
+
+    def end_case(self) -> tuple[list[str] | None, bool]:
+        """(the case's requests as recorded, whether its prediction held)."""
+        spec, self._spec = self._spec, None
+        if self._worker is not None:
+            self._worker.spec = None
+        if spec is None:
+            return None, True
+        spec.end()
+        return spec.log, spec.clean
 
     def create(self, size: int, chunk_size: int) -> NativeAllocator:
         w = self.worker()
@@ -266,6 +291,9 @@ class NativeAllocator:
                 raise ValueError(f"unknown batch verb {op.verb}")
         if self._closed:
             raise BackendCrash("the allocator was already torn down", "closed")
+        if self._w.flush_each:  # a batch is answered in one write (speculation.py set it)
+            self._w.request("E 0")
+            self._w.flush_each = False
         replies = self._w.pipeline(lines)
         self._next_handle = first + len(handles)
         out = []

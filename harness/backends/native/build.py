@@ -99,11 +99,28 @@ def build(tree: KernelTree, *, sanitize: bool = False, coverage: bool = False) -
     return Build(out, out / LIB, out / WORKER, sanitize, time.monotonic() - t0, False, coverage)
 
 
+# Keys computed in this process, by the state of every input file: a second instance of a
+# backend (one per core) or a second open does not read and hash the headers again.
+_keys: dict[tuple, str] = {}
+
+
 def _key(tree: KernelTree, cc: str, fl: list[str]) -> str:
+    inputs = [tree.source, tree.header, tree.root / "tools/lib/rbtree.c", *_headers(tree)]
+    seen = (tree.version, tree.api, cc, tuple(fl), tuple(_state(p) for p in inputs))
+    if seen not in _keys:
+        _keys[seen] = _hash_inputs(tree, cc, fl, inputs)
+    return _keys[seen]
+
+
+def _state(p: Path) -> tuple:
+    st = p.stat()
+    return (str(p), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+def _hash_inputs(tree: KernelTree, cc: str, fl: list[str], inputs: list[Path]) -> str:
     h = hashlib.sha256()
     h.update(f"{tree.version}\0{tree.api}\0{' '.join(fl)}\0".encode())
     h.update(_compiler_id(cc).encode())
-    inputs = [tree.source, tree.header, tree.root / "tools/lib/rbtree.c", *_headers(tree)]
     for p in inputs:
         h.update(str(p.relative_to(CSRC if p.is_relative_to(CSRC) else tree.root)).encode())
         h.update(b"\0" + p.read_bytes() + b"\0")

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 
 from harness import procs
 from harness.backends.base import SLAB_BUDGET, BackendCrash
+from harness.backends.native.speculation import Speculation
 
 # What a case's output keeps (the end of it): enough for a message, bounded for a flood.
 OUTPUT_LIMIT = 4000
@@ -74,6 +75,10 @@ class Worker:
             os.close(rep_w)
         self._buf = b""
         self.dead: str | None = None
+        self.slots = 0  # allocators created, so the number the worker gives the next one
+        self.flush_each = False  # its `E` mode: each reply written as soon as it is made
+        self.skip = 0  # replies to read and drop first (of requests the caller did not make)
+        self.spec: Speculation | None = None  # a case's requests sent ahead (speculation.py)
 
     # -- requests -----------------------------------------------------------
     def request(self, line: str) -> list[str]:
@@ -89,6 +94,10 @@ class Worker:
         so the caller can work while the worker does."""
         if self.dead is not None:
             raise BackendCrash(f"the worker died earlier ({self.dead})", "dead")
+        if self.spec is not None:
+            lines = self.spec.outgoing(self, list(lines))
+            if not lines:
+                return  # every one went ahead: the replies are on their way
         data = ("\n".join(lines) + "\n").encode()
         try:
             try:
@@ -106,8 +115,13 @@ class Worker:
         :class:`BackendCrash` carries the replies read so far as ``partial``."""
         out: list[list[str]] = []
         try:
+            while self.skip:
+                self._readline("E")
+                self.skip -= 1
             for i in range(len(lines)):
                 reply = [self._readline(lines[i])]
+                if lines[i].startswith("i ") and reply[0].startswith("0 "):
+                    self.slots += 1
                 for _ in range(extra[i] if i < len(extra) else 0):
                     reply.append(self._readline(lines[i]))
                 out.append(reply)
@@ -236,6 +250,7 @@ def _verb(request: str) -> str:
              "k": "count what teardown left",
              "d": "drop the allocator", "e": "is_empty",
              "F": "arm a failure", "g": "failures fired", "X": "double free",
+             "E": "set when replies are written",
              "L": "lose a block structure", "S": "spin"}
     return names.get(request[:1], request[:1])
 

@@ -26,6 +26,8 @@
  *   k MM                            after a drop: block structures alive beyond those
  *                                   already reported lost, allocators not yet finalised,
  *                                   and whether MM is one of them: "LIVE OPEN MM_OPEN"
+ *   E ON                            answer each request as soon as it is done (1) or
+ *                                   only once the input is drained (0, the start); "0"
  *   X MM H | L | S                  test-only: double free, lose a block structure, spin
  * Reply to a, f, t, r, c, z: "STATUS AVAIL CLEAR NWARN [N OFF ORDER ...]" where
  * STATUS is 0 or a negative errno; blocks follow for a (on success) and t.
@@ -71,6 +73,15 @@ struct slot {
 
 /* The reply stream (see above). */
 static FILE *rep;
+/*
+ * Each answer as soon as it is made: requests sent ahead (the harness's speculation) then
+ * get the replies of the lines before one that crashes or hangs, as one at a time would.
+ */
+#ifdef BH_FLUSH_EACH
+static int flush_each = 1;
+#else
+static int flush_each;
+#endif
 
 static struct slot *slots;
 static long n_slots;
@@ -260,6 +271,10 @@ static void handle(char *line)
 			bh_test_double_free(s->mm, *lp);
 		put_state(0, s->mm);
 		break;
+	case 'E':
+		flush_each = v[0] != 0;
+		fprintf(rep, "0\n");
+		return;
 	case 'L':
 		bh_test_leak_structure();
 		fprintf(rep, "0\n");
@@ -365,11 +380,10 @@ int main(void)
 			if (buf[start] == 'q')
 				goto out;
 			handle(buf + start);
-#ifdef BH_FLUSH_EACH
-			/* Each answer as soon as it is made: a reader timing one request at a time
-			 * must not wait for the ones queued behind it. */
-			fflush(rep);
-#endif
+			/* A reader timing one request at a time (mutation replays) must not wait
+			 * for the ones queued behind it either. */
+			if (flush_each)
+				fflush(rep);
 			start = i + 1;
 		}
 		memmove(buf, buf + start, len - start);
