@@ -21,14 +21,14 @@ import shutil
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness.backends.native import build as nbuild
 from harness.backends.native.backend import NativeBackend
 from harness.backends.native.tree import KernelTree
 from harness.engine import run_case
-from harness.mutation import schema
+from harness.mutation import reach, schema, schema_cache
 from harness.mutation.mutants import Mutant
 from harness.mutation.replay import RecordingWorker, Segment, Transcript, replay, restore
 from harness.mutation.runner import FIXED_UNITS, KILLED, NO_COMPILE, SURVIVED, TIMED_OUT, Verdict
@@ -44,6 +44,15 @@ class ReplayBackend(NativeBackend):
 
     def worker(self) -> RecordingWorker:
         return super().worker()  # type: ignore[return-value]
+
+    def discard(self) -> None:
+        """End the worker without asking it to quit: one left mid-replay still has queued
+        requests whose answers nobody reads, so it would never reach a quit request."""
+        w, self._worker = self._worker, None
+        self._finalizer.detach()
+        if w is not None:
+            w.kill()
+            w.close()
 
 
 @dataclass
@@ -62,9 +71,10 @@ class Plan:
     reference_sides: list = field(default_factory=list)  # fuzz.Side of each program
     diverged: list[bool] = field(default_factory=list)  # the unmutated build diverges there
 
-    def build(self) -> nbuild.Build:
-        return nbuild.Build(self.dir, self.dir / nbuild.LIB, self.dir / nbuild.WORKER, False,
-                            0.0, False)
+    def build(self, reaching: bool = False) -> nbuild.Build:
+        """The schema's worker; ``reaching``: the one marking the mutants items reach."""
+        worker = self.dir / (reach.WORKER if reaching else nbuild.WORKER)
+        return nbuild.Build(self.dir, self.dir / nbuild.LIB, worker, False, 0.0, False)
 
     def save(self) -> Path:
         path = self.dir / "plan.pickle"
@@ -88,9 +98,19 @@ def compile_schema(tree: KernelTree, source: str, mutants: list[Mutant],
     src = out / tree.source.name
     # Warnings name the file as the tree does, whichever copy was compiled.
     where = f"-fmacro-prefix-map={out}/={Path(rel).parent}/"
+    units = {obj: tree.root / unit if unit.startswith("tools/") else nbuild.CSRC / unit
+             for obj, unit in FIXED_UNITS.items()}
+    first = schema.render(source, mutants, rel, check=True)
+    # The key names the build's own directory by a placeholder: it differs on every run.
+    k = schema_cache.key(tree, first.text, list(units.values()),
+                         [*fl, *(f.replace(str(out), "$OUT") for f in (*inc, where))])
+    if (hit := schema_cache.restore(k, out)) is not None:
+        numbers, no_compile, copied = hit
+        log(f"schema: {len(numbers)} mutants in one build ({copied} as whole-function "
+            f"copies), {len(no_compile)} do not compile (built before: from the cache)")
+        return out, numbers, no_compile
     fixed = {}
-    for obj, unit in FIXED_UNITS.items():  # meanwhile, on the other core
-        path = tree.root / unit if unit.startswith("tools/") else nbuild.CSRC / unit
+    for obj, path in units.items():  # meanwhile, on the other core
         # Replays send many requests at once: the worker answers each at once (see replay).
         each = ["-DBH_FLUSH_EACH"] if obj == "worker_main.o" else []
         fixed[obj] = subprocess.Popen([cc, *fl, *each, *inc, "-c", str(path), "-o",
@@ -119,23 +139,31 @@ def compile_schema(tree: KernelTree, source: str, mutants: list[Mutant],
             break
     final = schema.render(source, ok, rel, copy_functions=frozenset(copy))
     src.write_text(final.text, encoding="utf-8")
-    p = subprocess.run([cc, *fl, *inc, where, "-c", str(src), "-o", str(out / "allocator.o")],
-                       capture_output=True, text=True)
-    for obj, proc in fixed.items():
+    rt, size = reach.runtime_source(out, len(ok))
+    # The schema twice at once, one per core: as judged, and marking what each item reaches.
+    cmds = {"allocator.o": [cc, *fl, *inc, where, "-c", str(src)],
+            "allocator-reach.o": [cc, *fl, *inc, where, "-DBH_REACH", "-c", str(src)],
+            "reach.o": [cc, "-O2", *size, "-c", str(rt)]}
+    procs_ = {obj: subprocess.Popen([*cmd, "-o", str(out / obj)], stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True)
+              for obj, cmd in cmds.items()}
+    for obj, proc in {**fixed, **procs_}.items():
         text, _ = proc.communicate()
         if proc.returncode != 0:
-            raise nbuild.BuildError(f"building {obj} failed: {text.decode()[:500]}")
-    if p.returncode != 0:
-        raise nbuild.BuildError(f"the mutant schema does not compile: "
-                                f"{nbuild._first_error(p.stdout + p.stderr)}")
-    objs = [str(out / "allocator.o")] + [str(out / o) for o in FIXED_UNITS]
-    p = subprocess.run([cc, "-o", str(out / nbuild.WORKER), *objs], capture_output=True,
-                       text=True)
-    if p.returncode != 0:
-        raise nbuild.BuildError(f"linking the mutant schema failed: "
-                                f"{nbuild._first_error(p.stdout + p.stderr)}")
+            text = text if isinstance(text, str) else text.decode()
+            what = "the mutant schema" if obj.startswith("allocator") else obj
+            raise nbuild.BuildError(f"building {what} failed: {nbuild._first_error(text)}")
+    fixed_objs = [str(out / o) for o in FIXED_UNITS]
+    for worker, objs in ((nbuild.WORKER, ["allocator.o"]),
+                         (reach.WORKER, ["allocator-reach.o", "reach.o"])):
+        p = subprocess.run([cc, "-o", str(out / worker), *(str(out / o) for o in objs),
+                            *fixed_objs], capture_output=True, text=True)
+        if p.returncode != 0:
+            raise nbuild.BuildError(f"linking the mutant schema failed: "
+                                    f"{nbuild._first_error(p.stdout + p.stderr)}")
     log(f"schema: {len(ok)} mutants in one build ({len(final.copied)} as whole-function "
         f"copies), {len(no_compile)} do not compile")
+    schema_cache.store(k, out, final.ids, no_compile, len(final.copied))
     return out, final.ids, no_compile
 
 
@@ -160,15 +188,23 @@ def record(plan: Plan, fuzz_examples: int) -> None:
     from harness.divergence import fuzz
     from harness.divergence.gen import program_at
 
-    backend = ReplayBackend(f"native@{plan.tree.version}", plan.tree, plan.build(),
-                            timeout=plan.timeout, env={MUTANT_ENV: "0"})
+    reached = reach.Reached(max(plan.numbers.values(), default=0))
+    # The original code on the worker that marks what each item reaches: its answers are
+    # the schema's with no mutant active (where they were not, a mutant's replay would
+    # only differ there and run the item for real).
+    backend = ReplayBackend(f"native@{plan.tree.version}", plan.tree, plan.build(True),
+                            timeout=plan.timeout,
+                            env={MUTANT_ENV: "0", reach.ENV: str(reached.path)})
     try:
         for case, ps in items_of(plan.specs):
             w = backend.worker()
             mark = w.mark()
             out = _verdict(case, ps, backend)
             plan.baseline[f"{case.id}[{ps.id}]"] = out
-            plan.transcript.items.append(_segment(backend, w, mark))
+            seg = _segment(backend, w, mark)
+            last = backend._worker
+            plan.transcript.items.append(replace(
+                seg, reached=reached.take(), ends_dead=last is None or last.dead is not None))
         ref = ReferenceBackend()
         features = fuzz.common_features(ref, backend)
         for i in range(fuzz_examples):
@@ -182,6 +218,7 @@ def record(plan: Plan, fuzz_examples: int) -> None:
             plan.diverged.append(fuzz.compare(theirs, mine) is not None)
     finally:
         backend.close()
+        reached.close()
 
 
 def _segment(backend: ReplayBackend, w: RecordingWorker, mark: tuple[int, int]) -> Segment:
@@ -227,13 +264,19 @@ class Judge:
         return v
 
     def _walk(self, backend: ReplayBackend, segs: list[Segment], replayable: list[bool],
-              real, hang) -> Verdict | None:
+              real, hang, unreached=lambda _k: False) -> Verdict | None:
         """Segments in order: replayed in windows that double while the answers are the
         recorded ones; at the first that differs, a worker is brought to the state before
         it and ``real(k)`` runs it (a verdict ends the walk).  ``hang(k, request)`` decides
-        a hang (None: run it for real)."""
+        a hang (None: run it for real).  A segment that cannot be replayed runs for real
+        unless ``unreached(k)``: it never reaches the mutant's code and ends on a dead
+        worker, so it ends as recorded, and the next starts on a fresh worker."""
         k, window = 0, 1
         while k < len(segs):
+            if not replayable[k] and unreached(k):
+                backend.discard()
+                k += 1
+                continue
             w = backend.worker()
             sent, answered = list(w.sent), len(w.got)
             if not replayable[k]:
@@ -252,7 +295,7 @@ class Judge:
             at = k + r.at
             if r.outcome == "timeout" and (v := hang(at, r.request)) is not None:
                 return v
-            backend.close()
+            backend.discard()
             restore(backend.worker(), sent + [s.requests for s in segs[k:at]],
                     answered + sum(len(s.replies) for s in segs[k:at]))
             v = real(at)
@@ -281,8 +324,17 @@ class Judge:
             return changed(k, ("crash", f"timeout: no answer after {self.plan.timeout:g} s "
                                         f"on '{_verb(request)}'"))
 
+        n = self.plan.numbers[m.id]
+        # A mutant that adds or removes lines moves the lines its warnings name even where
+        # its code is not reached: it runs every item.
+        moves = m.replacement.count("\n") != m.original.count("\n")
+
+        def unreached(k: int) -> bool:
+            return not moves and segs[k].ends_dead and n not in segs[k].reached
+
         v = self._walk(backend, segs, [s.replayable for s in segs],
-                       lambda k: changed(k, _verdict(*self.items[k], backend)), hang)
+                       lambda k: changed(k, _verdict(*self.items[k], backend)), hang,
+                       unreached)
         return v or Verdict(m.id, SURVIVED, "", 0.0, len(self.items))
 
     def _fuzz(self, backend: ReplayBackend, v: Verdict, examples: int) -> Verdict:
