@@ -110,6 +110,7 @@ class Segment:
     replayable: bool = True  # False when the worker died or restarted on the way
     ends_dead: bool = False  # the worker was dead when the item ended
     reached: frozenset[int] = frozenset()  # the mutants whose code the item reached
+    cpu: float = 0.0  # seconds of the worker's CPU it took (with every worker it ended)
 
     def verb_of_reply(self, n: int) -> str:
         """The request that reply line ``n`` answers (a 'w' request is answered by 1 + N)."""

@@ -16,7 +16,9 @@ differ runs through the engine on a worker brought to the same state.
 
 from __future__ import annotations
 
+import math
 import pickle
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -35,6 +37,8 @@ from harness.mutation.runner import FIXED_UNITS, KILLED, NO_COMPILE, SURVIVED, T
 from harness.spec.loader import load_paths
 
 MUTANT_ENV = "BH_MUTANT"
+HANG_FACTOR = 10  # a request may take this many times its item's unmutated time
+MIN_HANG = 0.5  # seconds: the least limit, whatever the unmutated time
 
 
 class ReplayBackend(NativeBackend):
@@ -198,27 +202,50 @@ def record(plan: Plan, fuzz_examples: int) -> None:
     try:
         for case, ps in items_of(plan.specs):
             w = backend.worker()
-            mark = w.mark()
+            mark, cpu = w.mark(), _Cpu(backend)
             out = _verdict(case, ps, backend)
             plan.baseline[f"{case.id}[{ps.id}]"] = out
             seg = _segment(backend, w, mark)
             last = backend._worker
             plan.transcript.items.append(replace(
-                seg, reached=reached.take(), ends_dead=last is None or last.dead is not None))
+                seg, reached=reached.take(), ends_dead=last is None or last.dead is not None,
+                cpu=cpu.since()))
         ref = ReferenceBackend()
         features = fuzz.common_features(ref, backend)
         for i in range(fuzz_examples):
             prog = program_at(plan.fuzz_seed, i, features)
             w = backend.worker()
-            mark = w.mark()
+            mark, cpu = w.mark(), _Cpu(backend)
             mine = fuzz.run_side(backend, backend.name, prog)
-            plan.transcript.programs.append(_segment(backend, w, mark))
+            plan.transcript.programs.append(replace(_segment(backend, w, mark),
+                                                    cpu=cpu.since()))
             theirs = fuzz.run_side(ref, "reference", prog)
             plan.reference_sides.append(theirs)
             plan.diverged.append(fuzz.compare(theirs, mine) is not None)
     finally:
         backend.close()
         reached.close()
+
+
+class _Cpu:
+    """The CPU the backend's workers use from now: the live one's, and that of every one
+    reaped since, less what the first had used before."""
+
+    def __init__(self, backend: ReplayBackend) -> None:
+        self.backend, self.w = backend, backend.worker()
+        self.start, self.reaped = self.w._cpu(), _children_cpu()
+
+    def since(self) -> float:
+        cur = self.backend._worker
+        live = cur._cpu() if cur is not None and cur.dead is None else 0.0
+        # The first worker's use before counts in its live figure or, reaped, its rusage.
+        spent = live + _children_cpu() - self.reaped - self.start
+        return max(0.0, spent) if math.isfinite(spent) else math.inf  # inf: /proc unreadable
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def _segment(backend: ReplayBackend, w: RecordingWorker, mark: tuple[int, int]) -> Segment:
@@ -238,6 +265,13 @@ def _verdict(case, ps, backend) -> tuple[str, str]:
 
 # -- judging --------------------------------------------------------------------------
 
+def _limit(backend: ReplayBackend, seconds: float) -> None:
+    """The hang limit of the backend's live worker and of any it starts next."""
+    backend.timeout = seconds
+    if backend._worker is not None:
+        backend._worker.timeout = seconds
+
+
 class Judge:
     """One process's judge: the plan, the corpus items, the reference backend."""
 
@@ -246,6 +280,18 @@ class Judge:
         self.items = items_of(plan.specs)
         if len(self.items) != len(plan.transcript.items):
             raise RuntimeError("the corpus changed since the unmutated run was recorded")
+        segs = plan.transcript.items + plan.transcript.programs
+        slowest = max((s.cpu for s in segs if math.isfinite(s.cpu)), default=0.0)
+        # A hang is judged on a limit that is a multiple of the unmutated run's time for
+        # that item, and never below twice its slowest item (the slab budget's worth of
+        # block structures, the most a request can allocate before it is stopped), so a
+        # mutant that is slow but ends still ends; --timeout stays the ceiling.
+        self.floor = max(MIN_HANG, 2 * slowest)
+
+    def limit(self, segs: list[Segment]) -> float:
+        """How long a request of these segments may take before it is a hang."""
+        worst = max((s.cpu for s in segs), default=0.0)
+        return min(self.plan.timeout, math.ceil(max(self.floor, HANG_FACTOR * worst) * 10) / 10)
 
     def judge(self, m: Mutant, fuzz_examples: int) -> Verdict:
         t0 = time.monotonic()
@@ -280,6 +326,7 @@ class Judge:
             w = backend.worker()
             sent, answered = list(w.sent), len(w.got)
             if not replayable[k]:
+                _limit(backend, self.limit([segs[k]]))
                 v = real(k)
                 if v is not None:
                     return v
@@ -288,6 +335,7 @@ class Judge:
             end = k
             while end < len(segs) and end - k < window and replayable[end]:
                 end += 1
+            _limit(backend, self.limit(segs[k:end]))
             r = replay(w, segs[k:end])
             if r.outcome == "same":
                 k, window = end, window * 2
@@ -296,8 +344,10 @@ class Judge:
             if r.outcome == "timeout" and (v := hang(at, r.request)) is not None:
                 return v
             backend.discard()
+            _limit(backend, self.plan.timeout)  # what it answered before, it answers again
             restore(backend.worker(), sent + [s.requests for s in segs[k:at]],
                     answered + sum(len(s.replies) for s in segs[k:at]))
+            _limit(backend, self.limit([segs[at]]))
             v = real(at)
             if v is not None:
                 return v
@@ -321,7 +371,7 @@ class Judge:
         def hang(k: int, request: str) -> Verdict | None:
             from harness.backends.native.worker import _verb
 
-            return changed(k, ("crash", f"timeout: no answer after {self.plan.timeout:g} s "
+            return changed(k, ("crash", f"timeout: no answer after {backend.timeout:g} s "
                                         f"on '{_verb(request)}'"))
 
         n = self.plan.numbers[m.id]
