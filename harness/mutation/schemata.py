@@ -33,7 +33,15 @@ from harness.engine import run_case
 from harness.mutation import reach, schema, schema_cache
 from harness.mutation.mutants import Mutant
 from harness.mutation.replay import RecordingWorker, Segment, Transcript, replay, restore
-from harness.mutation.runner import FIXED_UNITS, KILLED, NO_COMPILE, SURVIVED, TIMED_OUT, Verdict
+from harness.mutation.runner import (
+    FIXED_UNITS,
+    KILLED,
+    MUTANT_FLAGS,
+    NO_COMPILE,
+    SURVIVED,
+    TIMED_OUT,
+    Verdict,
+)
 from harness.spec.loader import load_paths
 
 MUTANT_ENV = "BH_MUTANT"
@@ -96,7 +104,7 @@ def compile_schema(tree: KernelTree, source: str, mutants: list[Mutant],
     """The worker holding every mutant that compiles: (its directory, mutant numbers,
     the compiler's first error of each mutant that does not)."""
     out = Path(tempfile.mkdtemp(prefix="buddy-schema-"))
-    cc, fl = nbuild.compiler(), nbuild.flags(tree, False)
+    cc, fl = nbuild.compiler(), [*nbuild.flags(tree, False), *MUTANT_FLAGS]
     inc = nbuild.include_flags(tree, out)
     rel = str(tree.source.relative_to(tree.root))
     src = out / tree.source.name
