@@ -189,17 +189,24 @@ def _function_lines(source: str) -> dict[str, tuple[int, int]]:
 
 # -- the unmutated run ------------------------------------------------------------------
 
+_items: dict[tuple, list] = {}  # loaded once per process (a pool process loads them early)
+
+
 def items_of(specs: list[Path]) -> list:
-    loaded = load_paths(specs)
-    return [(c, ps) for c in loaded.cases for ps in c.combinations()]
+    """The corpus items of ``specs`` in corpus order, as long as no file of them changed."""
+    files = tuple(sorted((str(p), p.stat().st_mtime_ns) for d in specs
+                         for p in (d.rglob("*") if d.is_dir() else [d]) if p.is_file()))
+    if (key := (tuple(map(str, specs)), files)) not in _items:
+        loaded = load_paths(specs)
+        _items.clear()
+        _items[key] = [(c, ps) for c in loaded.cases for ps in c.combinations()]
+    return _items[key]
 
 
-def record(plan: Plan, fuzz_examples: int) -> None:
-    """Run the corpus, then the fuzz programs, with no mutant active, keeping it all."""
-    from harness.backends.reference import ReferenceBackend
-    from harness.divergence import fuzz
-    from harness.divergence.gen import program_at
-
+def record(plan: Plan, fuzz_examples: int, fuzz_elsewhere=None) -> None:
+    """Run the corpus, then the fuzz programs, with no mutant active, keeping it all.
+    ``fuzz_elsewhere``: a future of :func:`record_fuzz`'s result, recorded meanwhile by
+    another process."""
     reached = reach.Reached(max(plan.numbers.values(), default=0))
     # The original code on the worker that marks what each item reaches: its answers are
     # the schema's with no mutant active (where they were not, a mutant's replay would
@@ -218,21 +225,46 @@ def record(plan: Plan, fuzz_examples: int) -> None:
             plan.transcript.items.append(replace(
                 seg, reached=reached.take(), ends_dead=last is None or last.dead is not None,
                 cpu=cpu.since()))
+    finally:
+        backend.close()
+        reached.close()
+    programs, plan.reference_sides, plan.diverged = (
+        fuzz_elsewhere.result() if fuzz_elsewhere is not None
+        else record_fuzz(plan, fuzz_examples))
+    plan.transcript.programs = programs
+
+
+def record_fuzz(plan: Plan, examples: int) -> tuple[list[Segment], list, list[bool]]:
+    """The fuzz programs on a worker of their own, with no mutant active: each program's
+    segment, the reference's side of it, and whether the two diverge.  (A program starts
+    from a fresh allocator, so what the worker ran before does not change its answers.)"""
+    from harness.backends.reference import ReferenceBackend
+    from harness.divergence import fuzz
+    from harness.divergence.gen import program_at
+
+    segs, sides, diverged = [], [], []
+    backend = ReplayBackend(f"native@{plan.tree.version}", plan.tree, plan.build(),
+                            timeout=plan.timeout, env={MUTANT_ENV: "0"})
+    try:
         ref = ReferenceBackend()
         features = fuzz.common_features(ref, backend)
-        for i in range(fuzz_examples):
+        for i in range(examples):
             prog = program_at(plan.fuzz_seed, i, features)
             w = backend.worker()
             mark, cpu = w.mark(), _Cpu(backend)
             mine = fuzz.run_side(backend, backend.name, prog)
-            plan.transcript.programs.append(replace(_segment(backend, w, mark),
-                                                    cpu=cpu.since()))
+            segs.append(replace(_segment(backend, w, mark), cpu=cpu.since()))
             theirs = fuzz.run_side(ref, "reference", prog)
-            plan.reference_sides.append(theirs)
-            plan.diverged.append(fuzz.compare(theirs, mine) is not None)
+            sides.append(theirs)
+            diverged.append(fuzz.compare(theirs, mine) is not None)
     finally:
         backend.close()
-        reached.close()
+    return segs, sides, diverged
+
+
+def record_fuzz_at(path: Path, examples: int) -> tuple[list[Segment], list, list[bool]]:
+    """:func:`record_fuzz` in a pool process, on the plan saved at ``path``."""
+    return record_fuzz(load_plan(path), examples)
 
 
 class _Cpu:
@@ -311,6 +343,9 @@ class Judge:
         try:
             v = self._corpus(m, backend)
             if v.status == SURVIVED and fuzz_examples:
+                # The programs were recorded on a fresh worker (allocator handles count
+                # from there), in another process while the corpus was recorded.
+                backend.discard()
                 v = self._fuzz(backend, v, fuzz_examples)
         finally:
             backend.close()
@@ -429,12 +464,17 @@ class Judge:
 
 
 def plan(tree: KernelTree, source: str, specs: list[Path], timeout: float,
-         mutants: list[Mutant], fuzz_examples: int, fuzz_seed: int, log=lambda _m: None) -> Plan:
-    """Build the schema of ``mutants`` and record the unmutated run on it."""
+         mutants: list[Mutant], fuzz_examples: int, fuzz_seed: int, log=lambda _m: None,
+         submit=None) -> Plan:
+    """Build the schema of ``mutants`` and record the unmutated run on it.  ``submit``
+    (a pool's): the fuzz programs are recorded in another process meanwhile."""
     d, numbers, no_compile = compile_schema(tree, source, mutants, log)
     p = Plan(tree, specs, timeout, d, numbers, no_compile, fuzz_seed=fuzz_seed)
     try:
-        record(p, fuzz_examples)
+        elsewhere = None
+        if submit is not None and fuzz_examples:
+            elsewhere = submit(record_fuzz_at, p.save(), fuzz_examples)
+        record(p, fuzz_examples, elsewhere)
     except BaseException:
         p.close()
         raise
