@@ -143,3 +143,84 @@ def test_extra_offset_aligned_finds_an_aligned_block_freed_last(harness_backend)
         avail: 28K
     """
     run_spec_case(SPEC, 'extra.offset-aligned-finds-an-aligned-block-freed-last', "", harness_backend)
+
+
+@pytest.mark.spec_case('extra.offset-aligned-force-merges-its-aligned-pair')
+@pytest.mark.extra
+def test_extra_offset_aligned_force_merges_its_aligned_pair(harness_backend):
+    """An offset-aligned request whose one aligned hole is a cleared and a dirty chunk side by side merges the two and takes the hole
+    source: extra, drivers/gpu/buddy.c, gpu_buddy_alloc_blocks
+
+    id: extra.offset-aligned-force-merges-its-aligned-pair
+    title: An offset-aligned request whose one aligned hole is a cleared and a dirty chunk side by
+      side merges the two and takes the hole
+    source: {kind: extra, ref: 'drivers/gpu/buddy.c, gpu_buddy_alloc_blocks', quote: Try allocation
+        through force merge method}
+    layer: core
+    requires: [offset_aligned, clear]
+    buddy: {size: 32K, chunk_size: 4K}
+    steps:
+    - repeat:
+        count: 8
+        as: i
+        steps:
+        - alloc:
+            as: c{i}
+            start: i * 4K
+            end: i * 4K + 4K
+            size: 4K
+            flags: [range]
+    - free: {name: c0, cleared: true}
+    - free: c1
+      expect: {avail: 8K, clear_avail: 4K}
+    - alloc: {start: 0, end: 32K, size: 8K, min_block_size: 32K}
+      expect:
+        blocks:
+        - {offset: 0, size: 8K}
+        avail: 0
+        clear_avail: 0
+    """
+    run_spec_case(SPEC, 'extra.offset-aligned-force-merges-its-aligned-pair', "", harness_backend)
+
+
+@pytest.mark.spec_case('extra.offset-aligned-force-merge-stays-below-its-order')
+@pytest.mark.extra
+def test_extra_offset_aligned_force_merge_stays_below_its_order(harness_backend):
+    """A failed offset-aligned request force-merges only blocks below its own order, so a cleared and a dirty buddy of that order stay apart and clear_avail is kept
+    source: extra, drivers/gpu/buddy.c, __force_merge
+
+    id: extra.offset-aligned-force-merge-stays-below-its-order
+    title: A failed offset-aligned request force-merges only blocks below its own order, so a cleared
+      and a dirty buddy of that order stay apart and clear_avail is kept
+    source: {kind: extra, ref: 'drivers/gpu/buddy.c, __force_merge', quote: 'for (i = min_order -
+        1; i >= 0; i--) {'}
+    layer: core
+    requires: [offset_aligned, clear]
+    buddy: {size: 64K, chunk_size: 4K}
+    steps:
+    - repeat:
+        count: 16
+        as: i
+        steps:
+        - alloc:
+            as: c{i}
+            start: i * 4K
+            end: i * 4K + 4K
+            size: 4K
+            flags: [range]
+    - free: {name: c4, cleared: true}
+    - free: {name: c5, cleared: true}
+    - {free: c6}
+    - free: c7
+      expect: {avail: 16K, clear_avail: 8K}
+    - alloc: {start: 0, end: 64K, size: 8K, min_block_size: 32K}
+      expect: {error: ENOSPC, avail: 16K, clear_avail: 8K}
+    - alloc:
+        size: 8K
+        flags: [clear]
+      expect:
+        blocks:
+        - {offset: 16K, size: 8K}
+        clear_avail: 0
+    """
+    run_spec_case(SPEC, 'extra.offset-aligned-force-merge-stays-below-its-order', "", harness_backend)

@@ -107,7 +107,7 @@ def test_every_mutant_has_a_place_and_copies_are_the_exception():
     want = {m.id for m in ms if m.line == case_line or "LIST_HEAD" in m.original
             or m.operator == "delete" and m.original.startswith("dfs = ")}
     assert s.copied == want and len(want) == 4
-    assert "#line" in s.text and "bh_mutant ==" in s.text
+    assert "#line" in s.text and "BH_IS(" in s.text
 
 
 @needs_cc

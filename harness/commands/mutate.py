@@ -73,8 +73,11 @@ def _judge(plan_path: Path, mutant, fuzz_examples: int):
     return judge.judge(mutant, fuzz_examples)
 
 
-def _warm() -> None:
-    from harness.mutation import schemata  # noqa: F401 - the imports, while the parent builds
+def _warm(specs: list[Path]) -> None:
+    """The imports and the corpus, while the parent builds and records."""
+    from harness.mutation import schemata
+
+    schemata.items_of(specs)
 
 
 def _cpu_seconds() -> float:
@@ -128,8 +131,9 @@ def run(ns: argparse.Namespace) -> int:
     verdicts = {}
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init) as pool:
-        warm = [pool.submit(_warm) for _ in range(jobs)]
-        plan = schemata.plan(tree, source, specs, ns.timeout, chosen, ns.fuzz, ns.seed, log)
+        warm = [pool.submit(_warm, specs) for _ in range(jobs)]
+        plan = schemata.plan(tree, source, specs, ns.timeout, chosen, ns.fuzz, ns.seed, log,
+                             pool.submit)
         try:
             path = plan.save()
             log(f"baseline: {len(plan.baseline)} corpus items and {ns.fuzz} fuzz programs on "

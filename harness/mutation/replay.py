@@ -18,6 +18,7 @@ import math
 import os
 import select
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from harness.backends.base import BackendCrash
@@ -36,9 +37,13 @@ class RecordingWorker(Worker):
         os.set_blocking(self._to, False)
         self.sent: list[bytes] = []
         self.got: list[str] = []
+        self._lines: deque[str] = deque()  # lines split off the buffer, not read yet
         self._cpu0, self._wall0 = 0.0, time.monotonic()
 
     def _send(self, data: bytes) -> None:
+        if self._lines:  # unread answers go back where the base class looks for them
+            self._buf = ("\n".join(self._lines) + "\n").encode() + self._buf
+            self._lines.clear()
         self.sent.append(data)
         self._cpu0, self._wall0 = self._cpu(), time.monotonic()
         super()._send(data)
@@ -64,9 +69,24 @@ class RecordingWorker(Worker):
             return math.inf
 
     def _readline(self, request: str) -> str:
-        line = super()._readline(request)
+        # A replay's answers arrive by the thousand: split what is buffered once, rather
+        # than cutting one line off the front of a large buffer at a time.
+        if not self._lines:
+            nl = self._buf.rfind(b"\n")
+            if nl < 0:
+                line = super()._readline(request)
+                self.got.append(line)
+                return line
+            head, self._buf = self._buf[:nl], self._buf[nl + 1:]
+            self._lines.extend(head.decode().split("\n"))
+        line = self._lines.popleft()
         self.got.append(line)
         return line
+
+    def arrived(self) -> list[str]:
+        """The whole lines that arrived and were not read yet."""
+        rest = self._buf.split(b"\n")[:-1]
+        return list(self._lines) + [line.decode(errors="replace") for line in rest]
 
     def send_bytes(self, data: bytes) -> None:
         try:
@@ -88,6 +108,9 @@ class Segment:
     requests: bytes
     replies: tuple[str, ...]
     replayable: bool = True  # False when the worker died or restarted on the way
+    ends_dead: bool = False  # the worker was dead when the item ended
+    reached: frozenset[int] = frozenset()  # the mutants whose code the item reached
+    cpu: float = 0.0  # seconds of the worker's CPU it took (with every worker it ended)
 
     def verb_of_reply(self, n: int) -> str:
         """The request that reply line ``n`` answers (a 'w' request is answered by 1 + N)."""
@@ -135,8 +158,8 @@ def replay(worker: RecordingWorker, segs: list[Segment]) -> Replayed:
     except BackendCrash as e:
         # Answers that arrived before it hung or died count first: one that differs
         # would have been seen before the hang.
-        for line in worker._buf.split(b"\n")[:-1]:
-            if n >= len(want) or line.decode(errors="replace") != want[n][1]:
+        for line in worker.arrived():
+            if n >= len(want) or line != want[n][1]:
                 return Replayed("differs", want[min(n, len(want) - 1)][0])
             n += 1
         k = want[n][0] if n < len(want) else len(segs) - 1

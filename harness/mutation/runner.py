@@ -25,6 +25,11 @@ from harness.spec.loader import load_paths
 from harness.trees.tree import KernelTree
 
 KILLED, SURVIVED, NO_COMPILE, TIMED_OUT = "killed", "survived", "did-not-compile", "timed-out"
+# Mutants are built as the kernel builds by default when the compiler can
+# (CONFIG_INIT_STACK_ALL_ZERO): a local that a deleted assignment leaves unset reads
+# zero, not whatever the caller left in a register, so such a mutant behaves the same
+# whichever code runs before it.
+MUTANT_FLAGS = ["-ftrivial-auto-var-init=zero"]
 FIXED_UNITS = {"rbtree.o": "tools/lib/rbtree.c", "wrapper.o": "wrapper.c",
                "worker_main.o": "worker_main.c"}
 
@@ -49,7 +54,7 @@ class Bench:
         self.timeout = timeout
         self.dir = Path(tempfile.mkdtemp(prefix="buddy-mutate-"))
         self.cc = nbuild.compiler()
-        self.flags = nbuild.flags(tree, False)
+        self.flags = [*nbuild.flags(tree, False), *MUTANT_FLAGS]
         self.inc = nbuild.include_flags(tree, self.dir)
         for obj, rel in FIXED_UNITS.items():
             src = tree.root / rel if rel.startswith("tools/") else nbuild.CSRC / rel

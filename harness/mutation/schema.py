@@ -38,8 +38,20 @@ from harness.mutation.mutants import tokens as _tokens
 
 # Inside a variant, WARN_ON and BUG_ON report __LINE__ as it is; elsewhere the active
 # mutant's line shift applies (bh_line), as in a file where that mutant removed lines.
+# BH_IS(K) tests whether mutant K is active where its code would run.  The reach build
+# (-DBH_REACH, run only with no mutant active) also marks K as reached there, in memory
+# the harness reads after each corpus item: an item that never reaches a mutant's code
+# runs the same with that mutant active (harness.mutation.reach).
 PREAMBLE = """\
 int bh_mutant;
+#ifdef BH_REACH
+extern unsigned char *bh_reached;
+#define BH_IS(k) (bh_reached[k] = 1, bh_mutant == (k))
+#define BH_MARK(k) (bh_reached[k] = 1)
+#else
+#define BH_IS(k) (bh_mutant == (k))
+#define BH_MARK(k) ((void)0)
+#endif
 static int bh_shift_after = 1 << 30, bh_shift;
 static int bh_line(int line) { return line > bh_shift_after ? line + bh_shift : line; }
 #define BH_IN_COPY 0
@@ -287,10 +299,10 @@ def render(source: str, mutants: list[Mutant], path: str, *, check: bool = False
     for r, ms in in_region.items():
         orig = f"{at_line(r.start)}{source[r.start:r.end]}{at_line(r.end)}"
         if r.kind == "expr":
-            arms = "".join(f"bh_mutant == {ids[m.id]} ? ({variant(m, r)}) : " for m in ms)
+            arms = "".join(f"BH_IS({ids[m.id]}) ? ({variant(m, r)}) : " for m in ms)
             edits.append((r.start, r.end, f"({arms}({orig}))"))
         else:
-            arms = "".join(f"if (bh_mutant == {ids[m.id]}) {{{variant(m, r)}}} else "
+            arms = "".join(f"if (BH_IS({ids[m.id]})) {{{variant(m, r)}}} else "
                            for m in ms)
             edits.append((r.start, r.end, f"{{ {arms}{{{orig}}} }}"))
     for name, ms in copies.items():
@@ -329,7 +341,8 @@ def _dispatch(f: Function, numbers: list[int]) -> str:
     call = f"{f.name}__bh_%d({f.args})"
     cases = " ".join(f"case {n}: {call % n}; return;" if f.void
                      else f"case {n}: return {call % n};" for n in numbers)
-    return f" switch (bh_mutant) {{ {cases} default: break; }}"
+    marks = "".join(f" BH_MARK({n});" for n in numbers)
+    return f"{marks} switch (bh_mutant) {{ {cases} default: break; }}"
 
 
 def _picker(shifts: list[tuple[int, int, int]]) -> str:

@@ -16,25 +16,37 @@ differ runs through the engine on a worker brought to the same state.
 
 from __future__ import annotations
 
+import math
 import pickle
+import resource
 import shutil
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness.backends.native import build as nbuild
 from harness.backends.native.backend import NativeBackend
 from harness.engine import run_case
-from harness.mutation import schema
+from harness.mutation import reach, schema, schema_cache
 from harness.mutation.mutants import Mutant
 from harness.mutation.replay import RecordingWorker, Segment, Transcript, replay, restore
-from harness.mutation.runner import FIXED_UNITS, KILLED, NO_COMPILE, SURVIVED, TIMED_OUT, Verdict
+from harness.mutation.runner import (
+    FIXED_UNITS,
+    KILLED,
+    MUTANT_FLAGS,
+    NO_COMPILE,
+    SURVIVED,
+    TIMED_OUT,
+    Verdict,
+)
 from harness.spec.loader import load_paths
 from harness.trees.tree import KernelTree
 
 MUTANT_ENV = "BH_MUTANT"
+HANG_FACTOR = 10  # a request may take this many times its item's unmutated time
+MIN_HANG = 0.5  # seconds: the least limit, whatever the unmutated time
 
 
 class ReplayBackend(NativeBackend):
@@ -44,6 +56,15 @@ class ReplayBackend(NativeBackend):
 
     def worker(self) -> RecordingWorker:
         return super().worker()  # type: ignore[return-value]
+
+    def discard(self) -> None:
+        """End the worker without asking it to quit: one left mid-replay still has queued
+        requests whose answers nobody reads, so it would never reach a quit request."""
+        w, self._worker = self._worker, None
+        self._finalizer.detach()
+        if w is not None:
+            w.kill()
+            w.close()
 
 
 @dataclass
@@ -62,9 +83,10 @@ class Plan:
     reference_sides: list = field(default_factory=list)  # fuzz.Side of each program
     diverged: list[bool] = field(default_factory=list)  # the unmutated build diverges there
 
-    def build(self) -> nbuild.Build:
-        return nbuild.Build(self.dir, self.dir / nbuild.LIB, self.dir / nbuild.WORKER, False,
-                            0.0, False)
+    def build(self, reaching: bool = False) -> nbuild.Build:
+        """The schema's worker; ``reaching``: the one marking the mutants items reach."""
+        worker = self.dir / (reach.WORKER if reaching else nbuild.WORKER)
+        return nbuild.Build(self.dir, self.dir / nbuild.LIB, worker, False, 0.0, False)
 
     def save(self) -> Path:
         path = self.dir / "plan.pickle"
@@ -82,15 +104,25 @@ def compile_schema(tree: KernelTree, source: str, mutants: list[Mutant],
     """The worker holding every mutant that compiles: (its directory, mutant numbers,
     the compiler's first error of each mutant that does not)."""
     out = Path(tempfile.mkdtemp(prefix="buddy-schema-"))
-    cc, fl = nbuild.compiler(), nbuild.flags(tree, False)
+    cc, fl = nbuild.compiler(), [*nbuild.flags(tree, False), *MUTANT_FLAGS]
     inc = nbuild.include_flags(tree, out)
     rel = str(tree.source.relative_to(tree.root))
     src = out / tree.source.name
     # Warnings name the file as the tree does, whichever copy was compiled.
     where = f"-fmacro-prefix-map={out}/={Path(rel).parent}/"
+    units = {obj: tree.root / unit if unit.startswith("tools/") else nbuild.CSRC / unit
+             for obj, unit in FIXED_UNITS.items()}
+    first = schema.render(source, mutants, rel, check=True)
+    # The key names the build's own directory by a placeholder: it differs on every run.
+    k = schema_cache.key(tree, first.text, list(units.values()),
+                         [*fl, *(f.replace(str(out), "$OUT") for f in (*inc, where))])
+    if (hit := schema_cache.restore(k, out)) is not None:
+        numbers, no_compile, copied = hit
+        log(f"schema: {len(numbers)} mutants in one build ({copied} as whole-function "
+            f"copies), {len(no_compile)} do not compile (built before: from the cache)")
+        return out, numbers, no_compile
     fixed = {}
-    for obj, unit in FIXED_UNITS.items():  # meanwhile, on the other core
-        path = tree.root / unit if unit.startswith("tools/") else nbuild.CSRC / unit
+    for obj, path in units.items():  # meanwhile, on the other core
         # Replays send many requests at once: the worker answers each at once (see replay).
         each = ["-DBH_FLUSH_EACH"] if obj == "worker_main.o" else []
         fixed[obj] = subprocess.Popen([cc, *fl, *each, *inc, "-c", str(path), "-o",
@@ -119,23 +151,31 @@ def compile_schema(tree: KernelTree, source: str, mutants: list[Mutant],
             break
     final = schema.render(source, ok, rel, copy_functions=frozenset(copy))
     src.write_text(final.text, encoding="utf-8")
-    p = subprocess.run([cc, *fl, *inc, where, "-c", str(src), "-o", str(out / "allocator.o")],
-                       capture_output=True, text=True)
-    for obj, proc in fixed.items():
+    rt, size = reach.runtime_source(out, len(ok))
+    # The schema twice at once, one per core: as judged, and marking what each item reaches.
+    cmds = {"allocator.o": [cc, *fl, *inc, where, "-c", str(src)],
+            "allocator-reach.o": [cc, *fl, *inc, where, "-DBH_REACH", "-c", str(src)],
+            "reach.o": [cc, "-O2", *size, "-c", str(rt)]}
+    procs_ = {obj: subprocess.Popen([*cmd, "-o", str(out / obj)], stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True)
+              for obj, cmd in cmds.items()}
+    for obj, proc in {**fixed, **procs_}.items():
         text, _ = proc.communicate()
         if proc.returncode != 0:
-            raise nbuild.BuildError(f"building {obj} failed: {text.decode()[:500]}")
-    if p.returncode != 0:
-        raise nbuild.BuildError(f"the mutant schema does not compile: "
-                                f"{nbuild._first_error(p.stdout + p.stderr)}")
-    objs = [str(out / "allocator.o")] + [str(out / o) for o in FIXED_UNITS]
-    p = subprocess.run([cc, "-o", str(out / nbuild.WORKER), *objs], capture_output=True,
-                       text=True)
-    if p.returncode != 0:
-        raise nbuild.BuildError(f"linking the mutant schema failed: "
-                                f"{nbuild._first_error(p.stdout + p.stderr)}")
+            text = text if isinstance(text, str) else text.decode()
+            what = "the mutant schema" if obj.startswith("allocator") else obj
+            raise nbuild.BuildError(f"building {what} failed: {nbuild._first_error(text)}")
+    fixed_objs = [str(out / o) for o in FIXED_UNITS]
+    for worker, objs in ((nbuild.WORKER, ["allocator.o"]),
+                         (reach.WORKER, ["allocator-reach.o", "reach.o"])):
+        p = subprocess.run([cc, "-o", str(out / worker), *(str(out / o) for o in objs),
+                            *fixed_objs], capture_output=True, text=True)
+        if p.returncode != 0:
+            raise nbuild.BuildError(f"linking the mutant schema failed: "
+                                    f"{nbuild._first_error(p.stdout + p.stderr)}")
     log(f"schema: {len(ok)} mutants in one build ({len(final.copied)} as whole-function "
         f"copies), {len(no_compile)} do not compile")
+    schema_cache.store(k, out, final.ids, no_compile, len(final.copied))
     return out, final.ids, no_compile
 
 
@@ -149,39 +189,103 @@ def _function_lines(source: str) -> dict[str, tuple[int, int]]:
 
 # -- the unmutated run ------------------------------------------------------------------
 
+_items: dict[tuple, list] = {}  # loaded once per process (a pool process loads them early)
+
+
 def items_of(specs: list[Path]) -> list:
-    loaded = load_paths(specs)
-    return [(c, ps) for c in loaded.cases for ps in c.combinations()]
+    """The corpus items of ``specs`` in corpus order, as long as no file of them changed."""
+    files = tuple(sorted((str(p), p.stat().st_mtime_ns) for d in specs
+                         for p in (d.rglob("*") if d.is_dir() else [d]) if p.is_file()))
+    if (key := (tuple(map(str, specs)), files)) not in _items:
+        loaded = load_paths(specs)
+        _items.clear()
+        _items[key] = [(c, ps) for c in loaded.cases for ps in c.combinations()]
+    return _items[key]
 
 
-def record(plan: Plan, fuzz_examples: int) -> None:
-    """Run the corpus, then the fuzz programs, with no mutant active, keeping it all."""
+def record(plan: Plan, fuzz_examples: int, fuzz_elsewhere=None) -> None:
+    """Run the corpus, then the fuzz programs, with no mutant active, keeping it all.
+    ``fuzz_elsewhere``: a future of :func:`record_fuzz`'s result, recorded meanwhile by
+    another process."""
+    reached = reach.Reached(max(plan.numbers.values(), default=0))
+    # The original code on the worker that marks what each item reaches: its answers are
+    # the schema's with no mutant active (where they were not, a mutant's replay would
+    # only differ there and run the item for real).
+    backend = ReplayBackend(f"native@{plan.tree.version}", plan.tree, plan.build(True),
+                            timeout=plan.timeout,
+                            env={MUTANT_ENV: "0", reach.ENV: str(reached.path)})
+    try:
+        for case, ps in items_of(plan.specs):
+            w = backend.worker()
+            mark, cpu = w.mark(), _Cpu(backend)
+            out = _verdict(case, ps, backend)
+            plan.baseline[f"{case.id}[{ps.id}]"] = out
+            seg = _segment(backend, w, mark)
+            last = backend._worker
+            plan.transcript.items.append(replace(
+                seg, reached=reached.take(), ends_dead=last is None or last.dead is not None,
+                cpu=cpu.since()))
+    finally:
+        backend.close()
+        reached.close()
+    programs, plan.reference_sides, plan.diverged = (
+        fuzz_elsewhere.result() if fuzz_elsewhere is not None
+        else record_fuzz(plan, fuzz_examples))
+    plan.transcript.programs = programs
+
+
+def record_fuzz(plan: Plan, examples: int) -> tuple[list[Segment], list, list[bool]]:
+    """The fuzz programs on a worker of their own, with no mutant active: each program's
+    segment, the reference's side of it, and whether the two diverge.  (A program starts
+    from a fresh allocator, so what the worker ran before does not change its answers.)"""
     from harness.backends.reference import ReferenceBackend
     from harness.divergence import fuzz
     from harness.divergence.gen import program_at
 
+    segs, sides, diverged = [], [], []
     backend = ReplayBackend(f"native@{plan.tree.version}", plan.tree, plan.build(),
                             timeout=plan.timeout, env={MUTANT_ENV: "0"})
     try:
-        for case, ps in items_of(plan.specs):
-            w = backend.worker()
-            mark = w.mark()
-            out = _verdict(case, ps, backend)
-            plan.baseline[f"{case.id}[{ps.id}]"] = out
-            plan.transcript.items.append(_segment(backend, w, mark))
         ref = ReferenceBackend()
         features = fuzz.common_features(ref, backend)
-        for i in range(fuzz_examples):
+        for i in range(examples):
             prog = program_at(plan.fuzz_seed, i, features)
             w = backend.worker()
-            mark = w.mark()
+            mark, cpu = w.mark(), _Cpu(backend)
             mine = fuzz.run_side(backend, backend.name, prog)
-            plan.transcript.programs.append(_segment(backend, w, mark))
+            segs.append(replace(_segment(backend, w, mark), cpu=cpu.since()))
             theirs = fuzz.run_side(ref, "reference", prog)
-            plan.reference_sides.append(theirs)
-            plan.diverged.append(fuzz.compare(theirs, mine) is not None)
+            sides.append(theirs)
+            diverged.append(fuzz.compare(theirs, mine) is not None)
     finally:
         backend.close()
+    return segs, sides, diverged
+
+
+def record_fuzz_at(path: Path, examples: int) -> tuple[list[Segment], list, list[bool]]:
+    """:func:`record_fuzz` in a pool process, on the plan saved at ``path``."""
+    return record_fuzz(load_plan(path), examples)
+
+
+class _Cpu:
+    """The CPU the backend's workers use from now: the live one's, and that of every one
+    reaped since, less what the first had used before."""
+
+    def __init__(self, backend: ReplayBackend) -> None:
+        self.backend, self.w = backend, backend.worker()
+        self.start, self.reaped = self.w._cpu(), _children_cpu()
+
+    def since(self) -> float:
+        cur = self.backend._worker
+        live = cur._cpu() if cur is not None and cur.dead is None else 0.0
+        # The first worker's use before counts in its live figure or, reaped, its rusage.
+        spent = live + _children_cpu() - self.reaped - self.start
+        return max(0.0, spent) if math.isfinite(spent) else math.inf  # inf: /proc unreadable
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def _segment(backend: ReplayBackend, w: RecordingWorker, mark: tuple[int, int]) -> Segment:
@@ -201,6 +305,13 @@ def _verdict(case, ps, backend) -> tuple[str, str]:
 
 # -- judging --------------------------------------------------------------------------
 
+def _limit(backend: ReplayBackend, seconds: float) -> None:
+    """The hang limit of the backend's live worker and of any it starts next."""
+    backend.timeout = seconds
+    if backend._worker is not None:
+        backend._worker.timeout = seconds
+
+
 class Judge:
     """One process's judge: the plan, the corpus items, the reference backend."""
 
@@ -209,6 +320,18 @@ class Judge:
         self.items = items_of(plan.specs)
         if len(self.items) != len(plan.transcript.items):
             raise RuntimeError("the corpus changed since the unmutated run was recorded")
+        segs = plan.transcript.items + plan.transcript.programs
+        slowest = max((s.cpu for s in segs if math.isfinite(s.cpu)), default=0.0)
+        # A hang is judged on a limit that is a multiple of the unmutated run's time for
+        # that item, and never below twice its slowest item (the slab budget's worth of
+        # block structures, the most a request can allocate before it is stopped), so a
+        # mutant that is slow but ends still ends; --timeout stays the ceiling.
+        self.floor = max(MIN_HANG, 2 * slowest)
+
+    def limit(self, segs: list[Segment]) -> float:
+        """How long a request of these segments may take before it is a hang."""
+        worst = max((s.cpu for s in segs), default=0.0)
+        return min(self.plan.timeout, math.ceil(max(self.floor, HANG_FACTOR * worst) * 10) / 10)
 
     def judge(self, m: Mutant, fuzz_examples: int) -> Verdict:
         t0 = time.monotonic()
@@ -220,6 +343,9 @@ class Judge:
         try:
             v = self._corpus(m, backend)
             if v.status == SURVIVED and fuzz_examples:
+                # The programs were recorded on a fresh worker (allocator handles count
+                # from there), in another process while the corpus was recorded.
+                backend.discard()
                 v = self._fuzz(backend, v, fuzz_examples)
         finally:
             backend.close()
@@ -227,16 +353,23 @@ class Judge:
         return v
 
     def _walk(self, backend: ReplayBackend, segs: list[Segment], replayable: list[bool],
-              real, hang) -> Verdict | None:
+              real, hang, unreached=lambda _k: False) -> Verdict | None:
         """Segments in order: replayed in windows that double while the answers are the
         recorded ones; at the first that differs, a worker is brought to the state before
         it and ``real(k)`` runs it (a verdict ends the walk).  ``hang(k, request)`` decides
-        a hang (None: run it for real)."""
+        a hang (None: run it for real).  A segment that cannot be replayed runs for real
+        unless ``unreached(k)``: it never reaches the mutant's code and ends on a dead
+        worker, so it ends as recorded, and the next starts on a fresh worker."""
         k, window = 0, 1
         while k < len(segs):
+            if not replayable[k] and unreached(k):
+                backend.discard()
+                k += 1
+                continue
             w = backend.worker()
             sent, answered = list(w.sent), len(w.got)
             if not replayable[k]:
+                _limit(backend, self.limit([segs[k]]))
                 v = real(k)
                 if v is not None:
                     return v
@@ -245,6 +378,7 @@ class Judge:
             end = k
             while end < len(segs) and end - k < window and replayable[end]:
                 end += 1
+            _limit(backend, self.limit(segs[k:end]))
             r = replay(w, segs[k:end])
             if r.outcome == "same":
                 k, window = end, window * 2
@@ -252,9 +386,11 @@ class Judge:
             at = k + r.at
             if r.outcome == "timeout" and (v := hang(at, r.request)) is not None:
                 return v
-            backend.close()
+            backend.discard()
+            _limit(backend, self.plan.timeout)  # what it answered before, it answers again
             restore(backend.worker(), sent + [s.requests for s in segs[k:at]],
                     answered + sum(len(s.replies) for s in segs[k:at]))
+            _limit(backend, self.limit([segs[at]]))
             v = real(at)
             if v is not None:
                 return v
@@ -278,11 +414,20 @@ class Judge:
         def hang(k: int, request: str) -> Verdict | None:
             from harness.backends.native.worker import _verb
 
-            return changed(k, ("crash", f"timeout: no answer after {self.plan.timeout:g} s "
+            return changed(k, ("crash", f"timeout: no answer after {backend.timeout:g} s "
                                         f"on '{_verb(request)}'"))
 
+        n = self.plan.numbers[m.id]
+        # A mutant that adds or removes lines moves the lines its warnings name even where
+        # its code is not reached: it runs every item.
+        moves = m.replacement.count("\n") != m.original.count("\n")
+
+        def unreached(k: int) -> bool:
+            return not moves and segs[k].ends_dead and n not in segs[k].reached
+
         v = self._walk(backend, segs, [s.replayable for s in segs],
-                       lambda k: changed(k, _verdict(*self.items[k], backend)), hang)
+                       lambda k: changed(k, _verdict(*self.items[k], backend)), hang,
+                       unreached)
         return v or Verdict(m.id, SURVIVED, "", 0.0, len(self.items))
 
     def _fuzz(self, backend: ReplayBackend, v: Verdict, examples: int) -> Verdict:
@@ -319,12 +464,17 @@ class Judge:
 
 
 def plan(tree: KernelTree, source: str, specs: list[Path], timeout: float,
-         mutants: list[Mutant], fuzz_examples: int, fuzz_seed: int, log=lambda _m: None) -> Plan:
-    """Build the schema of ``mutants`` and record the unmutated run on it."""
+         mutants: list[Mutant], fuzz_examples: int, fuzz_seed: int, log=lambda _m: None,
+         submit=None) -> Plan:
+    """Build the schema of ``mutants`` and record the unmutated run on it.  ``submit``
+    (a pool's): the fuzz programs are recorded in another process meanwhile."""
     d, numbers, no_compile = compile_schema(tree, source, mutants, log)
     p = Plan(tree, specs, timeout, d, numbers, no_compile, fuzz_seed=fuzz_seed)
     try:
-        record(p, fuzz_examples)
+        elsewhere = None
+        if submit is not None and fuzz_examples:
+            elsewhere = submit(record_fuzz_at, p.save(), fuzz_examples)
+        record(p, fuzz_examples, elsewhere)
     except BaseException:
         p.close()
         raise
