@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
+from harness.backends.names import BackendRef
 from harness.backends.registry import name_problem
 
 MAX_SECONDS = 1_000_000.0  # about 11 days: past that a number is a typo, not a budget
@@ -86,12 +87,13 @@ def seed(text: str) -> int:
     return _whole(text, 0, "a seed in 0 .. 2^63 - 1")
 
 
-def backend(text: str) -> str:
-    """A backend name of a known family; whether it can be opened is checked on opening."""
+def backend(text: str) -> BackendRef:
+    """A backend name of a known family, read into its parts once, where it enters; whether it
+    can be opened is checked on opening."""
     problem = name_problem(text)
     if problem:
         raise argparse.ArgumentTypeError(problem)
-    return text
+    return BackendRef(text)
 
 
 def kernel_version(text: str) -> str:

@@ -203,7 +203,7 @@ def watched_dirs(w: Watcher) -> dict[Path, bool]:
         for f in tree_files(b):
             if f.parent.is_dir():
                 out.setdefault(f.parent, False)
-        tree = getattr(b, "tree", None)
+        tree = b.tree
         if tree is not None and (Path(tree.root) / BINDING).parent.is_dir():
             out.setdefault((Path(tree.root) / BINDING).parent.resolve(), False)
     return out

@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
-from harness.backends.base import FAIL_ALLOC
+from harness.backends.base import FAIL_ALLOC, CoreBackend
 from harness.engine.checks import fmt
 from harness.spec.expr import Expr
 from harness.spec.model import Expect
@@ -50,9 +50,9 @@ class Injector(Protocol):
 SKIP_REASON = "cannot inject allocation failures (fail_alloc)"
 
 
-def injector_of(backend: object) -> Injector | None:
-    caps = getattr(backend, "capabilities", None)
-    if caps is None or FAIL_ALLOC not in caps.features or not isinstance(backend, Injector):
+def injector_of(backend: CoreBackend) -> Injector | None:
+    """The backend as an Injector when it can fail an allocation on purpose, else None."""
+    if FAIL_ALLOC not in backend.capabilities.features or not isinstance(backend, Injector):
         return None
     return backend
 
