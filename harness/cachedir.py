@@ -26,8 +26,9 @@ def prune(directory: Path, pattern: str, keep: int = KEEP) -> None:
 
 def specs_dir() -> Path:
     """Where what is read from spec files is kept (corpora, expectation files, checks)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "buddy-harness" / "specs"
+    from harness.trees.names import cache_root
+
+    return cache_root() / "specs"
 
 
 def read_sealed(path: Path) -> object | None:
