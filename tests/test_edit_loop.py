@@ -79,6 +79,9 @@ def test_a_clean_quote_check_is_remembered_until_a_spec_or_the_tree_changes(tmp_
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     tree = tmp_path / "cache" / "buddy-harness" / "kernels" / "7.2"
     shutil.copytree(src, tree, symlinks=True)
+    # Sealed as edit() seals it: the record a fetch wrote may differ in its bytes (the key
+    # holds the record), and "the tree as it was" below must be the tree of the first check.
+    integrity.seal(tree.resolve())
     specs = tmp_path / "specs"
     shutil.copytree(CORPUS / "kernel-doc", specs)
     calls = []
