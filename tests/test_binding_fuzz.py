@@ -284,12 +284,12 @@ def test_bench_exits_1_when_the_thread_stress_leaks(tmp_path, monkeypatch, capsy
     assert main(["bench", "--backend", "rust@7.2"]) == 0
 
 
-@needs_rust
 def _alloc(mode: str, start: int = 0, end: int = 0, size: int = 0) -> Op:
     return Op("alloc", {"mode": mode, "start": start, "end": end, "size": size,
                         "min_block_size": 4 * K, "flags": ()})
 
 
+@needs_rust
 def test_the_real_binding_defers_fini_and_panics_as_the_model_does():
     """Hand-written programs for what the model was changed to say: a GpuBuddy dropped
     before its allocations, then made again; an offset past u64::MAX."""

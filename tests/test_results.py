@@ -102,6 +102,12 @@ def test_cover_pairs_writes_the_envelope_and_never_over_an_input(tmp_path, capsy
     assert spec.read_bytes() == before
 
 
+NATIVE = why_unavailable()
+TREE = "native@7.2" if NATIVE is None and "native@7.2" in available_trees() else None
+needs_tree = pytest.mark.skipif(TREE is None, reason=NATIVE or "native@7.2 is not cached")
+
+
+@needs_tree
 @pytest.mark.parametrize("run", [False, True], ids=["no-run", "run"])
 def test_docs_writes_the_envelope(tmp_path, capsys, run):
     out = tmp_path / "docs.json"
@@ -116,11 +122,6 @@ def test_docs_writes_the_envelope(tmp_path, capsys, run):
 def test_docs_json_goes_with_the_report_not_the_drift(tmp_path, capsys):
     assert main(["docs", "--diff", "7.2", "6.12", "--json", str(tmp_path / "d.json")]) == 2
     assert "--json writes the documentation report" in capsys.readouterr().err
-
-
-NATIVE = why_unavailable()
-TREE = "native@7.2" if NATIVE is None and "native@7.2" in available_trees() else None
-needs_tree = pytest.mark.skipif(TREE is None, reason=NATIVE or "native@7.2 is not cached")
 
 
 @needs_tree
@@ -172,6 +173,7 @@ def test_the_diff_reports_escape_a_hostile_title(tmp_path, monkeypatch, capsys):
     assert "alert('x')</script> & \"q\" \\| pipe" in md.read_text()
 
 
+@needs_tree
 def test_the_docs_report_escapes_a_hostile_title(tmp_path, capsys):
     page = tmp_path / "docs.html"
     main(["docs", "--backend", "reference", "--specs", str(_specs(tmp_path, HOSTILE)),

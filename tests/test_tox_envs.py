@@ -33,3 +33,18 @@ def test_every_module_that_needs_a_tree_is_run_by_an_env_that_has_one():
     assert missing == [], (
         f"{', '.join(missing)} need a kernel tree but no tox env that fetches one runs them "
         "(add them to tox.ini's native env, or another that fetches trees)")
+
+
+def test_the_py_env_cannot_fetch_a_tree(monkeypatch):
+    from harness.trees import kernels
+
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(ROOT / "tox.ini")
+    assert f"{kernels.NO_FETCH} = 1" in tox["testenv:py"]["setenv"]
+    monkeypatch.setenv(kernels.NO_FETCH, "1")
+    try:
+        kernels.fetch("7.2", log=lambda _m: None)
+    except kernels.FetchError as e:
+        assert kernels.NO_FETCH in str(e)
+    else:
+        raise AssertionError("fetch ran with fetching turned off")

@@ -60,6 +60,11 @@ LAYOUT = 4
 
 
 
+# Set (tox's py env): nothing may download a tree, so a test that needs one and does not say
+# so fails there instead of fetching behind the envs that run such tests.
+NO_FETCH = "BUDDY_HARNESS_NO_FETCH"
+
+
 class FetchError(Exception):
     """Fetching failed; the message says why and what to try."""
 
@@ -166,6 +171,9 @@ def fetch(version: str, log: Callable[[str], None] = print, *, again: bool = Tru
     """
     if not VERSION.match(version):
         raise FetchError(f"'{version}': give a kernel version like 7.2, 6.12 or 6.1")
+    if os.environ.get(NO_FETCH):
+        raise FetchError(f"fetching is turned off here ({NO_FETCH} is set): run "
+                         f"`buddy-harness kernel fetch {version}` where it is not")
     for tool in ("apt-get", "dpkg-deb"):
         if shutil.which(tool) is None:
             raise FetchError(f"{tool} not found: fetching needs a Debian system; otherwise "
