@@ -25,7 +25,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import jinja2
+from harness.parallel import default_jobs
+from harness.results.render import render
 
 BEGIN = "<!-- buddy-harness bench --figures -->"
 END = "<!-- end of bench --figures -->"
@@ -120,18 +121,14 @@ def _now() -> str:
 
 
 def machine() -> Machine:
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    return Machine(cores, f"{platform.system()} {platform.machine()}",
+    return Machine(default_jobs(), f"{platform.system()} {platform.machine()}",
                    platform.python_version())
 
 
 def _cold_cache(tmp: Path) -> dict[str, str]:
     """An empty cache of its own, the already fetched trees linked in (fetching is not the
     figure)."""
-    from harness.trees.kernels import cache_root
+    from harness.trees.names import cache_root
 
     root = tmp / "buddy-harness"
     root.mkdir(parents=True)
@@ -164,26 +161,16 @@ def measure(fig: Figure, cwd: Path | None = None) -> Measured:
     return Measured(fig, lines, walls, cpu, code, (before, os.getloadavg()[0]), _now())
 
 
-def _env() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.PackageLoader("harness.render", "templates"),
-                             keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
-                             undefined=jinja2.StrictUndefined, autoescape=False)
-    env.filters["cell"] = lambda s: (str(s).replace("&", "&amp;").replace("<", "&lt;")
-                                     .replace("|", "\\|").replace("\n", " "))
-    return env
-
-
 def row(m: Measured) -> str:
     """One table row, led by its figure's key (so a rerun of one figure replaces it)."""
-    return _env().get_template("figure_row.md.j2").render(m=m).rstrip("\n")
+    return render("figure_row.md.j2", m=m).rstrip("\n")
 
 
 def block(rows: dict[str, str], mach: Machine) -> str:
     """The table between the markers, rows in :data:`FIGURES` order."""
     order = [f.key for f in FIGURES]
     body = [rows[k] for k in order if k in rows]
-    return _env().get_template("figures.md.j2").render(
-        begin=BEGIN, end=END, machine=mach, rows=body).rstrip("\n")
+    return render("figures.md.j2", begin=BEGIN, end=END, machine=mach, rows=body).rstrip("\n")
 
 
 def rows_in(text: str) -> dict[str, str]:

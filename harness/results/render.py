@@ -18,6 +18,12 @@ def md_cell(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def md_text(text: object) -> str:
+    """A cell of printed text: :func:`md_cell`, and ``&`` and ``<`` as entities, so what a
+    command printed (``<= 1.5 s``) reads as text, never as markup."""
+    return md_cell(str(text).replace("&", "&amp;").replace("<", "&lt;"))
+
+
 @functools.cache
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -30,6 +36,7 @@ def _env() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
     )
     env.filters["md"] = md_cell
+    env.filters["md_text"] = md_text
     return env
 
 
