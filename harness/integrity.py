@@ -139,6 +139,19 @@ def usable(directory: Path) -> bool:
     return False
 
 
+def publish(staging: Path, out: Path) -> None:
+    """Seal a finished build in ``staging`` and move it to ``out`` in one rename; a sound
+    ``out`` another process published first is kept (a damaged one is discarded first)."""
+    seal(staging)
+    if usable(out):
+        return
+    try:
+        staging.rename(out)
+    except OSError:  # published by another process meanwhile
+        if not usable(out):
+            raise
+
+
 def discard(directory: Path) -> None:
     """Move a damaged ``directory`` out of the way (atomically: a concurrent reader sees it
     whole or not at all), then delete it."""

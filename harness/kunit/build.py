@@ -69,12 +69,7 @@ def build(kf: KunitFile, native: native_build.Build,
     tmp = leftovers.scratch(out.parent, "kunit")
     try:
         _compile(kf, native, cc, fl, units, keys, tmp)
-        integrity.seal(tmp)
-        try:
-            tmp.rename(out)
-        except OSError:  # a parallel build finished first
-            if integrity.problem(out) is not None:
-                raise
+        integrity.publish(tmp, out)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -87,12 +87,7 @@ def build(tree: KernelTree, *, sanitize: bool = False, coverage: bool = False) -
     tmp = leftovers.scratch(out.parent, "build")
     try:
         _compile(tree, cc, fl, tmp, sanitize)
-        integrity.seal(tmp)
-        try:
-            tmp.rename(out)
-        except OSError:  # another process finished the same build first
-            if integrity.problem(out) is not None:
-                raise
+        integrity.publish(tmp, out)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -207,8 +207,7 @@ def _build_macros(tree: KernelTree, rc: str, log) -> tuple[Path, float]:
         for crate, cmd in _macro_steps(r, rc):
             _run([a.replace("{out}", str(tmp)) for a in cmd], f"building the tree's {crate} "
                  "crate")
-        integrity.seal(tmp)
-        _publish(tmp, out)
+        integrity.publish(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out, time.monotonic() - t0
@@ -363,8 +362,7 @@ def _cached_stage(out: Path, make) -> Path:
     tmp = _scratch(out)
     try:
         make(tmp)
-        integrity.seal(tmp)
-        _publish(tmp, out)
+        integrity.publish(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
@@ -421,17 +419,6 @@ def _build_kernel(tree: KernelTree, rc: str, macros: Path, glue: Path, native: P
 
 def _scratch(out: Path) -> Path:
     return leftovers.scratch(out.parent, "build")
-
-
-def _publish(tmp: Path, out: Path) -> None:
-    """Move a finished build into place; tolerate another process having done it first."""
-    if integrity.usable(out):
-        return
-    try:
-        tmp.rename(out)
-    except OSError:
-        if not integrity.usable(out):
-            raise
 
 
 def _run(cmd: list[str], what: str) -> None:
