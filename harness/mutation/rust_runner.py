@@ -31,6 +31,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from harness import integrity
 from harness.backends.rust import build as rust_build
 from harness.backends.rust import doctests
 from harness.backends.rust.backend import RustBackend
@@ -96,7 +97,7 @@ class RustBench:
         content), or the compiler's first error."""
         key = rust_build._digest([self.base.dir.name, text])
         out = cache_root() / "rust" / "mutants" / f"{self.tree.version}-{key}"
-        if not (out / WORKER).is_file() and not (out / "error.txt").is_file():
+        if not integrity.usable(out):
             tmp = rust_build._scratch(out)
             try:
                 rust_build._build_kernel(self.tree, self.rc, self.base.macros, self.base.glue,
@@ -108,8 +109,10 @@ class RustBench:
                     return str(e)
                 (tmp / "error.txt").write_text(str(e), encoding="utf-8")
             shutil.rmtree(tmp / "src", ignore_errors=True)  # links into the tree
-            rust_build._publish(tmp, out)
-            shutil.rmtree(tmp, ignore_errors=True)
+            try:
+                integrity.publish(tmp, out)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
             prune(out.parent, f"{self.tree.version}-*", keep=KEEP_BUILDS)
         if (out / "error.txt").is_file():
             return (out / "error.txt").read_text(encoding="utf-8")
