@@ -46,6 +46,7 @@ def _raw(path) -> dict:
                   _line(9, "gpu_buddy_print", 0), _line(11, "gpu_buddy_print", 0)]}]}
 
 
+@pytest.mark.treeless
 def test_exclusions_and_figures(tmp_path):
     src = tmp_path / "buddy.c"
     src.write_text(SOURCE)
@@ -64,6 +65,7 @@ def test_exclusions_and_figures(tmp_path):
     assert json.loads(json.dumps(cov.to_json()))["total"]["lines_run"] == 4
 
 
+@pytest.mark.treeless
 def test_a_defined_function_gcov_does_not_name_is_missing(tmp_path, capsys):
     import argparse
 
@@ -81,6 +83,7 @@ def test_a_defined_function_gcov_does_not_name_is_missing(tmp_path, capsys):
     assert "does not count every function: __merge" in capsys.readouterr().out
 
 
+@pytest.mark.treeless
 def test_kernel_style_headers_name_their_function():
     text = ("static struct gpu_buddy_block *\n__get_buddy(struct gpu_buddy_block *block)\n{\n}\n"
             "static int __init gpu_buddy_module_init(void)\n{\n}\n"
@@ -91,6 +94,7 @@ def test_kernel_style_headers_name_their_function():
                                               "gpu_buddy_init"]
 
 
+@pytest.mark.treeless
 def test_no_data_for_the_file_is_one_clear_error(tmp_path):
     src = tmp_path / "buddy.c"
     src.write_text(SOURCE)
@@ -98,6 +102,7 @@ def test_no_data_for_the_file_is_one_clear_error(tmp_path):
         report.filtered({"files": []}, src)
 
 
+@pytest.mark.treeless
 def test_cover_refuses_the_reference(capsys):
     assert main(["cover", "--backend", "reference"]) == 2
     assert "give a native backend" in capsys.readouterr().err

@@ -49,6 +49,7 @@ def _diff(tmp_path: Path, *backends: str) -> tuple[int, dict, str, str]:
     return rc, json.loads(js.read_text()), md.read_text(), html.read_text()
 
 
+@pytest.mark.treeless
 def test_agreeing_backends_exit_0_and_name_claims_nobody_meets(tmp_path, monkeypatch, capsys):
     miniatures.register(monkeypatch, {"copy": miniatures.Wrapped})
     rc, data, md, html = _diff(tmp_path, "reference", "copy")
@@ -60,6 +61,7 @@ def test_agreeing_backends_exit_0_and_name_claims_nobody_meets(tmp_path, monkeyp
     assert "http://" not in html and "https://" not in html  # one self-contained file
 
 
+@pytest.mark.treeless
 def test_a_divergence_gives_the_first_differing_step_and_exit_1(tmp_path, monkeypatch, capsys):
     miniatures.register(monkeypatch)
     rc, data, md, html = _diff(tmp_path, "reference", "mini-bottom-up")
@@ -77,6 +79,7 @@ def test_a_divergence_gives_the_first_differing_step_and_exit_1(tmp_path, monkey
     assert "d.top" in out
 
 
+@pytest.mark.treeless
 def test_fewer_than_two_backends_is_a_usage_error(capsys):
     assert main(["diff", "--backend", "reference"]) == 2
     assert "at least two" in capsys.readouterr().err
@@ -88,12 +91,14 @@ def _pytest(*args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=600)
 
 
+@pytest.mark.treeless
 def test_pytest_diff_fails_on_the_first_differing_step():
     r = _pytest("generated/test_rustdoc__module_examples.py", "--diff", "reference,mini-bottom-up")
     assert r.returncode == 1, r.stdout + r.stderr
     assert "differs" in r.stdout and "mini-bottom-up" in r.stdout
 
 
+@pytest.mark.treeless
 def test_pytest_diff_passes_for_agreeing_backends():
     r = _pytest("generated/test_rustdoc__module_examples.py", "--diff",
                 "reference,mini-crash-on-trim")

@@ -37,6 +37,7 @@ def _cov(tmp_path, quote: str):
     return w, coverage.build(load_paths([tmp_path / "s"]).cases, docs, w.reasons, w.sentences)
 
 
+@pytest.mark.treeless
 def test_sentence_waivers_leave_the_normative_count_and_are_kept_true(tmp_path):
     w, cov = _cov(tmp_path, "bytes to manage")
     # Whitespace does not count: the key is compared normalized.
@@ -54,6 +55,7 @@ def test_sentence_waivers_leave_the_normative_count_and_are_kept_true(tmp_path):
                for s in stale)
 
 
+@pytest.mark.treeless
 def test_the_figure_counts_held_and_contradicted_normative_sentences(tmp_path):
     _, cov = _cov(tmp_path, "Each root is a power of two.")
     n, m = report.normative_figure(cov, {})
@@ -66,6 +68,7 @@ def test_the_figure_counts_held_and_contradicted_normative_sentences(tmp_path):
     assert f"normative sentences held or contradicted 1/{m} (4 sentences waived" in text
 
 
+@pytest.mark.treeless
 def test_a_sentence_waived_twice_is_one_error(tmp_path):
     (tmp_path / "doc-waivers.yaml").write_text(
         '"gpu_buddy_init | the allocator": a\n"gpu_buddy_init |  the  allocator": b\n')

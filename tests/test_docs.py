@@ -36,6 +36,7 @@ def harness(*args: str, cache: Path, cwd: Path = ROOT) -> subprocess.CompletedPr
 
 # -- extraction -------------------------------------------------------------------
 
+@pytest.mark.treeless
 def test_kernel_doc_items_parts_and_lines():
     items = {i.id: i for i in kerneldoc.extract("h", HEADER) + kerneldoc.extract("c", SOURCE)}
     assert list(items) == ["GPU_BUDDY_TOPDOWN_ALLOCATION", "struct gpu_buddy",
@@ -55,6 +56,7 @@ def test_kernel_doc_items_parts_and_lines():
     assert items["GPU_BUDDY_TOPDOWN_ALLOCATION"].kind == "macro"
 
 
+@pytest.mark.treeless
 def test_rustdoc_public_items_fields_variants_and_examples():
     items = {i.id: i for i in rustdoc.extract("r.rs", RUST)}
     assert list(items) == ["rust:module", "rust:GpuBuddy", "rust:GpuBuddy::size",
@@ -65,6 +67,7 @@ def test_rustdoc_public_items_fields_variants_and_examples():
     assert items["rust:GpuBuddy::avail"].line == 22
 
 
+@pytest.mark.treeless
 def test_normalize_ignores_comment_markers_and_whitespace():
     assert normalize(" * Blocks come from\n *   the top.\n */") == "Blocks come from the top."
     assert normalize("//! // Allocate 16MB.") == "Allocate 16MB."
@@ -74,6 +77,7 @@ def test_normalize_ignores_comment_markers_and_whitespace():
 
 # -- the quote check ----------------------------------------------------------------
 
+@pytest.mark.treeless
 def test_quote_check_finds_the_quote_across_lines_and_markers(tmp_path):
     docs = tree.load(str(make_tree(tmp_path / "t")))
     write_spec(tmp_path / "s", "a.yaml", case_yaml(
@@ -85,6 +89,7 @@ def test_quote_check_finds_the_quote_across_lines_and_markers(tmp_path):
     assert quotes.check(cases, docs) == []
 
 
+@pytest.mark.treeless
 def test_wrong_quote_is_one_line_with_the_closest_text(tmp_path):
     docs = tree.load(str(make_tree(tmp_path / "t")))
     write_spec(tmp_path / "s", "a.yaml", case_yaml(
@@ -98,6 +103,7 @@ def test_wrong_quote_is_one_line_with_the_closest_text(tmp_path):
                         "top of the space first.\")")
 
 
+@pytest.mark.treeless
 def test_review_mail_quotes_are_not_checked_but_a_missing_file_is(tmp_path):
     docs = tree.load(str(make_tree(tmp_path / "t")))
     write_spec(tmp_path / "s", "a.yaml", case_yaml(
@@ -109,6 +115,7 @@ def test_review_mail_quotes_are_not_checked_but_a_missing_file_is(tmp_path):
     assert "drivers/gpu/nothing.c is not in the tree of 7.2.99" in str(err)
 
 
+@pytest.mark.treeless
 def test_check_and_run_fail_on_a_wrong_quote_and_skip_without_a_tree(tmp_path):
     cache = tmp_path / "cache"
     make_cache(cache)
@@ -125,6 +132,7 @@ def test_check_and_run_fail_on_a_wrong_quote_and_skip_without_a_tree(tmp_path):
     assert r.stderr.count("quote check skipped: no cached Linux 7.2 tree") == 1
 
 
+@pytest.mark.treeless
 def test_cites_names_an_item_or_is_an_error(tmp_path):
     cache = tmp_path / "cache"
     make_cache(cache)
@@ -146,6 +154,7 @@ def _coverage(tmp_path, specs_text: dict[str, str], waived: dict[str, str] | Non
     return coverage.build(load_paths([tmp_path / "s"]).cases, docs, waived or {})
 
 
+@pytest.mark.treeless
 def test_an_item_is_cited_by_quote_by_ref_or_by_cites(tmp_path):
     cov = _coverage(tmp_path, {
         "a.yaml": case_yaml("k.quote", "drivers/gpu/buddy.c, gpu_buddy_init",
@@ -162,6 +171,7 @@ def test_an_item_is_cited_by_quote_by_ref_or_by_cites(tmp_path):
     assert cov.figure() == (3, 10)
 
 
+@pytest.mark.treeless
 def test_waivers_leave_the_count_and_are_kept_true(tmp_path):
     (tmp_path / "w").mkdir()
     (tmp_path / "w" / "doc-waivers.yaml").write_text(
@@ -175,6 +185,7 @@ def test_waivers_leave_the_count_and_are_kept_true(tmp_path):
         "waiver for 'gone_item', which 7.2.99 does not document (remove the waiver)"]
 
 
+@pytest.mark.treeless
 def test_docs_verb_fails_on_uncovered_items_and_stale_waivers(tmp_path):
     cache = tmp_path / "cache"
     make_cache(cache, rust=None, header="", source=SOURCE)
@@ -198,6 +209,7 @@ def test_docs_verb_fails_on_uncovered_items_and_stale_waivers(tmp_path):
 
 # -- drift ---------------------------------------------------------------------------
 
+@pytest.mark.treeless
 def test_drift_lists_added_removed_changed_with_their_cases(tmp_path):
     moved = HEADER.replace("Handy for keeping\n * low memory free.",
                            "Handy for\n * keeping low memory free.")
@@ -272,6 +284,7 @@ def test_run_and_diff_mark_a_quote_the_version_lacks(tmp_path):
                and "doc" not in c["native@7.2"] for c in cells)
 
 
+@pytest.mark.treeless
 def test_the_kernels_code_decides_held_or_contradicted():
     from collections import Counter
 
@@ -291,6 +304,7 @@ def test_the_kernels_code_decides_held_or_contradicted():
     assert CaseOutcome({"native@6.1": Counter({"skip": 2})}).verdict() == "untested"
 
 
+@pytest.mark.treeless
 def test_what_is_built_from_a_tree_decides_whatever_its_name():
     """Whether a backend is the kernel's code is the backend's to say, not its name's: a model
     that is not named ``reference`` does not decide over the tree's C."""
@@ -306,6 +320,7 @@ def test_what_is_built_from_a_tree_decides_whatever_its_name():
     assert tree_fails.verdict() == "contradicted"
 
 
+@pytest.mark.treeless
 def test_a_quote_from_another_items_comment_names_the_wrong_symbol(tmp_path):
     from harness.docs.speccheck import misattributed
 

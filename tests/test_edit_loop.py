@@ -30,6 +30,7 @@ CORPUS = ROOT / "specs"
 
 
 
+@pytest.mark.treeless
 def test_spec_cache_gives_the_loaded_corpus_and_notices_a_change(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     specs = tmp_path / "specs"
@@ -45,6 +46,7 @@ def test_spec_cache_gives_the_loaded_corpus_and_notices_a_change(tmp_path, monke
     assert "extra.size-renamed" in ids and "extra.size-binding-is-what-was-asked" not in ids
 
 
+@pytest.mark.treeless
 def test_spec_cache_never_keeps_a_corpus_with_errors(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     broken = ROOT / "tests" / "malformed"
@@ -52,6 +54,7 @@ def test_spec_cache_never_keeps_a_corpus_with_errors(tmp_path, monkeypatch):
     assert not list((tmp_path / "cache").rglob("*.pickle"))
 
 
+@pytest.mark.treeless
 def test_a_damaged_spec_cache_entry_is_loaded_afresh_and_sealed_again(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     specs = tmp_path / "specs"
@@ -116,6 +119,7 @@ def test_a_clean_quote_check_is_remembered_until_a_spec_or_the_tree_changes(tmp_
     assert check() == [] and len(calls) == 5
 
 
+@pytest.mark.treeless
 def test_backends_open_beside_the_loading_and_say_so_after_it(monkeypatch):
     said: list[str] = []
     go = threading.Event()
@@ -152,6 +156,7 @@ def test_backends_open_beside_the_loading_and_say_so_after_it(monkeypatch):
     assert closed == ["c"] and "built c" not in said
 
 
+@pytest.mark.treeless
 def test_expectation_files_are_kept_by_their_bytes_and_say_their_first_mistake(tmp_path,
                                                                              monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
@@ -179,6 +184,7 @@ def test_expectation_files_are_kept_by_their_bytes_and_say_their_first_mistake(t
         expectations.load([root], "native@7.2")
 
 
+@pytest.mark.treeless
 def test_parallel_order_is_the_corpus_order():
     todo = list(select(load_paths([CORPUS]).cases, "contiguous"))
     seen = []
@@ -197,6 +203,7 @@ def test_parallel_order_is_the_corpus_order():
     assert got == [(c.id, ps.id) for c, ps in todo] and last in seen[:2]
 
 
+@pytest.mark.treeless
 def test_timings_round_trip(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert parallel.load_timings("native@/x") == {}
@@ -254,6 +261,7 @@ def test_bench_reports_edit_to_verdict(tmp_path, capsys):
     assert ("writes no bytecode" in out) == sys.dont_write_bytecode
 
 
+@pytest.mark.treeless
 def test_bench_runs_keep_bytecode_only_where_this_python_writes_none(tmp_path, monkeypatch):
     said: list[str] = []
     monkeypatch.setattr(sys, "dont_write_bytecode", False)
@@ -297,6 +305,7 @@ def test_bench_times_kunit_py_after_the_same_edits_and_restores_the_tree(tmp_pat
     assert (full / "drivers/gpu/buddy.c").read_text() == before
 
 
+@pytest.mark.treeless
 def test_bench_families_are_pluggable():
     assert {"native", "rust"} <= set(edit_bench.TARGETS)
     assert edit_bench.TARGETS["rust"].source(Path("/src/linux")) == \

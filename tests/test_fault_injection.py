@@ -101,6 +101,7 @@ def _run(tmp_path, text, backend):
     return run_case(case, case.combinations()[0], backend)
 
 
+@pytest.mark.treeless
 def test_a_case_with_fail_alloc_requires_the_capability(tmp_path):
     case = load_one(tmp_path, STEP)
     assert FAIL_ALLOC in case.requires
@@ -109,11 +110,13 @@ def test_a_case_with_fail_alloc_requires_the_capability(tmp_path):
     assert out.message == "reference cannot inject allocation failures (fail_alloc)"
 
 
+@pytest.mark.treeless
 def test_a_rolled_back_failure_passes(tmp_path):
     assert _run(tmp_path, STEP, InjectingBackend()).status == "pass"
     assert _run(tmp_path, CREATE, InjectingBackend()).status == "pass"
 
 
+@pytest.mark.treeless
 def test_a_failure_that_keeps_memory_fails_the_case(tmp_path):
     out = _run(tmp_path, STEP.replace("    expect: {error: ENOMEM}\n", ""),
                InjectingBackend("keeps-a-chunk"))
@@ -121,6 +124,7 @@ def test_a_failure_that_keeps_memory_fails_the_case(tmp_path):
     assert "did not give back what it took: avail 1G -> 1048572K" in out.message
 
 
+@pytest.mark.treeless
 def test_an_injection_that_never_fires_fails_the_case(tmp_path):
     for text in (STEP, CREATE):
         out = _run(tmp_path, text, InjectingBackend(never_fires=True))
@@ -128,6 +132,7 @@ def test_an_injection_that_never_fires_fails_the_case(tmp_path):
         assert "fail_alloc: " in out.message and "never fired" in out.message
 
 
+@pytest.mark.treeless
 def test_without_error_a_recovered_request_is_allowed(tmp_path):
     text = STEP.replace("    expect: {error: ENOMEM}\n", "")
     assert _run(tmp_path, text, InjectingBackend("recovers")).status == "fail"  # 2nd alloc
@@ -139,6 +144,7 @@ def test_without_error_a_recovered_request_is_allowed(tmp_path):
     assert out.status == "fail" and "expected error ENOMEM, got success" in out.message
 
 
+@pytest.mark.treeless
 @pytest.mark.parametrize("mode", ["rolls-back", "recovers"])
 def test_fuzz_inject_is_quiet_on_an_allocator_that_keeps_its_promise(mode):
     from harness.divergence import fuzz
@@ -149,6 +155,7 @@ def test_fuzz_inject_is_quiet_on_an_allocator_that_keeps_its_promise(mode):
     assert stats.examples == 300
 
 
+@pytest.mark.treeless
 def test_fuzz_inject_catches_a_roll_back_that_keeps_memory():
     from harness.divergence import fuzz, inject
 

@@ -27,6 +27,7 @@ class TopdownFromBottom(miniatures.Wrapped):
 PLANTED = miniatures.MiniatureBackend("planted", TopdownFromBottom)
 
 
+@pytest.mark.treeless
 def test_planted_divergence_is_found_shrunk_and_reproduced(tmp_path):
     finding, stats = fuzz.search(ReferenceBackend(), PLANTED, ("reference", "planted"),
                                  seed=7, examples=2000)
@@ -43,6 +44,7 @@ def test_planted_divergence_is_found_shrunk_and_reproduced(tmp_path):
     assert run_case(case, ps, PLANTED).status == "fail"
 
 
+@pytest.mark.treeless
 def test_emitted_case_reproduces_under_run(tmp_path, monkeypatch, capsys):
     miniatures.register(monkeypatch, {"planted": TopdownFromBottom})
     emit_dir = tmp_path / "found"
@@ -55,6 +57,7 @@ def test_emitted_case_reproduces_under_run(tmp_path, monkeypatch, capsys):
     assert main(["run", "--specs", str(emit_dir), "--backend", "planted"]) == 1
 
 
+@pytest.mark.treeless
 def test_a_seed_reproduces_the_same_finding():
     a = fuzz.search(ReferenceBackend(), PLANTED, ("r", "p"), seed=11, examples=2000)[0]
     b = fuzz.search(ReferenceBackend(), PLANTED, ("r", "p"), seed=11, examples=2000)[0]
@@ -62,6 +65,7 @@ def test_a_seed_reproduces_the_same_finding():
     assert a.program == b.program
 
 
+@pytest.mark.treeless
 def test_identical_backends_run_long_with_no_report():
     finding, stats = fuzz.search(ReferenceBackend(), ReferenceBackend(), ("a", "b"), seed=5,
                                  examples=1500)
@@ -73,6 +77,7 @@ def _pow2(n: int) -> bool:
     return n > 0 and n & (n - 1) == 0
 
 
+@pytest.mark.treeless
 def test_generated_programs_cover_every_operation_and_flag():
     """The generator reaches every verb, flag, cleared frees, trims from a start, empty and
     exact windows, spaces above 4 GiB that are not powers of two, and the boundary values:
@@ -132,6 +137,7 @@ def test_generated_programs_cover_every_operation_and_flag():
     assert want <= seen, want - seen
 
 
+@pytest.mark.treeless
 def test_programs_depend_only_on_seed_and_index():
     from harness.divergence.gen import program_at
 
@@ -146,6 +152,7 @@ def test_programs_depend_only_on_seed_and_index():
 PINNED_FIRST = (4259840, 65536, 16)
 
 
+@pytest.mark.treeless
 def test_parallel_search_finds_what_a_serial_one_finds():
     """Two processes and one give the same first divergence and the same shrunk case."""
     serial = fuzz.search(ReferenceBackend(), PLANTED, ("reference", "planted"), seed=7,
@@ -160,6 +167,7 @@ def _open_planted(name: str):
     return ReferenceBackend() if name == "reference" else PLANTED
 
 
+@pytest.mark.treeless
 def test_usage_errors_exit_2(capsys):
     assert main(["fuzz", "--backend", "reference"]) == 2
     assert "exactly two" in capsys.readouterr().err

@@ -11,18 +11,21 @@ from tests import miniatures
 from tests.test_cli import harness
 
 
+@pytest.mark.treeless
 def test_each_kernel_family_gets_its_items():
     assert gate.items_for("native@7.2") == ["fuzz.core", "fuzz.core.inject"]
     assert gate.items_for("rust@v12.1") == ["fuzz.binding"]
     assert gate.items_for("reference") == []
 
 
+@pytest.mark.treeless
 def test_an_agreeing_backend_passes_and_says_how_much_ran():
     out = gate.run_item("fuzz.core", "native@x", ReferenceBackend(), ReferenceBackend(),
                         seconds=1.0, seed=3)
     assert out.status == "pass" and "no divergence" in out.message and "seed 3" in out.message
 
 
+@pytest.mark.treeless
 def test_a_wrong_backend_fails_with_the_shrunk_case_to_emit():
     wrong = miniatures.backend("mini-bottom-up")
     out = gate.run_item("fuzz.core", "native@x", wrong, ReferenceBackend(), seconds=5.0, seed=1)
@@ -31,6 +34,7 @@ def test_a_wrong_backend_fails_with_the_shrunk_case_to_emit():
     assert "id: regression." in out.message  # the YAML case, as fuzz --emit would write it
 
 
+@pytest.mark.treeless
 def test_injection_is_skipped_where_nothing_can_inject():
     out = gate.run_item("fuzz.core.inject", "native@x", ReferenceBackend(), ReferenceBackend(),
                         seconds=1.0, seed=1)

@@ -548,6 +548,7 @@ def _dead_pid() -> int:
     return p.pid
 
 
+@pytest.mark.treeless
 def test_leftovers_of_killed_runs_are_swept_on_the_next_start(tmp_path, monkeypatch):
     root = tmp_path / "cache" / "buddy-harness"
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

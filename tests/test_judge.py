@@ -50,6 +50,7 @@ def _case(tmp_path: Path, text: str):
     return case, case.combinations()[0]
 
 
+@pytest.mark.treeless
 def test_a_diff_cell_is_the_verdict_run_gives_even_when_the_full_trace_crashes(tmp_path):
     case, ps = _case(tmp_path, FAILS_THEN_TRIMS)
     opened = {"reference": ReferenceBackend(), "crashy": miniatures.backend("mini-crash-on-trim")}
@@ -63,6 +64,7 @@ def test_a_diff_cell_is_the_verdict_run_gives_even_when_the_full_trace_crashes(t
     assert d.what == "crash"
 
 
+@pytest.mark.treeless
 def test_a_failing_case_whose_trace_already_differs_runs_once(tmp_path):
     """The run that judges a cell is also the trace compared, when its prefix differs."""
     case, ps = _case(tmp_path, FAILS_THEN_TRIMS.replace("{offset: 0}", "{offset: 1G - 32M}"))
@@ -75,6 +77,7 @@ def test_a_failing_case_whose_trace_already_differs_runs_once(tmp_path):
     assert Counting.created == 1 and row.runs_to_end == 0
 
 
+@pytest.mark.treeless
 def test_traces_that_agree_up_to_a_failure_are_compared_to_the_end(tmp_path):
     case, ps = _case(tmp_path, FAILS_THEN_TRIMS)
     Counting.created = 0
@@ -86,6 +89,7 @@ def test_traces_that_agree_up_to_a_failure_are_compared_to_the_end(tmp_path):
     assert row.runs_to_end == 2  # the reference's too
 
 
+@pytest.mark.treeless
 def test_pytest_diff_judges_a_row_as_the_diff_verb_does(tmp_path):
     """The plugin's --diff used to judge the run that went on past the failure: a crash there
     made its expected failure read 'crash' where run and diff say 'fail'."""
@@ -114,6 +118,7 @@ def _expecting(tmp_path: Path) -> Path:
     return specs
 
 
+@pytest.mark.treeless
 def test_cover_pairs_takes_expect_as_as_run_does(tmp_path, capsys):
     specs = _expecting(tmp_path)
     argv = ["--backend", "reference", "--specs", str(specs), "--expect-as", "other"]

@@ -62,6 +62,7 @@ kunit_test_suite(some_suite);
 """
 
 
+@pytest.mark.treeless
 def test_cases_are_read_in_order_with_their_suite_and_speed():
     got = source.cases(TABLE)
     assert [(c.id, c.slow, c.line) for c in got] == [
@@ -84,6 +85,7 @@ def test_each_tree_lists_its_kunit_cases(version, suite, count, slow):
     assert [c.name for c in kf.cases if c.slow] == slow
 
 
+@pytest.mark.treeless
 def test_kunit_is_a_native_suite_only():
     from harness.suites import kinds_for
 
@@ -91,6 +93,7 @@ def test_kunit_is_a_native_suite_only():
     assert "kunit" not in [k.name for k in kinds_for("rust")]
 
 
+@pytest.mark.treeless
 def test_a_seed_is_32_bits_in_hex_or_decimal():
     import argparse
 
@@ -418,6 +421,7 @@ def test_failures_and_crashes_read_by_the_parser_as_kunit_reports_them(own_tree,
     assert ours["bug_on_crashes"] == "crash" and ours["expectation_fails"] == "fail"
 
 
+@pytest.mark.treeless
 def test_the_verb_refuses_a_rust_backend(tmp_path):
     r, _ = _kunit_verb(tmp_path, "--backend", "rust@7.2")
     assert r.returncode == 2 and "give a native@ backend" in r.stderr
@@ -467,6 +471,7 @@ HOSTILE = ['a title */ int evil; /* with a comment end', 'two\nlines', 'quote " 
            'trigraph ??= and ??/', 'tab\tand \x01 and é', '%s %n %%']
 
 
+@pytest.mark.treeless
 def test_spec_text_becomes_one_literal_that_reads_back_exactly(tmp_path):
     import subprocess
 
@@ -626,6 +631,7 @@ def test_each_wrong_variant_fails_the_case_that_guards_it(variant, failing, tmp_
     assert {i.rpartition(".")[2] for i, o in got.items() if o.status == "fail"} == failing
 
 
+@pytest.mark.treeless
 def test_export_of_an_unknown_case_is_one_line_and_exit_2():
     import subprocess
     import sys

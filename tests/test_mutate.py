@@ -39,6 +39,7 @@ def _by_op(src: str) -> dict[str, list[tuple[str, str]]]:
     return out
 
 
+@pytest.mark.treeless
 def test_every_operator_proposes_its_changes_and_nothing_outside_code():
     got = _by_op(SNIPPET)
     assert got["ror"] == [("<", "<="), ("&&", "||"), ("==", "!=")]
@@ -51,6 +52,7 @@ def test_every_operator_proposes_its_changes_and_nothing_outside_code():
     assert all(m.function == "f" for m in generate(SNIPPET))
 
 
+@pytest.mark.treeless
 def test_mutants_apply_and_ids_survive_edits_elsewhere():
     ms = generate(SNIPPET)
     assert len({m.id for m in ms}) == len(ms)
@@ -63,6 +65,7 @@ def test_mutants_apply_and_ids_survive_edits_elsewhere():
     assert [m.line for m in shifted] == [m.line + 2 for m in ms]
 
 
+@pytest.mark.treeless
 def test_accepted_survivors_are_kept_true(tmp_path):
     listed = {"f:ror:aaaa": survivors.Entry("equivalent", "x"),
               "f:ror:bbbb": survivors.Entry("equivalent", "y"),
@@ -129,6 +132,7 @@ def test_the_verb_reports_text_json_and_html(tmp_path, capsys):
     assert "<table>" in page.read_text()
 
 
+@pytest.mark.treeless
 def test_usage_errors_exit_2(capsys):
     assert main(["mutate", "--backend", "reference"]) == 2
     assert "exactly one native backend" in capsys.readouterr().err

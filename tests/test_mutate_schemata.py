@@ -74,6 +74,9 @@ int main(void)
 }
 """
 
+# The program ends in milliseconds; a mutant still running after this loops for ever (each
+# such mutant is run twice, on its own and in the schema, so this bounds the test's time).
+LOOPS_AFTER = 1.0
 needs_cc = pytest.mark.skipif(shutil.which(os.environ.get("CC") or "gcc") is None,
                               reason="needs a C compiler")
 
@@ -90,13 +93,14 @@ def _run(tmp: Path, name: str, unit: str, env: dict[str, str] | None = None) -> 
                        check=True, capture_output=True, text=True)
     # A mutant may loop for ever or crash: that is its behaviour, to compare like its output.
     try:
-        p = subprocess.run([str(exe)], capture_output=True, text=True, timeout=5,
+        p = subprocess.run([str(exe)], capture_output=True, text=True, timeout=LOOPS_AFTER,
                            env=dict(os.environ, **(env or {})))
     except subprocess.TimeoutExpired:
         return "(timed out)"
     return p.stdout if p.returncode == 0 else f"{p.stdout}(exit {p.returncode})"
 
 
+@pytest.mark.treeless
 def test_every_mutant_has_a_place_and_copies_are_the_exception():
     ms = generate(FILE)
     s = schema.render(FILE, ms, "unit.c")
@@ -110,6 +114,7 @@ def test_every_mutant_has_a_place_and_copies_are_the_exception():
     assert "#line" in s.text and "BH_IS(" in s.text
 
 
+@pytest.mark.treeless
 @needs_cc
 def test_each_mutant_behaves_in_the_schema_as_in_its_own_build(tmp_path):
     ms = [m for m in generate(FILE) if "LIST_HEAD" not in m.original]  # that one cannot build
@@ -122,6 +127,7 @@ def test_each_mutant_behaves_in_the_schema_as_in_its_own_build(tmp_path):
         assert _run(tmp_path, "schema", s.text, {"BH_MUTANT": str(s.ids[m.id])}) == own, m.id
 
 
+@pytest.mark.treeless
 @needs_cc
 def test_a_mutant_that_does_not_compile_is_found_alone(tmp_path):
     ms = generate(FILE)

@@ -25,10 +25,12 @@ CORPUS = str(ROOT / "specs")
     ("native@/src/linux", "unknown", "native@/src/linux"),
     ("reference", None, "reference"),
 ])
+@pytest.mark.treeless
 def test_expectation_name(name, version, want):
     assert expectation_name(name, version) == want
 
 
+@pytest.mark.treeless
 def test_expect_as_overrides():
     class B:
         name = "native@/x"

@@ -51,6 +51,7 @@ def _env(**kw) -> dict[str, int]:
                                before=kw.get("before", (1 << 30, 0)))
 
 
+@pytest.mark.treeless
 def test_classes_pairs_and_classification(tmp_path):
     inter = interactions.load_file(_file(tmp_path))
     assert [c.id for c in inter.classes()] == [
@@ -70,6 +71,7 @@ def test_classes_pairs_and_classification(tmp_path):
     assert inter.refused() == {"size.below-chunk"}
 
 
+@pytest.mark.treeless
 def test_derived_names_and_shifts():
     env = _env(size=12 << 20, min_block_size=16 << 20, space=(1 << 30) + (512 << 20))
     assert (env["size_floor"], env["size_pow2"], env["min_pow2"], env["roots"]) == (
@@ -98,6 +100,7 @@ def test_derived_names_and_shifts():
      "one-line `reason:`"),
     ("nothing: here\n", 1, "unknown key 'nothing'"),
 ])
+@pytest.mark.treeless
 def test_a_bad_interactions_file_is_one_message_at_its_line(tmp_path, text, where, what):
     path = tmp_path / "interactions.yaml"
     path.write_text(text)
@@ -144,6 +147,7 @@ def _run(tmp_path, capsys, classes: str = CLASSES, cases: str = CASES, *extra: s
     return rc, text, json.loads(out.read_text()) if out.is_file() else None
 
 
+@pytest.mark.treeless
 def test_only_checked_steps_count_and_refused_ones_only_for_their_class(tmp_path, capsys):
     rc, text, data = _run(tmp_path, capsys)
     assert rc == 1  # pairs are missing
@@ -160,6 +164,7 @@ def test_only_checked_steps_count_and_refused_ones_only_for_their_class(tmp_path
     assert "flag.topdown x size.large" in text and "missing of" in text
 
 
+@pytest.mark.treeless
 def test_waivers_complete_the_report_and_an_exercised_exact_waiver_is_stale(tmp_path, capsys):
     waived = CLASSES.replace("waivers: []\n", """waivers:
   - {pair: [flag.*, size.large], reason: "large requests are someone else's"}
@@ -181,6 +186,7 @@ def test_waivers_complete_the_report_and_an_exercised_exact_waiver_is_stale(tmp_
                for s in data["stale_waivers"])
 
 
+@pytest.mark.treeless
 def test_a_waiver_for_some_kernels_applies_only_to_them(tmp_path):
     text = CLASSES.replace("waivers: []\n", """waivers:
   - {pair: [size.large, "*"], kernels: [6.1], reason: refused there}
@@ -201,6 +207,7 @@ def test_a_waiver_for_some_kernels_applies_only_to_them(tmp_path):
         interactions.load_file(_file(tmp_path, bad))
 
 
+@pytest.mark.treeless
 def test_classes_with_features_only_on_kernels_that_have_them(tmp_path):
     text = CLASSES.replace('topdown: {when: "topdown == 1"}',
                            'topdown: {when: "topdown == 1", requires: [clear]}')
@@ -210,6 +217,7 @@ def test_classes_with_features_only_on_kernels_that_have_them(tmp_path):
                               .classes()]
 
 
+@pytest.mark.treeless
 def test_an_xfail_counts_up_to_its_failed_check(tmp_path, capsys):
     failing = CASES.replace("expect: {error: EINVAL, avail: 1G - 40M}",
                             "expect: {error: ENOSPC, avail: 1G - 40M}")
@@ -222,6 +230,7 @@ def test_an_xfail_counts_up_to_its_failed_check(tmp_path, capsys):
     assert "size.below-chunk" in data["never_exercised"]
 
 
+@pytest.mark.treeless
 def test_pairs_usage_errors(tmp_path, capsys):
     write_spec(tmp_path, "specs/c.yaml", CASES)
     assert main(["cover", "--pairs", "--backend", "reference", "--specs",
@@ -235,6 +244,7 @@ def test_pairs_usage_errors(tmp_path, capsys):
     assert main(["cover", "--backend", "native@7.2", "--every-pair"]) == 2
 
 
+@pytest.mark.treeless
 def test_the_corpus_interactions_file_loads_and_is_not_a_case_file():
     from harness.spec.loader import load_paths
 
@@ -258,6 +268,7 @@ def test_every_pair_is_exercised_or_waived(capsys, name):
     assert "exercised pairs:" in text and "waived pairs:" in text
 
 
+@pytest.mark.treeless
 def test_pairs_report_json_shape():
     rep = pairs.PairReport("7.2", "reference", ["a.x", "b.y"])
     rep.exercised[("a.x", "b.y")] = ["c"]
@@ -266,6 +277,7 @@ def test_pairs_report_json_shape():
         "exercised": 1, "waived": 0, "missing": 0, "total": 1}
 
 
+@pytest.mark.treeless
 def test_paths_inside_repeats_name_their_step_and_sort_by_iteration(tmp_path):
     from tests.helpers import load_one
 

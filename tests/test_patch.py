@@ -124,6 +124,7 @@ NEW_C = BUDDY_C.replace("\tmm->size = size;\n", "\tmm->size = size;\n\tmm->avail
 
 # -- the three forms -----------------------------------------------------------------
 
+@pytest.mark.treeless
 def test_git_patch_modifies_a_file_and_records_it(cache, tmp_path, capsys):
     text = mail("gpu: buddy: track avail", diff({"drivers/gpu/buddy.c": (BUDDY_C, NEW_C)}))
     rc, out, err = patch_cli(tmp_path, "avail", text, capsys)
@@ -138,6 +139,7 @@ def test_git_patch_modifies_a_file_and_records_it(cache, tmp_path, capsys):
     assert "git patch" in err
 
 
+@pytest.mark.treeless
 def test_mbox_applies_each_message_in_order_and_skips_a_repeated_one(cache, tmp_path, capsys):
     step2 = NEW_C.replace("\treturn 0;\n}", "\tmm->clear_avail = 0;\n\treturn 0;\n}")
     one = mail("track avail", diff({"drivers/gpu/buddy.c": (BUDDY_C, NEW_C)}), "1" * 40)
@@ -149,6 +151,7 @@ def test_mbox_applies_each_message_in_order_and_skips_a_repeated_one(cache, tmp_
     assert "message 3" in err and "repeats an earlier message's patch: skipped" in err
 
 
+@pytest.mark.treeless
 def test_quoted_reply_with_comments_and_collapsed_indentation(cache, tmp_path, capsys):
     patch = diff({"drivers/gpu/buddy.c": (BUDDY_C, NEW_C)})
     q = quote(patch).replace("\t", "").splitlines(True)
@@ -164,6 +167,7 @@ def test_quoted_reply_with_comments_and_collapsed_indentation(cache, tmp_path, c
     assert "quoted reply at depth 1: 1 quoted copy" in err
 
 
+@pytest.mark.treeless
 def test_quoted_twice_takes_the_first_usable_copy(cache, tmp_path, capsys):
     patch = quote(diff({"drivers/gpu/buddy.c": (BUDDY_C, NEW_C)}))
     lines = patch.splitlines(True)
@@ -176,6 +180,7 @@ def test_quoted_twice_takes_the_first_usable_copy(cache, tmp_path, capsys):
     assert tree_text(cache, "twice", "drivers/gpu/buddy.c") == NEW_C
 
 
+@pytest.mark.treeless
 def test_a_different_quoted_copy_is_reported_not_used(cache, tmp_path, capsys):
     first = quote(diff({"drivers/gpu/buddy.c": (BUDDY_C, NEW_C)}))
     other = quote(diff({"drivers/gpu/buddy.c": (BUDDY_C, BUDDY_C.replace("0;", "1;"))}))
@@ -185,6 +190,7 @@ def test_a_different_quoted_copy_is_reported_not_used(cache, tmp_path, capsys):
     assert tree_text(cache, "two", "drivers/gpu/buddy.c") == NEW_C
 
 
+@pytest.mark.treeless
 def test_whitespace_collapsed_context_matches_like_patch_l(cache, tmp_path, capsys):
     # A mailer turned the tree's tabs into runs of spaces in the context lines.
     patch = diff({"drivers/gpu/buddy.c": (BUDDY_C, NEW_C)})
@@ -196,6 +202,7 @@ def test_whitespace_collapsed_context_matches_like_patch_l(cache, tmp_path, caps
     assert tree_text(cache, "ws", "drivers/gpu/buddy.c") == NEW_C
 
 
+@pytest.mark.treeless
 def test_a_plain_unified_diff_without_git_headers(cache, tmp_path, capsys):
     text = "".join(difflib.unified_diff(BUDDY_C.splitlines(True), NEW_C.splitlines(True),
                                         "linux-7.2/drivers/gpu/buddy.c\t2026-03-09",
@@ -206,6 +213,7 @@ def test_a_plain_unified_diff_without_git_headers(cache, tmp_path, capsys):
     assert tree_text(cache, "plain", "drivers/gpu/buddy.c") == NEW_C
 
 
+@pytest.mark.treeless
 def test_a_quoted_hunk_cut_before_its_change_is_not_used(cache, tmp_path, capsys):
     # What is missing could be '-return 0;' '+return 1;' as well as context.
     reply = ("> --- a/drivers/gpu/buddy.c\n> +++ b/drivers/gpu/buddy.c\n"
@@ -218,6 +226,7 @@ def test_a_quoted_hunk_cut_before_its_change_is_not_used(cache, tmp_path, capsys
 
 # -- how each kind of hunk meets the tree ----------------------------------------------
 
+@pytest.mark.treeless
 def test_a_failing_hunk_is_one_line_and_caches_nothing(cache, tmp_path, capsys):
     # Written against a tree whose check reads differently.
     theirs = BUDDY_C.replace("return -EINVAL;", "return -E2BIG;")
@@ -234,11 +243,13 @@ def test_a_failing_hunk_is_one_line_and_caches_nothing(cache, tmp_path, capsys):
     assert sorted(p.name for p in cache.iterdir() if not p.name.startswith(".lock")) == ["7.2"]
 
 
+@pytest.mark.treeless
 def test_a_hunk_for_a_missing_file_fails(cache, tmp_path, capsys):
     rc, _, err = patch_cli(tmp_path, "nofile", diff({"mm/nothere.c": ("a\n", "b\n")}), capsys)
     assert rc == 2 and "mm/nothere.c hunk #1 @@ -1 +1 @@: the file is not in the tree" in err
 
 
+@pytest.mark.treeless
 def test_a_new_file_is_added(cache, tmp_path, capsys):
     rc, _, err = patch_cli(tmp_path, "new", diff({"rust/kernel/gpu/extra.rs": (None, "a\nb\n")}),
                            capsys)
@@ -247,6 +258,7 @@ def test_a_new_file_is_added(cache, tmp_path, capsys):
     assert meta(cache, "new")["changed"] == {"added": ["rust/kernel/gpu/extra.rs"]}
 
 
+@pytest.mark.treeless
 def test_a_created_file_that_exists_is_replaced_and_its_module_twin_dropped(cache, tmp_path,
                                                                           capsys):
     posting = "//! the posting\npub struct GpuBuddy { size: usize }\n"
@@ -264,6 +276,7 @@ def test_a_created_file_that_exists_is_replaced_and_its_module_twin_dropped(cach
     assert "rust/kernel/gpu.rs: dropped, since the patch brings rust/kernel/gpu/mod.rs" in err
 
 
+@pytest.mark.treeless
 def test_a_created_file_already_there_is_already_present(cache, tmp_path, capsys):
     rc, _, err = patch_cli(tmp_path, "same", diff({"rust/kernel/gpu/buddy.rs": (None, BUDDY_RS)}),
                            capsys)
@@ -273,6 +286,7 @@ def test_a_created_file_already_there_is_already_present(cache, tmp_path, capsys
         "rust/kernel/gpu/buddy.rs (the file the patch creates is already there)"]
 
 
+@pytest.mark.treeless
 def test_a_deleted_file_is_removed_and_one_already_gone_is_noted(cache, tmp_path, capsys):
     old = FILES["rust/kernel/old.rs"]
     rc, _, err = patch_cli(tmp_path, "del", diff({"rust/kernel/old.rs": (old, None)}), capsys)
@@ -284,12 +298,14 @@ def test_a_deleted_file_is_removed_and_one_already_gone_is_noted(cache, tmp_path
         "rust/kernel/gone.rs (the file the patch deletes is already gone)"]
 
 
+@pytest.mark.treeless
 def test_a_deletion_that_does_not_match_fails(cache, tmp_path, capsys):
     rc, _, err = patch_cli(tmp_path, "del3", diff({"rust/kernel/old.rs": ("// other\n", None)}),
                            capsys)
     assert rc == 2 and "rust/kernel/old.rs hunk #1" in err and "'// other'" in err
 
 
+@pytest.mark.treeless
 def test_a_renamed_file_moves_with_its_hunks(cache, tmp_path, capsys):
     text = ("diff --git a/rust/kernel/old.rs b/rust/kernel/new.rs\nsimilarity index 60%\n"
             "rename from rust/kernel/old.rs\nrename to rust/kernel/new.rs\n"
@@ -303,6 +319,7 @@ def test_a_renamed_file_moves_with_its_hunks(cache, tmp_path, capsys):
                                             "deleted": ["rust/kernel/old.rs"]}
 
 
+@pytest.mark.treeless
 def test_no_newline_at_end_of_file_is_honoured(cache, tmp_path, capsys):
     text = ("--- a/rust/kernel/old.rs\n+++ b/rust/kernel/old.rs\n@@ -1,2 +1,2 @@\n"
             " // going away\n-fn f() {}\n+fn f() {} // last\n\\ No newline at end of file\n")
@@ -311,6 +328,7 @@ def test_no_newline_at_end_of_file_is_honoured(cache, tmp_path, capsys):
     assert tree_text(cache, "eol", "rust/kernel/old.rs") == "// going away\nfn f() {} // last"
 
 
+@pytest.mark.treeless
 def test_an_already_applied_hunk_is_skipped_and_said(cache, tmp_path, capsys):
     # Written against a tree without the gpu module: 7.2 has it already.
     before = LIB.replace('#[cfg(CONFIG_GPU_BUDDY = "y")]\npub mod gpu;\n', "")
@@ -326,6 +344,7 @@ def test_an_already_applied_hunk_is_skipped_and_said(cache, tmp_path, capsys):
     assert "rust/kernel/lib.rs hunk #1 @@ -2,5 +2,7 @@: already present in 7.2 (at line 2)" in err
 
 
+@pytest.mark.treeless
 def test_later_hunks_find_their_place_after_an_offset_or_an_already_present_hunk(
         cache, tmp_path, capsys):
     long = FILES["rust/kernel/long.rs"]
@@ -352,6 +371,7 @@ def test_later_hunks_find_their_place_after_an_offset_or_an_already_present_hunk
     assert "hunk #1 @@ -23,7 +23,7 @@: applied at line 28 (offset +5)" in err
 
 
+@pytest.mark.treeless
 def test_a_hunk_cut_in_its_trailing_context_still_applies(cache, tmp_path, capsys):
     lines = quote(diff({"drivers/gpu/buddy.c": (BUDDY_C, NEW_C)})).splitlines(True)
     rc, _, err = patch_cli(tmp_path, "cut", "".join(lines[:-2]) + "Looks right.\n", capsys)
@@ -362,6 +382,7 @@ def test_a_hunk_cut_in_its_trailing_context_still_applies(cache, tmp_path, capsy
 
 # -- names, bases, the cache --------------------------------------------------------
 
+@pytest.mark.treeless
 def test_patching_the_same_name_again_replaces_it_and_says_so(cache, tmp_path, capsys):
     assert patch_cli(tmp_path, "v2", diff({"drivers/gpu/buddy.c": (BUDDY_C, NEW_C)}),
                      capsys)[0] == 0
@@ -379,6 +400,7 @@ def test_patching_the_same_name_again_replaces_it_and_says_so(cache, tmp_path, c
     ("../x", "cannot name a tree"), ("a/b", "cannot name a tree"),
     (".hidden", "cannot name a tree"), ("x y", "cannot name a tree"),
 ])
+@pytest.mark.treeless
 def test_bad_names_are_refused(cache, tmp_path, capsys, name, what):
     rc, out, err = patch_cli(tmp_path, name, diff({"drivers/gpu/buddy.c": (BUDDY_C, NEW_C)}),
                              capsys)
@@ -386,22 +408,26 @@ def test_bad_names_are_refused(cache, tmp_path, capsys, name, what):
     assert sorted(p.name for p in cache.iterdir() if not p.name.startswith(".lock")) == ["7.2"]
 
 
+@pytest.mark.treeless
 def test_a_missing_base_says_kernel_fetch(cache, tmp_path, capsys):
     rc, _, err = patch_cli(tmp_path, "x", diff({"a": ("1\n", "2\n")}), capsys, onto="6.12")
     assert rc == 2 and err.count("\n") == 1
     assert "kernel 6.12 is not cached: run `buddy-harness kernel fetch 6.12` first" in err
 
 
+@pytest.mark.treeless
 def test_no_patch_in_the_file_is_one_line(cache, tmp_path, capsys):
     rc, _, err = patch_cli(tmp_path, "x", "Hello,\n\nno patch here.\n", capsys)
     assert rc == 2 and err.count("\n") == 1 and "no patch found" in err
 
 
+@pytest.mark.treeless
 def test_paths_outside_the_tree_are_refused(cache, tmp_path, capsys):
     rc, _, err = patch_cli(tmp_path, "x", diff({"../escape": (None, "x\n")}), capsys)
     assert rc == 2 and "'../escape' is outside the tree" in err
 
 
+@pytest.mark.treeless
 def test_a_patched_tree_resolves_for_any_family_with_its_base_version(cache, tmp_path, capsys):
     assert patch_cli(tmp_path, "v3", diff({"drivers/gpu/buddy.c": (BUDDY_C, NEW_C)}),
                      capsys)[0] == 0
@@ -419,6 +445,7 @@ def test_a_patched_tree_resolves_for_any_family_with_its_base_version(cache, tmp
         resolve_tree("native@v4", log=lambda _m: None)
 
 
+@pytest.mark.treeless
 def test_a_patched_tree_inherits_its_base_expectations(cache, tmp_path, capsys):
     assert patch_cli(tmp_path, "v5", diff({"drivers/gpu/buddy.c": (BUDDY_C, NEW_C)}),
                      capsys)[0] == 0
@@ -432,6 +459,7 @@ def test_a_patched_tree_inherits_its_base_expectations(cache, tmp_path, capsys):
                                                                 "b.case": "base"}
 
 
+@pytest.mark.treeless
 def test_a_failed_patch_leaves_an_existing_tree_as_it_was(cache, tmp_path, capsys):
     assert patch_cli(tmp_path, "keep", diff({"drivers/gpu/buddy.c": (BUDDY_C, NEW_C)}),
                      capsys)[0] == 0
@@ -439,6 +467,7 @@ def test_a_failed_patch_leaves_an_existing_tree_as_it_was(cache, tmp_path, capsy
     assert rc == 2 and tree_text(cache, "keep", "drivers/gpu/buddy.c") == NEW_C
 
 
+@pytest.mark.treeless
 def test_a_tree_patched_onto_an_older_cache_layout_says_patch_again(cache, tmp_path, capsys):
     assert patch_cli(tmp_path, "v6", diff({"drivers/gpu/buddy.c": (BUDDY_C, NEW_C)}),
                      capsys)[0] == 0
@@ -450,6 +479,7 @@ def test_a_tree_patched_onto_an_older_cache_layout_says_patch_again(cache, tmp_p
         resolve_tree("native@v6", log=lambda _m: None)
 
 
+@pytest.mark.treeless
 def test_check_name_accepts_review_style_names():
     for name in ("v12.1", "v13-rc1", "joel_v12.1+fix"):
         trees.check_name(name)

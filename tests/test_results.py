@@ -46,11 +46,13 @@ def _doc(path: Path, verb: str) -> dict:
     return doc
 
 
+@pytest.mark.treeless
 def test_the_schema_is_a_json_schema_and_names_every_verb():
     jsonschema.Draft202012Validator.check_schema(results.schema())
     assert sorted(results.schema()["properties"]["verb"]["enum"]) == sorted(results.VERBS)
 
 
+@pytest.mark.treeless
 def test_a_document_outside_the_model_is_named_with_where():
     assert results.problems({"verb": "run"}) == [
         f"(top): '{k}' is a required property"
@@ -63,6 +65,7 @@ def test_a_document_outside_the_model_is_named_with_where():
     assert any("version" in p for p in results.problems(bad | {"version": 99}))
 
 
+@pytest.mark.treeless
 def test_the_envelope_keeps_the_verbs_keys_and_refuses_to_overwrite_its_own():
     assert results.envelope("diff", {"rows": []}) == {
         "schema": "buddy-harness/results", "version": results.VERSION, "verb": "diff", "rows": []}
@@ -72,6 +75,7 @@ def test_the_envelope_keeps_the_verbs_keys_and_refuses_to_overwrite_its_own():
         results.envelope("fuzz", {})
 
 
+@pytest.mark.treeless
 def test_run_writes_the_envelope(tmp_path, capsys):
     out = tmp_path / "r.json"
     assert main(["run", "--backend", "reference", "--specs", str(_specs(tmp_path)),
@@ -80,6 +84,7 @@ def test_run_writes_the_envelope(tmp_path, capsys):
     assert doc["summary"]["pass"] == 1 and doc["expectations"] == {"reference": "reference"}
 
 
+@pytest.mark.treeless
 def test_diff_writes_the_envelope(tmp_path, monkeypatch, capsys):
     miniatures.register(monkeypatch)
     out = tmp_path / "d.json"
@@ -88,6 +93,7 @@ def test_diff_writes_the_envelope(tmp_path, monkeypatch, capsys):
     assert [r["case"] for r in _doc(out, "diff")["rows"]] == ["r.one"]
 
 
+@pytest.mark.treeless
 def test_cover_pairs_writes_the_envelope_and_never_over_an_input(tmp_path, capsys):
     specs = _specs(tmp_path)
     out = tmp_path / "p.json"
@@ -119,6 +125,7 @@ def test_docs_writes_the_envelope(tmp_path, capsys, run):
     assert item["state"] == "covered"
 
 
+@pytest.mark.treeless
 def test_docs_json_goes_with_the_report_not_the_drift(tmp_path, capsys):
     assert main(["docs", "--diff", "7.2", "6.12", "--json", str(tmp_path / "d.json")]) == 2
     assert "--json writes the documentation report" in capsys.readouterr().err
@@ -163,6 +170,7 @@ def _no_markup_from(text: str, page: str) -> None:
     assert "&lt;script&gt;alert(" in page
 
 
+@pytest.mark.treeless
 def test_the_diff_reports_escape_a_hostile_title(tmp_path, monkeypatch, capsys):
     miniatures.register(monkeypatch)
     page, md = tmp_path / "d.html", tmp_path / "d.md"
@@ -184,6 +192,7 @@ def test_the_docs_report_escapes_a_hostile_title(tmp_path, capsys):
                      r"&#34;q&#34; \| pipe</small>", html)
 
 
+@pytest.mark.treeless
 def test_the_mutation_report_escapes_what_a_mutant_carries(tmp_path):
     from harness.mutation.mutants import Mutant
     from harness.mutation.report import Report

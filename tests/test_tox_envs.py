@@ -48,3 +48,36 @@ def test_the_py_env_cannot_fetch_a_tree(monkeypatch):
         assert kernels.NO_FETCH in str(e)
     else:
         raise AssertionError("fetch ran with fetching turned off")
+
+
+def test_the_envs_with_trees_leave_out_what_py_runs_and_py_runs_every_test():
+    """A treeless test runs once, in py (which runs every test module): the envs with trees
+    pass ``-m "not treeless"`` to each pytest of theirs."""
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(ROOT / "tox.ini")
+    assert "tests/" not in tox["testenv:py"]["commands"]  # every module: pyproject's testpaths
+    for section in ("testenv:native", "testenv:rust", "testenv:sanitize"):
+        for line in tox[section]["commands"].splitlines():
+            if line.strip().startswith("pytest"):
+                assert '-m "not treeless"' in line, f"{section}: {line.strip()}"
+
+
+def test_a_treeless_test_that_skips_where_no_tree_is_fails(pytester, monkeypatch):
+    from harness.trees import kernels
+
+    pytester.makepyfile(test_t="""
+        import pytest
+
+        @pytest.mark.treeless
+        def test_needs_one():
+            pytest.skip("Linux 7.2 is not cached")
+
+        def test_unmarked():
+            pytest.skip("Linux 7.2 is not cached")
+    """)
+    monkeypatch.setenv(kernels.NO_FETCH, "1")
+    r = pytester.runpytest("-p", "tests.conftest")
+    r.assert_outcomes(failed=1, skipped=1)
+    r.stdout.fnmatch_lines(["*marked treeless but skipped where no kernel tree is*"])
+    monkeypatch.delenv(kernels.NO_FETCH)
+    pytester.runpytest("-p", "tests.conftest").assert_outcomes(skipped=2)

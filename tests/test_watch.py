@@ -43,6 +43,7 @@ def _watcher(names: list[str], specs: Path, **kw) -> Watcher:
     return w
 
 
+@pytest.mark.treeless
 def test_a_saved_case_reruns_its_file_and_prints_only_changes(specs):
     w = _watcher(["reference"], specs)
     size = specs / "extra" / "size.yaml"
@@ -83,6 +84,7 @@ def test_a_saved_allocator_rebuilds_and_names_the_changed_case(tmp_path, specs):
     w.close()
 
 
+@pytest.mark.treeless
 def test_watch_sees_a_save_through_the_file_system(specs):
     proc = subprocess.Popen([sys.executable, "-m", "harness", "watch", "--backend", "reference",
                              "--specs", str(specs)], cwd=ROOT, stdout=subprocess.PIPE,

@@ -1,8 +1,10 @@
-"""``buddy-harness kernel fetch VERSION`` and ``kernel list``."""
+"""``buddy-harness kernel fetch VERSION...`` and ``kernel list``."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from harness.backends.base import BackendUnavailable
 from harness.backends.native import build
@@ -14,22 +16,31 @@ def _err(msg: str) -> None:
     print(f"buddy-harness kernel: {msg}", file=sys.stderr)
 
 
-def kernel_fetch(version: str) -> int:
-    """Fetch linux-source-VERSION into the cache (again, if it is there) and build it."""
+def kernel_fetch(versions: list[str]) -> int:
+    """Fetch linux-source-VERSION of each version into the cache (again, if it is there) and
+    build it; several at once, side by side (downloads wait on the network, extraction and
+    the build use a core each); 1 when any failed."""
+    if len(versions) == 1:
+        return _fetch_one(versions[0], "")
+    with ThreadPoolExecutor(len(versions)) as pool:
+        return max(pool.map(lambda v: _fetch_one(v, f"[{v}] "), versions))
+
+
+def _fetch_one(version: str, tag: str) -> int:
+    def log(m: str) -> None:
+        print(f"{tag}{m}", file=sys.stderr, flush=True)
+
     try:
-        path = kernels.fetch(version, log=lambda m: print(m, file=sys.stderr))
+        path = kernels.fetch(version, log=log)
         tree = inspect(path)
         b = build.build(tree)
-    except kernels.FetchError as e:
-        _err(str(e))
-        return 1
-    except BackendUnavailable as e:
-        _err(str(e))
+    except (kernels.FetchError, BackendUnavailable) as e:
+        _err(f"{tag}{e}")
         return 1
     made = "cached" if b.cached else f"built in {b.seconds:.1f} s"
-    print(f"{tree.version}\t{tree.package}\t{path}")
-    print(f"  {tree.api}: {', '.join(sorted(tree.features)) or 'no optional features'}; "
-          f"library {made}", file=sys.stderr)
+    print(f"{tree.version}\t{tree.package}\t{path}", flush=True)
+    log(f"  {tree.api}: {', '.join(sorted(tree.features)) or 'no optional features'}; "
+        f"library {made}")
     return 0
 
 
