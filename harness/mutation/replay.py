@@ -145,13 +145,18 @@ class Transcript:
     programs: list[Segment] = field(default_factory=list)
 
 
-def replay(worker: RecordingWorker, segs: list[Segment]) -> Replayed:
-    """Send the requests of ``segs`` in one go and compare the answers as they arrive."""
+def replay(worker: RecordingWorker, segs: list[Segment],
+           limits: list[float] | None = None) -> Replayed:
+    """Send the requests of ``segs`` in one go and compare the answers as they arrive;
+    ``limits``: how long each segment's answers may each be waited for (a hang in a quick
+    item is seen on that item's limit, not on the slowest of the window's)."""
     want = [(k, line) for k, seg in enumerate(segs) for line in seg.replies]
     n = 0
     try:
         worker.send_bytes(b"".join(seg.requests for seg in segs))
         while n < len(want):
+            if limits is not None:
+                worker.timeout = limits[want[n][0]]
             if worker._readline("replay") != want[n][1]:
                 return Replayed("differs", want[n][0])
             n += 1

@@ -38,6 +38,7 @@ OUTPUT_LIMIT = 4000
 
 # Sanitizer runs: leaks are expected when a case tears down with blocks still held
 # (the allocator's fini leaks them by design), and a report must stop the worker.
+BUDGET_ENV = "BH_SLAB_BUDGET"
 SANITIZER_ENV = {
     "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1:halt_on_error=1:print_summary=1",
     "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
@@ -52,7 +53,8 @@ class Worker:
         self.timeout = timeout
         self._stderr = tempfile.TemporaryFile()  # the worker's stdout and stderr, in order
         self._seen = 0  # how much of it take_output has returned
-        env = dict(os.environ, **(env or {}), BH_SLAB_BUDGET=str(SLAB_BUDGET))
+        # The caller's env may set a smaller budget (mutate does: a runaway ends sooner).
+        env = {**os.environ, BUDGET_ENV: str(SLAB_BUDGET), **(env or {})}
         if sanitize:
             # The caller's own options come after ours, so they win (sanitizers read
             # left to right): ASAN_OPTIONS=detect_leaks=1 turns LeakSanitizer back on.
