@@ -28,7 +28,6 @@ from pathlib import Path
 
 from harness.backends.native import build as nbuild
 from harness.backends.native.backend import NativeBackend
-from harness.backends.native.worker import BUDGET_ENV
 from harness.engine import run_case
 from harness.mutation import reach, schema, schema_cache
 from harness.mutation.mutants import Mutant
@@ -48,21 +47,12 @@ from harness.trees.tree import KernelTree
 MUTANT_ENV = "BH_MUTANT"
 HANG_FACTOR = 10  # a request may take this many times its item's unmutated time
 MIN_HANG = 0.5  # seconds: the least limit, whatever the unmutated time
-# Block structures alive at once under mutate: a quarter of run's, so the one corpus item
-# that runs away (2^32 + 2 pages, ending as an oom crash) is judged four times sooner for
-# every mutant that reaches it.  No other item comes near it; every verdict of 7.2's 812
-# mutants is the same as on run's budget (compared once, docs/mutation.md).
-MUTATE_SLAB_BUDGET = 1 << 20
 
 
 class ReplayBackend(NativeBackend):
-    """A native backend whose workers record what they are sent, on the mutation slab
-    budget (the unmutated run and every mutant alike)."""
+    """A native backend whose workers record what they are sent."""
 
     worker_type = RecordingWorker
-
-    def __init__(self, *args, env: dict[str, str] | None = None, **kw) -> None:
-        super().__init__(*args, env={BUDGET_ENV: str(MUTATE_SLAB_BUDGET), **(env or {})}, **kw)
 
     def worker(self) -> RecordingWorker:
         return super().worker()  # type: ignore[return-value]

@@ -53,8 +53,7 @@ class Worker:
         self.timeout = timeout
         self._stderr = tempfile.TemporaryFile()  # the worker's stdout and stderr, in order
         self._seen = 0  # how much of it take_output has returned
-        # The caller's env may set a smaller budget (mutate does: a runaway ends sooner).
-        env = {**os.environ, BUDGET_ENV: str(SLAB_BUDGET), **(env or {})}
+        env = {**os.environ, **(env or {}), BUDGET_ENV: str(SLAB_BUDGET)}
         if sanitize:
             # The caller's own options come after ours, so they win (sanitizers read
             # left to right): ASAN_OPTIONS=detect_leaks=1 turns LeakSanitizer back on.
