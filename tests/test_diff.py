@@ -49,9 +49,9 @@ def _diff(tmp_path: Path, *backends: str) -> tuple[int, dict, str, str]:
     return rc, json.loads(js.read_text()), md.read_text(), html.read_text()
 
 
-def test_agreeing_backends_exit_0_and_name_claims_nobody_meets(tmp_path, monkeypatch, capsys):
-    miniatures.register(monkeypatch, {"copy": miniatures.Wrapped})
-    rc, data, md, html = _diff(tmp_path, "reference", "copy")
+def test_agreeing_backends_exit_0_and_name_claims_nobody_meets(tmp_path, capsys):
+    with miniatures.registered({"copy": miniatures.Wrapped}):
+        rc, data, md, html = _diff(tmp_path, "reference", "copy")
     assert rc == 0, capsys.readouterr()
     assert data["summary"]["disagree"] == []
     assert data["summary"]["all_fail"] == ["d.claim-nobody-meets"]
@@ -60,9 +60,9 @@ def test_agreeing_backends_exit_0_and_name_claims_nobody_meets(tmp_path, monkeyp
     assert "http://" not in html and "https://" not in html  # one self-contained file
 
 
-def test_a_divergence_gives_the_first_differing_step_and_exit_1(tmp_path, monkeypatch, capsys):
-    miniatures.register(monkeypatch)
-    rc, data, md, html = _diff(tmp_path, "reference", "mini-bottom-up")
+def test_a_divergence_gives_the_first_differing_step_and_exit_1(tmp_path, capsys):
+    with miniatures.registered():
+        rc, data, md, html = _diff(tmp_path, "reference", "mini-bottom-up")
     assert rc == 1
     row = next(r for r in data["rows"] if r["case"] == "d.top")
     assert row["cells"]["reference"]["status"] == "pass"
