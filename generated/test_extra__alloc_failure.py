@@ -19,7 +19,7 @@ SPEC = 'specs/extra/alloc-failure.yaml'
         pytest.param('n=5', id='n=5'),
     ],
 )
-def test_extra_fail_alloc_init_rolls_back(harness_backend, params):
+def test_extra_fail_alloc_init_rolls_back(request, harness_backend, params):
     """gpu_buddy_init failing on any of its allocations returns ENOMEM and frees what it took
     source: extra, drivers/gpu/buddy.c, gpu_buddy_init (out_free_roots, out_free_tree)
 
@@ -37,7 +37,7 @@ def test_extra_fail_alloc_init_rolls_back(harness_backend, params):
       expect: {error: ENOMEM}
     steps: []
     """
-    run_spec_case(SPEC, 'extra.fail-alloc-init-rolls-back', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.fail-alloc-init-rolls-back', params, harness_backend)
 
 
 @pytest.mark.spec_case('extra.fail-alloc-split-is-enomem')
@@ -50,7 +50,7 @@ def test_extra_fail_alloc_init_rolls_back(harness_backend, params):
         pytest.param('n=3', id='n=3'),
     ],
 )
-def test_extra_fail_alloc_split_is_enomem(harness_backend, params):
+def test_extra_fail_alloc_split_is_enomem(request, harness_backend, params):
     """A request whose block split cannot get a block structure fails with ENOMEM
     source: extra, drivers/gpu/buddy.c, split_block
 
@@ -65,7 +65,7 @@ def test_extra_fail_alloc_split_is_enomem(harness_backend, params):
     - alloc: {size: 4K, fail_alloc: n}
       expect: {error: ENOMEM}
     """
-    run_spec_case(SPEC, 'extra.fail-alloc-split-is-enomem', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.fail-alloc-split-is-enomem', params, harness_backend)
 
 
 @pytest.mark.spec_case('extra.fail-alloc-simple-split-rolls-back')
@@ -81,7 +81,7 @@ def test_extra_fail_alloc_split_is_enomem(harness_backend, params):
         pytest.param('n=36', id='n=36'),
     ],
 )
-def test_extra_fail_alloc_simple_split_rolls_back(harness_backend, params):
+def test_extra_fail_alloc_simple_split_rolls_back(request, harness_backend, params):
     """A split failing anywhere down a fresh space leaves it as it was; the same request then lands at the top
     source: extra, drivers/gpu/buddy.c, alloc_from_freetree (split_block, err_undo)
 
@@ -104,7 +104,7 @@ def test_extra_fail_alloc_simple_split_rolls_back(harness_backend, params):
     - free: a
       expect: {avail: 1G}
     """
-    run_spec_case(SPEC, 'extra.fail-alloc-simple-split-rolls-back', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.fail-alloc-simple-split-rolls-back', params, harness_backend)
 
 
 @pytest.mark.spec_case('extra.fail-alloc-exact-range-rolls-back')
@@ -118,7 +118,7 @@ def test_extra_fail_alloc_simple_split_rolls_back(harness_backend, params):
         pytest.param('n=20', id='n=20'),
     ],
 )
-def test_extra_fail_alloc_exact_range_rolls_back(harness_backend, params):
+def test_extra_fail_alloc_exact_range_rolls_back(request, harness_backend, params):
     """An exact-range request whose split fails returns ENOMEM and leaves the space whole
     source: extra, drivers/gpu/buddy.c, __alloc_range (split_block, err_undo, err_free)
 
@@ -149,7 +149,7 @@ def test_extra_fail_alloc_exact_range_rolls_back(harness_backend, params):
         total: 8M + 4K
         within: [4K, 8M + 8K]
     """
-    run_spec_case(SPEC, 'extra.fail-alloc-exact-range-rolls-back', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.fail-alloc-exact-range-rolls-back', params, harness_backend)
 
 
 @pytest.mark.spec_case('extra.fail-alloc-range-bias-rolls-back')
@@ -163,7 +163,7 @@ def test_extra_fail_alloc_exact_range_rolls_back(harness_backend, params):
         pytest.param('n=20', id='n=20'),
     ],
 )
-def test_extra_fail_alloc_range_bias_rolls_back(harness_backend, params):
+def test_extra_fail_alloc_range_bias_rolls_back(request, harness_backend, params):
     """A RANGE request whose split fails inside its window gives back what it took or recovers; the same request then succeeds
     source: extra, drivers/gpu/buddy.c, __alloc_range_bias (err_undo)
 
@@ -193,7 +193,7 @@ def test_extra_fail_alloc_range_bias_rolls_back(harness_backend, params):
         total: 8K
         within: [4K, 1G - 4K]
     """
-    run_spec_case(SPEC, 'extra.fail-alloc-range-bias-rolls-back', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.fail-alloc-range-bias-rolls-back', params, harness_backend)
 
 
 @pytest.mark.spec_case('extra.fail-alloc-clear-request-keeps-clear-avail')
@@ -207,7 +207,7 @@ def test_extra_fail_alloc_range_bias_rolls_back(harness_backend, params):
         pytest.param('n=4', id='n=4'),
     ],
 )
-def test_extra_fail_alloc_clear_request_keeps_clear_avail(harness_backend, params):
+def test_extra_fail_alloc_clear_request_keeps_clear_avail(request, harness_backend, params):
     """A CLEAR request whose split fails in cleared memory gives it back as cleared
     source: extra, drivers/gpu/buddy.c, split_block
 
@@ -236,7 +236,7 @@ def test_extra_fail_alloc_clear_request_keeps_clear_avail(harness_backend, param
         total: 4K
         within: [1G - 64M, 1G]
     """
-    run_spec_case(SPEC, 'extra.fail-alloc-clear-request-keeps-clear-avail', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.fail-alloc-clear-request-keeps-clear-avail', params, harness_backend)
 
 
 @pytest.mark.spec_case('extra.fail-alloc-topdown-rolls-back')
@@ -248,7 +248,7 @@ def test_extra_fail_alloc_clear_request_keeps_clear_avail(harness_backend, param
         pytest.param('n=2', id='n=2'),
     ],
 )
-def test_extra_fail_alloc_topdown_rolls_back(harness_backend, params):
+def test_extra_fail_alloc_topdown_rolls_back(request, harness_backend, params):
     """A TOPDOWN request whose split fails gives back what it took or recovers; the next one lands as on a fresh space
     source: extra, drivers/gpu/buddy.c, alloc_from_freetree (get_maxblock, err_undo)
 
@@ -275,7 +275,7 @@ def test_extra_fail_alloc_topdown_rolls_back(harness_backend, params):
         blocks:
         - {offset: 1G - 4K, size: 4K}
     """
-    run_spec_case(SPEC, 'extra.fail-alloc-topdown-rolls-back', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.fail-alloc-topdown-rolls-back', params, harness_backend)
 
 
 @pytest.mark.spec_case('extra.fail-alloc-trim-rolls-back')
@@ -288,7 +288,7 @@ def test_extra_fail_alloc_topdown_rolls_back(harness_backend, params):
         pytest.param('n=4', id='n=4'),
     ],
 )
-def test_extra_fail_alloc_trim_rolls_back(harness_backend, params):
+def test_extra_fail_alloc_trim_rolls_back(request, harness_backend, params):
     """A trim whose split fails returns ENOMEM and keeps the one block it had
     source: extra, drivers/gpu/buddy.c, gpu_buddy_block_trim
 
@@ -311,7 +311,7 @@ def test_extra_fail_alloc_trim_rolls_back(harness_backend, params):
     - trim: {name: a, size: 12M}
       expect: {total: 12M, avail: 1G - 12M}
     """
-    run_spec_case(SPEC, 'extra.fail-alloc-trim-rolls-back', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.fail-alloc-trim-rolls-back', params, harness_backend)
 
 
 @pytest.mark.spec_case('extra.fail-alloc-contiguous-rolls-back')
@@ -324,7 +324,7 @@ def test_extra_fail_alloc_trim_rolls_back(harness_backend, params):
         pytest.param('n=10', id='n=10'),
     ],
 )
-def test_extra_fail_alloc_contiguous_rolls_back(harness_backend, params):
+def test_extra_fail_alloc_contiguous_rolls_back(request, harness_backend, params):
     """A contiguous request whose split fails gives back every block; the same request then succeeds as on a fresh space
     source: extra, drivers/gpu/buddy.c, __alloc_contig_try_harder
 
@@ -353,7 +353,7 @@ def test_extra_fail_alloc_contiguous_rolls_back(harness_backend, params):
         - {offset: 1G - 16M, size: 8M}
         - {offset: 1G - 8M, size: 4M}
     """
-    run_spec_case(SPEC, 'extra.fail-alloc-contiguous-rolls-back', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.fail-alloc-contiguous-rolls-back', params, harness_backend)
 
 
 @pytest.mark.spec_case('extra.fail-alloc-init-root-rolls-back')
@@ -365,7 +365,7 @@ def test_extra_fail_alloc_contiguous_rolls_back(harness_backend, params):
         pytest.param('n=7', id='n=7'),
     ],
 )
-def test_extra_fail_alloc_init_root_rolls_back(harness_backend, params):
+def test_extra_fail_alloc_init_root_rolls_back(request, harness_backend, params):
     """gpu_buddy_init failing on its second or third root block frees the roots it made and both free-tree arrays
     source: extra, drivers/gpu/buddy.c, gpu_buddy_init (out_free_roots)
 
@@ -385,7 +385,7 @@ def test_extra_fail_alloc_init_root_rolls_back(harness_backend, params):
       expect: {error: ENOMEM}
     steps: []
     """
-    run_spec_case(SPEC, 'extra.fail-alloc-init-root-rolls-back', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.fail-alloc-init-root-rolls-back', params, harness_backend)
 
 
 @pytest.mark.spec_case('extra.fail-alloc-offset-aligned-rolls-back')
@@ -398,7 +398,7 @@ def test_extra_fail_alloc_init_root_rolls_back(harness_backend, params):
         pytest.param('n=3', id='n=3'),
     ],
 )
-def test_extra_fail_alloc_offset_aligned_rolls_back(harness_backend, params):
+def test_extra_fail_alloc_offset_aligned_rolls_back(request, harness_backend, params):
     """An offset-aligned request whose split fails leaves the space whole; the same request then succeeds as on a fresh space
     source: extra, drivers/gpu/buddy.c, gpu_buddy_offset_aligned_allocation (err_undo)
 
@@ -420,7 +420,7 @@ def test_extra_fail_alloc_offset_aligned_rolls_back(harness_backend, params):
         blocks:
         - {offset: 1G - 64K, size: 8K}
     """
-    run_spec_case(SPEC, 'extra.fail-alloc-offset-aligned-rolls-back', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.fail-alloc-offset-aligned-rolls-back', params, harness_backend)
 
 
 @pytest.mark.spec_case('extra.fail-alloc-trim-of-cleared-block-rolls-back')
@@ -432,7 +432,7 @@ def test_extra_fail_alloc_offset_aligned_rolls_back(harness_backend, params):
         pytest.param('n=2', id='n=2'),
     ],
 )
-def test_extra_fail_alloc_trim_of_cleared_block_rolls_back(harness_backend, params):
+def test_extra_fail_alloc_trim_of_cleared_block_rolls_back(request, harness_backend, params):
     """A trim of a cleared block whose split fails keeps the block and its clear_avail share
     source: extra, drivers/gpu/buddy.c, gpu_buddy_block_trim
 
@@ -460,4 +460,4 @@ def test_extra_fail_alloc_trim_of_cleared_block_rolls_back(harness_backend, para
     - trim: {name: b, size: 12M, fail_alloc: n}
       expect: {error: ENOMEM, avail: 1G - 16M, clear_avail: 0}
     """
-    run_spec_case(SPEC, 'extra.fail-alloc-trim-of-cleared-block-rolls-back', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.fail-alloc-trim-of-cleared-block-rolls-back', params, harness_backend)

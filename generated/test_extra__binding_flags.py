@@ -16,7 +16,7 @@ SPEC = 'specs/extra/binding-flags.yaml'
         pytest.param('base=8G', id='base=8G'),
     ],
 )
-def test_extra_binding_clear_topdown_on_a_split_space(harness_backend, params):
+def test_extra_binding_clear_topdown_on_a_split_space(request, harness_backend, params):
     """On a split space with nothing cleared, a TopDown request with Clear takes the smallest fitting free block, not the top one as without Clear
     source: extra, rust/kernel/gpu/buddy.rs, GpuBuddyAllocFlag::Clear; include/linux/gpu_buddy.h, GPU_BUDDY_CLEAR_ALLOCATION
 
@@ -51,4 +51,4 @@ def test_extra_binding_clear_topdown_on_a_split_space(harness_backend, params):
         - {offset: base + 1G - 4K, size: 4K}
         avail: 1G - 12K
     """
-    run_spec_case(SPEC, 'extra.binding-clear-topdown-on-a-split-space', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.binding-clear-topdown-on-a-split-space', params, harness_backend)

@@ -18,7 +18,7 @@ SPEC = 'specs/extra/binding-u64-edges.yaml'
         pytest.param('chunk=8G,base=8G', id='chunk=8G,base=8G'),
     ],
 )
-def test_extra_u64_chunk_of_4g_and_more(harness_backend, params):
+def test_extra_u64_chunk_of_4g_and_more(request, harness_backend, params):
     """A chunk of 4 GiB or more reaches the C whole, and every block's size is a whole number of such chunks
     source: extra, rust/kernel/gpu/buddy.rs, GpuBuddyParams::chunk_size and AllocatedBlock::size
 
@@ -49,7 +49,7 @@ def test_extra_u64_chunk_of_4g_and_more(harness_backend, params):
     - free: two
       expect: {avail: 64G}
     """
-    run_spec_case(SPEC, 'extra.u64-chunk-of-4g-and-more', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.u64-chunk-of-4g-and-more', params, harness_backend)
 
 
 @pytest.mark.spec_case('extra.binding-blocks-past-u64-max-are-reported')
@@ -61,7 +61,7 @@ def test_extra_u64_chunk_of_4g_and_more(harness_backend, params):
         pytest.param('below_top=1G - 16M', id='below_top=1G - 16M'),
     ],
 )
-def test_extra_binding_blocks_past_u64_max_are_reported(harness_backend, params):
+def test_extra_binding_blocks_past_u64_max_are_reported(request, harness_backend, params):
     """GpuBuddy::new accepts a base_offset whose space passes u64::MAX, so a block it places past 2^64 must still be reported
     source: extra, rust/kernel/gpu/buddy.rs, AllocatedBlock::offset
 
@@ -83,4 +83,4 @@ def test_extra_binding_blocks_past_u64_max_are_reported(harness_backend, params)
     - free: top
       expect: {avail: 1G}
     """
-    run_spec_case(SPEC, 'extra.binding-blocks-past-u64-max-are-reported', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.binding-blocks-past-u64-max-are-reported', params, harness_backend)

@@ -9,7 +9,7 @@ SPEC = 'specs/extra/contiguous.yaml'
 
 @pytest.mark.spec_case('extra.contiguous-non-power-of-two-is-trimmed-into-blocks')
 @pytest.mark.extra
-def test_extra_contiguous_non_power_of_two_is_trimmed_into_blocks(harness_backend):
+def test_extra_contiguous_non_power_of_two_is_trimmed_into_blocks(request, harness_backend):
     """A non-power-of-two CONTIGUOUS request is the rounded-up block trimmed into ascending pieces
     source: extra, drivers/gpu/buddy.c, gpu_buddy_alloc_blocks
 
@@ -50,7 +50,7 @@ def test_extra_contiguous_non_power_of_two_is_trimmed_into_blocks(harness_backen
         - {offset: 1G - 32M, size: 16M}
         avail: 1G - 48M
     """
-    run_spec_case(SPEC, 'extra.contiguous-non-power-of-two-is-trimmed-into-blocks', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.contiguous-non-power-of-two-is-trimmed-into-blocks', "", harness_backend)
 
 
 @pytest.mark.spec_case('extra.contiguous-binding-twelve-mib')
@@ -64,7 +64,7 @@ def test_extra_contiguous_non_power_of_two_is_trimmed_into_blocks(harness_backen
         pytest.param('base=8G,chunk_shift=16', id='base=8G,chunk_shift=16'),
     ],
 )
-def test_extra_contiguous_binding_twelve_mib(harness_backend, params):
+def test_extra_contiguous_binding_twelve_mib(request, harness_backend, params):
     """Through the binding a 12 MiB Contiguous allocation comes back as an 8 MiB and a 4 MiB block
     source: extra, rust/kernel/gpu/buddy.rs, GpuBuddyAllocFlag::Contiguous
 
@@ -99,12 +99,12 @@ def test_extra_contiguous_binding_twelve_mib(harness_backend, params):
         - {offset: base + 1G - 32M, size: 16M}
     cites: ['rust:GpuBuddyAllocFlags', 'rust:GpuBuddyAllocFlag', 'rust:GpuBuddyAllocFlag::TrimDisable']
     """
-    run_spec_case(SPEC, 'extra.contiguous-binding-twelve-mib', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.contiguous-binding-twelve-mib', params, harness_backend)
 
 
 @pytest.mark.spec_case('extra.contiguous-spans-roots')
 @pytest.mark.extra
-def test_extra_contiguous_spans_roots(harness_backend):
+def test_extra_contiguous_spans_roots(request, harness_backend):
     """CONTIGUOUS beyond the largest root is assembled across roots by the try-harder path
     source: extra, drivers/gpu/buddy.c, __alloc_contig_try_harder
 
@@ -135,12 +135,12 @@ def test_extra_contiguous_spans_roots(harness_backend):
         - {offset: 2G, size: 1G}
         avail: 0
     """
-    run_spec_case(SPEC, 'extra.contiguous-spans-roots', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.contiguous-spans-roots', "", harness_backend)
 
 
 @pytest.mark.spec_case('extra.contiguous-range-needs-aligned-window')
 @pytest.mark.extra
-def test_extra_contiguous_range_needs_aligned_window(harness_backend):
+def test_extra_contiguous_range_needs_aligned_window(request, harness_backend):
     """CONTIGUOUS with RANGE needs an aligned power-of-two window; without CONTIGUOUS the same span is served
     source: extra, drivers/gpu/buddy.c, gpu_buddy_alloc_blocks
 
@@ -171,7 +171,7 @@ def test_extra_contiguous_range_needs_aligned_window(harness_backend):
         - {offset: 4M, size: 4M}
         contiguous: true
     """
-    run_spec_case(SPEC, 'extra.contiguous-range-needs-aligned-window', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.contiguous-range-needs-aligned-window', "", harness_backend)
 
 
 @pytest.mark.spec_case('extra.force-merge-with-full-end')
@@ -183,7 +183,7 @@ def test_extra_contiguous_range_needs_aligned_window(harness_backend):
         pytest.param('chunk_shift=16', id='chunk_shift=16'),
     ],
 )
-def test_extra_force_merge_with_full_end(harness_backend, params):
+def test_extra_force_merge_with_full_end(request, harness_backend, params):
     """Passing end = size lets a request merge a clear and a dirty buddy into the block it needs
     source: extra, drivers/gpu/buddy.c, __force_merge
 
@@ -207,4 +207,4 @@ def test_extra_force_merge_with_full_end(harness_backend, params):
         - {offset: 1G, size: 1G}
         clear_avail: 0
     """
-    run_spec_case(SPEC, 'extra.force-merge-with-full-end', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.force-merge-with-full-end', params, harness_backend)

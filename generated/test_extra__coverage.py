@@ -9,7 +9,7 @@ SPEC = 'specs/extra/coverage.yaml'
 
 @pytest.mark.spec_case('extra.offset-aligned-search-descends-left')
 @pytest.mark.extra
-def test_extra_offset_aligned_search_descends_left(harness_backend):
+def test_extra_offset_aligned_search_descends_left(request, harness_backend):
     """An offset-aligned request finds the only aligned free chunk in the left subtree of its free tree
     source: extra, drivers/gpu/buddy.c, gpu_buddy_find_block_aligned
 
@@ -43,12 +43,12 @@ def test_extra_offset_aligned_search_descends_left(harness_backend):
         - {offset: 0, size: 4K}
         avail: 1G - 56K
     """
-    run_spec_case(SPEC, 'extra.offset-aligned-search-descends-left', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.offset-aligned-search-descends-left', "", harness_backend)
 
 
 @pytest.mark.spec_case('extra.trim-of-cleared-block-returns-clear-memory')
 @pytest.mark.extra
-def test_extra_trim_of_cleared_block_returns_clear_memory(harness_backend):
+def test_extra_trim_of_cleared_block_returns_clear_memory(request, harness_backend):
     """Trimming a block taken from cleared memory gives the cut-off part back as cleared
     source: extra, drivers/gpu/buddy.c, gpu_buddy_block_trim
 
@@ -80,4 +80,4 @@ def test_extra_trim_of_cleared_block_returns_clear_memory(harness_backend):
         avail: 1G - 12M
         clear_avail: 4M
     """
-    run_spec_case(SPEC, 'extra.trim-of-cleared-block-returns-clear-memory', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.trim-of-cleared-block-returns-clear-memory', "", harness_backend)

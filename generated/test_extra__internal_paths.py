@@ -9,7 +9,7 @@ SPEC = 'specs/extra/internal-paths.yaml'
 
 @pytest.mark.spec_case('extra.range-walk-passes-a-root-below-the-order')
 @pytest.mark.extra
-def test_extra_range_walk_passes_a_root_below_the_order(harness_backend):
+def test_extra_range_walk_passes_a_root_below_the_order(request, harness_backend):
     """A range walk that reaches a root smaller than the order asked for passes it by
     source: extra, drivers/gpu/buddy.c, __alloc_range_bias
 
@@ -42,12 +42,12 @@ def test_extra_range_walk_passes_a_root_below_the_order(harness_backend):
         - {offset: 1G, size: 4K}
         avail: 0
     """
-    run_spec_case(SPEC, 'extra.range-walk-passes-a-root-below-the-order', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.range-walk-passes-a-root-below-the-order', "", harness_backend)
 
 
 @pytest.mark.spec_case('extra.range-walk-passes-a-split-block-of-the-order')
 @pytest.mark.extra
-def test_extra_range_walk_passes_a_split_block_of_the_order(harness_backend):
+def test_extra_range_walk_passes_a_split_block_of_the_order(request, harness_backend):
     """A range walk passes a block of exactly the order asked for that is split, and takes its free buddy
     source: extra, drivers/gpu/buddy.c, __alloc_range_bias
 
@@ -91,12 +91,12 @@ def test_extra_range_walk_passes_a_split_block_of_the_order(harness_backend):
         - {offset: 0, size: 8K}
         avail: 1G - 16K
     """
-    run_spec_case(SPEC, 'extra.range-walk-passes-a-split-block-of-the-order', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.range-walk-passes-a-split-block-of-the-order', "", harness_backend)
 
 
 @pytest.mark.spec_case('extra.exact-range-over-a-split-block')
 @pytest.mark.extra
-def test_extra_exact_range_over_a_split_block(harness_backend):
+def test_extra_exact_range_over_a_split_block(request, harness_backend):
     """An exact range over a split block with no cleared memory fails at once, over an allocated one too
     source: extra, drivers/gpu/buddy.c, __alloc_range
 
@@ -127,12 +127,12 @@ def test_extra_exact_range_over_a_split_block(harness_backend):
         - {offset: 4K, size: 4K}
         avail: 1G - 8K
     """
-    run_spec_case(SPEC, 'extra.exact-range-over-a-split-block', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.exact-range-over-a-split-block', "", harness_backend)
 
 
 @pytest.mark.spec_case('extra.exact-range-over-a-split-block-with-cleared-memory')
 @pytest.mark.extra
-def test_extra_exact_range_over_a_split_block_with_cleared_memory(harness_backend):
+def test_extra_exact_range_over_a_split_block_with_cleared_memory(request, harness_backend):
     """With cleared memory elsewhere an exact range walks into a split block, and fails on the allocated part
     source: extra, drivers/gpu/buddy.c, __alloc_range
 
@@ -169,12 +169,12 @@ def test_extra_exact_range_over_a_split_block_with_cleared_memory(harness_backen
         avail: 1G - 8K
         clear_avail: 16M
     """
-    run_spec_case(SPEC, 'extra.exact-range-over-a-split-block-with-cleared-memory', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.exact-range-over-a-split-block-with-cleared-memory', "", harness_backend)
 
 
 @pytest.mark.spec_case('extra.round-up-past-the-space-below-the-top-order')
 @pytest.mark.extra
-def test_extra_round_up_past_the_space_below_the_top_order(harness_backend):
+def test_extra_round_up_past_the_space_below_the_top_order(request, harness_backend):
     """A request whose round-up to min_block_size passes the space's size, though not its largest order, is EINVAL
     source: extra, drivers/gpu/buddy.c, gpu_buddy_alloc_blocks
 
@@ -194,12 +194,12 @@ def test_extra_round_up_past_the_space_below_the_top_order(harness_backend):
         - {offset: 0, size: 512M}
         avail: 128M
     """
-    run_spec_case(SPEC, 'extra.round-up-past-the-space-below-the-top-order', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.round-up-past-the-space-below-the-top-order', "", harness_backend)
 
 
 @pytest.mark.spec_case('extra.contig-try-harder-rhs-past-the-end-then-lhs')
 @pytest.mark.extra
-def test_extra_contig_try_harder_rhs_past_the_end_then_lhs(harness_backend):
+def test_extra_contig_try_harder_rhs_past_the_end_then_lhs(request, harness_backend):
     """Try-harder contiguous runs past the end of the space from the top block, then fits by starting lower
     source: extra, drivers/gpu/buddy.c, __alloc_contig_try_harder
 
@@ -227,7 +227,7 @@ def test_extra_contig_try_harder_rhs_past_the_end_then_lhs(harness_backend):
         avail: 54T - 4K
         clear_avail: 0
     """
-    run_spec_case(SPEC, 'extra.contig-try-harder-rhs-past-the-end-then-lhs', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.contig-try-harder-rhs-past-the-end-then-lhs', "", harness_backend)
 
 
 @pytest.mark.spec_case('extra.fail-alloc-contig-try-harder-lhs-retry')
@@ -239,7 +239,7 @@ def test_extra_contig_try_harder_rhs_past_the_end_then_lhs(harness_backend):
         pytest.param('n=2', id='n=2'),
     ],
 )
-def test_extra_fail_alloc_contig_try_harder_lhs_retry(harness_backend, params):
+def test_extra_fail_alloc_contig_try_harder_lhs_retry(request, harness_backend, params):
     """Try-harder's lower retry that cannot split passes ENOMEM on and gives back what it took
     source: extra, drivers/gpu/buddy.c, __alloc_contig_try_harder
 
@@ -268,12 +268,12 @@ def test_extra_fail_alloc_contig_try_harder_lhs_retry(harness_backend, params):
         - {offset: 54T, size: 2T}
         - {offset: 56T, size: 8T}
     """
-    run_spec_case(SPEC, 'extra.fail-alloc-contig-try-harder-lhs-retry', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.fail-alloc-contig-try-harder-lhs-retry', params, harness_backend)
 
 
 @pytest.mark.spec_case('extra.contig-try-harder-aligns-down')
 @pytest.mark.extra
-def test_extra_contig_try_harder_aligns_down(harness_backend):
+def test_extra_contig_try_harder_aligns_down(request, harness_backend):
     """Try-harder contiguous with a min_block_size above the size's largest power of two retries at the aligned offset below
     source: extra, drivers/gpu/buddy.c, __alloc_contig_try_harder
 
@@ -303,12 +303,12 @@ def test_extra_contig_try_harder_aligns_down(harness_backend):
         avail: 52T
         clear_avail: 4T
     """
-    run_spec_case(SPEC, 'extra.contig-try-harder-aligns-down', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.contig-try-harder-aligns-down', "", harness_backend)
 
 
 @pytest.mark.spec_case('extra.contig-try-harder-aligned-retry-fails')
 @pytest.mark.extra
-def test_extra_contig_try_harder_aligned_retry_fails(harness_backend):
+def test_extra_contig_try_harder_aligned_retry_fails(request, harness_backend):
     """Try-harder's aligned retry that meets an allocated block moves on, and the request fails with ENOSPC
     source: extra, drivers/gpu/buddy.c, __alloc_contig_try_harder
 
@@ -327,7 +327,7 @@ def test_extra_contig_try_harder_aligned_retry_fails(harness_backend):
         flags: [contiguous]
       expect: {error: ENOSPC, avail: 64T - 4K, clear_avail: 0}
     """
-    run_spec_case(SPEC, 'extra.contig-try-harder-aligned-retry-fails', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.contig-try-harder-aligned-retry-fails', "", harness_backend)
 
 
 @pytest.mark.spec_case('extra.fail-alloc-contig-try-harder-rhs-and-retry')
@@ -339,7 +339,7 @@ def test_extra_contig_try_harder_aligned_retry_fails(harness_backend):
         pytest.param('n=7', id='n=7'),
     ],
 )
-def test_extra_fail_alloc_contig_try_harder_rhs_and_retry(harness_backend, params):
+def test_extra_fail_alloc_contig_try_harder_rhs_and_retry(request, harness_backend, params):
     """Try-harder's first attempt or its aligned retry that cannot split passes ENOMEM on and gives back what it took
     source: extra, drivers/gpu/buddy.c, __alloc_contig_try_harder
 
@@ -375,4 +375,4 @@ def test_extra_fail_alloc_contig_try_harder_rhs_and_retry(harness_backend, param
         - {offset: 24T, size: 4T}
         clear_avail: 4T
     """
-    run_spec_case(SPEC, 'extra.fail-alloc-contig-try-harder-rhs-and-retry', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.fail-alloc-contig-try-harder-rhs-and-retry', params, harness_backend)

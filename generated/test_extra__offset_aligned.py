@@ -20,7 +20,7 @@ SPEC = 'specs/extra/offset-aligned.yaml'
         pytest.param('base=8G,sz=64K', id='base=8G,sz=64K'),
     ],
 )
-def test_extra_offset_aligned_placement_from_top(harness_backend, params):
+def test_extra_offset_aligned_placement_from_top(request, harness_backend, params):
     """An allocation smaller than min_block_size keeps its size and takes the highest aligned slot
     source: extra, drivers/gpu/buddy.c, gpu_buddy_offset_aligned_allocation
 
@@ -49,7 +49,7 @@ def test_extra_offset_aligned_placement_from_top(harness_backend, params):
         blocks:
         - {offset: base + 4M - 768K, size: sz}
     """
-    run_spec_case(SPEC, 'extra.offset-aligned-placement-from-top', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.offset-aligned-placement-from-top', params, harness_backend)
 
 
 @pytest.mark.spec_case('extra.offset-aligned-needs-only-an-aligned-hole')
@@ -61,7 +61,7 @@ def test_extra_offset_aligned_placement_from_top(harness_backend, params):
         pytest.param('sz=8K', id='sz=8K'),
     ],
 )
-def test_extra_offset_aligned_needs_only_an_aligned_hole(harness_backend, params):
+def test_extra_offset_aligned_needs_only_an_aligned_hole(request, harness_backend, params):
     """Without size rounding, an allocation smaller than min_block_size fits an aligned hole of its own size when no whole min_block_size block is free
     source: extra, drivers/gpu/buddy.c, gpu_buddy_offset_aligned_allocation
 
@@ -99,12 +99,12 @@ def test_extra_offset_aligned_needs_only_an_aligned_hole(harness_backend, params
     - alloc: {size: sz, min_block_size: 256K}
       expect: {error: ENOSPC, avail: 504K - 2 * sz}
     """
-    run_spec_case(SPEC, 'extra.offset-aligned-needs-only-an-aligned-hole', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.offset-aligned-needs-only-an-aligned-hole', params, harness_backend)
 
 
 @pytest.mark.spec_case('extra.offset-aligned-finds-an-aligned-block-freed-last')
 @pytest.mark.extra
-def test_extra_offset_aligned_finds_an_aligned_block_freed_last(harness_backend):
+def test_extra_offset_aligned_finds_an_aligned_block_freed_last(request, harness_backend):
     """An offset-aligned request finds the one suitably aligned free block even when it entered its free tree after less aligned ones
     source: extra, drivers/gpu/buddy.c, rbtree_insert
 
@@ -142,12 +142,12 @@ def test_extra_offset_aligned_finds_an_aligned_block_freed_last(harness_backend)
         - {offset: 32K, size: 4K}
         avail: 28K
     """
-    run_spec_case(SPEC, 'extra.offset-aligned-finds-an-aligned-block-freed-last', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.offset-aligned-finds-an-aligned-block-freed-last', "", harness_backend)
 
 
 @pytest.mark.spec_case('extra.offset-aligned-force-merges-its-aligned-pair')
 @pytest.mark.extra
-def test_extra_offset_aligned_force_merges_its_aligned_pair(harness_backend):
+def test_extra_offset_aligned_force_merges_its_aligned_pair(request, harness_backend):
     """An offset-aligned request whose one aligned hole is a cleared and a dirty chunk side by side merges the two and takes the hole
     source: extra, drivers/gpu/buddy.c, gpu_buddy_alloc_blocks
 
@@ -180,12 +180,12 @@ def test_extra_offset_aligned_force_merges_its_aligned_pair(harness_backend):
         avail: 0
         clear_avail: 0
     """
-    run_spec_case(SPEC, 'extra.offset-aligned-force-merges-its-aligned-pair', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.offset-aligned-force-merges-its-aligned-pair', "", harness_backend)
 
 
 @pytest.mark.spec_case('extra.offset-aligned-force-merge-stays-below-its-order')
 @pytest.mark.extra
-def test_extra_offset_aligned_force_merge_stays_below_its_order(harness_backend):
+def test_extra_offset_aligned_force_merge_stays_below_its_order(request, harness_backend):
     """A failed offset-aligned request force-merges only blocks below its own order, so a cleared and a dirty buddy of that order stay apart and clear_avail is kept
     source: extra, drivers/gpu/buddy.c, __force_merge
 
@@ -223,4 +223,4 @@ def test_extra_offset_aligned_force_merge_stays_below_its_order(harness_backend)
         - {offset: 16K, size: 8K}
         clear_avail: 0
     """
-    run_spec_case(SPEC, 'extra.offset-aligned-force-merge-stays-below-its-order', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.offset-aligned-force-merge-stays-below-its-order', "", harness_backend)

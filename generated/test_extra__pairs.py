@@ -16,7 +16,7 @@ SPEC = 'specs/extra/pairs.yaml'
         pytest.param('space=1536M', id='space=1536M'),
     ],
 )
-def test_extra_pairs_topdown(harness_backend, params):
+def test_extra_pairs_topdown(request, harness_backend, params):
     """TOPDOWN with every other flag, size and window class, in a fresh and a fragmented space of one root or two
     source: extra, drivers/gpu/buddy.c, alloc_from_freetree
 
@@ -134,7 +134,7 @@ def test_extra_pairs_topdown(harness_backend, params):
         avail: space - 80M - 4K
         clear_avail: 8M
     """
-    run_spec_case(SPEC, 'extra.pairs-topdown', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.pairs-topdown', params, harness_backend)
 
 
 @pytest.mark.spec_case('extra.pairs-all-memory-cleared')
@@ -146,7 +146,7 @@ def test_extra_pairs_topdown(harness_backend, params):
         pytest.param('space=1536M', id='space=1536M'),
     ],
 )
-def test_extra_pairs_all_memory_cleared(harness_backend, params):
+def test_extra_pairs_all_memory_cleared(request, harness_backend, params):
     """Every kind of request on a space whose free memory is all cleared, which it stays
     source: extra, drivers/gpu/buddy.c, gpu_buddy_reset_clear
 
@@ -311,7 +311,7 @@ def test_extra_pairs_all_memory_cleared(harness_backend, params):
         avail_delta: -12M
         clear_avail: space - 144M - 4K
     """
-    run_spec_case(SPEC, 'extra.pairs-all-memory-cleared', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.pairs-all-memory-cleared', params, harness_backend)
 
 
 @pytest.mark.spec_case('extra.pairs-offset-aligned-in-cleared-memory')
@@ -323,7 +323,7 @@ def test_extra_pairs_all_memory_cleared(harness_backend, params):
         pytest.param('space=1536M', id='space=1536M'),
     ],
 )
-def test_extra_pairs_offset_aligned_in_cleared_memory(harness_backend, params):
+def test_extra_pairs_offset_aligned_in_cleared_memory(request, harness_backend, params):
     """An offset-aligned TOPDOWN | CLEAR | TRIM_DISABLE request on a cleared space takes one aligned chunk of cleared memory
     source: extra, drivers/gpu/buddy.c, gpu_buddy_offset_aligned_allocation
 
@@ -356,7 +356,7 @@ def test_extra_pairs_offset_aligned_in_cleared_memory(harness_backend, params):
         avail: space - 16M - 4K
         clear_avail: space - 16M - 4K
     """
-    run_spec_case(SPEC, 'extra.pairs-offset-aligned-in-cleared-memory', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.pairs-offset-aligned-in-cleared-memory', params, harness_backend)
 
 
 @pytest.mark.spec_case('extra.pairs-some-memory-cleared')
@@ -368,7 +368,7 @@ def test_extra_pairs_offset_aligned_in_cleared_memory(harness_backend, params):
         pytest.param('space=1536M', id='space=1536M'),
     ],
 )
-def test_extra_pairs_some_memory_cleared(harness_backend, params):
+def test_extra_pairs_some_memory_cleared(request, harness_backend, params):
     """RANGE, plain and TRIM_DISABLE requests on a space with 16M of its free memory cleared
     source: extra, drivers/gpu/buddy.c, __alloc_range_bias
 
@@ -442,7 +442,7 @@ def test_extra_pairs_some_memory_cleared(harness_backend, params):
         avail: space - 60M
         clear_avail: 16M
     """
-    run_spec_case(SPEC, 'extra.pairs-some-memory-cleared', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.pairs-some-memory-cleared', params, harness_backend)
 
 
 @pytest.mark.spec_case('extra.pairs-window-to-the-end-in-a-fresh-space')
@@ -456,7 +456,7 @@ def test_extra_pairs_some_memory_cleared(harness_backend, params):
         pytest.param('space=1536M,sz=12M', id='space=1536M,sz=12M'),
     ],
 )
-def test_extra_pairs_window_to_the_end_in_a_fresh_space(harness_backend, params):
+def test_extra_pairs_window_to_the_end_in_a_fresh_space(request, harness_backend, params):
     """RANGE with end 0 from an offset inside a fresh space takes the lowest fit from there
     source: extra, drivers/gpu/buddy.c, __alloc_range_bias
 
@@ -495,12 +495,12 @@ def test_extra_pairs_window_to_the_end_in_a_fresh_space(harness_backend, params)
         avail: space - sz - 4K
         clear_avail: 0
     """
-    run_spec_case(SPEC, 'extra.pairs-window-to-the-end-in-a-fresh-space', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.pairs-window-to-the-end-in-a-fresh-space', params, harness_backend)
 
 
 @pytest.mark.spec_case('extra.pairs-large-sizes-and-alignments')
 @pytest.mark.extra
-def test_extra_pairs_large_sizes_and_alignments(harness_backend):
+def test_extra_pairs_large_sizes_and_alignments(request, harness_backend):
     """Sizes above 4 GiB and min_block_size of 4 GiB and more, with each flag and window, on a cleared 64 GiB space
     source: extra, drivers/gpu/buddy.c, gpu_buddy_alloc_blocks
 
@@ -599,12 +599,12 @@ def test_extra_pairs_large_sizes_and_alignments(harness_backend):
         flags: [range]
       expect: {error: ENOSPC, avail: 8G - 4K, clear_avail: 8G - 4K}
     """
-    run_spec_case(SPEC, 'extra.pairs-large-sizes-and-alignments', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.pairs-large-sizes-and-alignments', "", harness_backend)
 
 
 @pytest.mark.spec_case('extra.pairs-large-alignments-dirty')
 @pytest.mark.extra
-def test_extra_pairs_large_alignments_dirty(harness_backend):
+def test_extra_pairs_large_alignments_dirty(request, harness_backend):
     """Offset-aligned requests at 4 GiB and 8 GiB alignments and TRIM_DISABLE above 4 GiB, in a dirty 32 GiB space
     source: extra, drivers/gpu/buddy.c, gpu_buddy_offset_aligned_allocation
 
@@ -664,12 +664,12 @@ def test_extra_pairs_large_alignments_dirty(harness_backend):
         avail: 16G - 8K
         clear_avail: 0
     """
-    run_spec_case(SPEC, 'extra.pairs-large-alignments-dirty', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.pairs-large-alignments-dirty', "", harness_backend)
 
 
 @pytest.mark.spec_case('extra.pairs-u64-contiguous')
 @pytest.mark.extra
-def test_extra_pairs_u64_contiguous(harness_backend):
+def test_extra_pairs_u64_contiguous(request, harness_backend):
     """CONTIGUOUS requests of 2^32 pages and more through try-harder, with each flag, alignment and clear state
     source: extra, drivers/gpu/buddy.c, __alloc_contig_try_harder
 
@@ -729,12 +729,12 @@ def test_extra_pairs_u64_contiguous(harness_backend):
         avail: 32T
         clear_avail: 0
     """
-    run_spec_case(SPEC, 'extra.pairs-u64-contiguous', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.pairs-u64-contiguous', "", harness_backend)
 
 
 @pytest.mark.spec_case('extra.pairs-u64-contiguous-fragmented')
 @pytest.mark.extra
-def test_extra_pairs_u64_contiguous_fragmented(harness_backend):
+def test_extra_pairs_u64_contiguous_fragmented(request, harness_backend):
     """CONTIGUOUS requests of 16 TiB in a 64 TiB space once its root is split
     source: extra, drivers/gpu/buddy.c, __alloc_contig_try_harder
 
@@ -775,12 +775,12 @@ def test_extra_pairs_u64_contiguous_fragmented(harness_backend):
         avail: 48T - 4K
         clear_avail: 0
     """
-    run_spec_case(SPEC, 'extra.pairs-u64-contiguous-fragmented', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.pairs-u64-contiguous-fragmented', "", harness_backend)
 
 
 @pytest.mark.spec_case('extra.pairs-trim-disable-rounded-in-a-window')
 @pytest.mark.extra
-def test_extra_pairs_trim_disable_rounded_in_a_window(harness_backend):
+def test_extra_pairs_trim_disable_rounded_in_a_window(request, harness_backend):
     """A RANGE | TRIM_DISABLE request rounded up to a min_block_size above its largest power of two keeps the whole block
     source: extra, drivers/gpu/buddy.c, gpu_buddy_alloc_blocks
 
@@ -806,12 +806,12 @@ def test_extra_pairs_trim_disable_rounded_in_a_window(harness_backend):
         avail: 1G - 16M
         clear_avail: 0
     """
-    run_spec_case(SPEC, 'extra.pairs-trim-disable-rounded-in-a-window', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.pairs-trim-disable-rounded-in-a-window', "", harness_backend)
 
 
 @pytest.mark.spec_case('extra.pairs-large-alignment-to-the-end')
 @pytest.mark.extra
-def test_extra_pairs_large_alignment_to_the_end(harness_backend):
+def test_extra_pairs_large_alignment_to_the_end(request, harness_backend):
     """A RANGE request aligned to 8 GiB with end 0 takes the lowest aligned block from start up
     source: extra, drivers/gpu/buddy.c, __alloc_range_bias
 
@@ -846,7 +846,7 @@ def test_extra_pairs_large_alignment_to_the_end(harness_backend):
         avail: 16G
         clear_avail: 0
     """
-    run_spec_case(SPEC, 'extra.pairs-large-alignment-to-the-end', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.pairs-large-alignment-to-the-end', "", harness_backend)
 
 
 @pytest.mark.spec_case('extra.pairs-topdown-without-newer-flags')
@@ -858,7 +858,7 @@ def test_extra_pairs_large_alignment_to_the_end(harness_backend):
         pytest.param('space=1536M', id='space=1536M'),
     ],
 )
-def test_extra_pairs_topdown_without_newer_flags(harness_backend, params):
+def test_extra_pairs_topdown_without_newer_flags(request, harness_backend, params):
     """TOPDOWN alone and with RANGE or an exact window, in a fresh and a fragmented space of one root or two
     source: extra, drivers/gpu/buddy.c, alloc_from_freetree
 
@@ -948,12 +948,12 @@ def test_extra_pairs_topdown_without_newer_flags(harness_backend, params):
         - {offset: 900M, size: 4M}
         avail: space - 72M
     """
-    run_spec_case(SPEC, 'extra.pairs-topdown-without-newer-flags', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.pairs-topdown-without-newer-flags', params, harness_backend)
 
 
 @pytest.mark.spec_case('extra.pairs-large-sizes-without-newer-flags')
 @pytest.mark.extra
-def test_extra_pairs_large_sizes_without_newer_flags(harness_backend):
+def test_extra_pairs_large_sizes_without_newer_flags(request, harness_backend):
     """Sizes above 4 GiB and alignments of 4 GiB and more, plain, TOPDOWN and RANGE, in a 48 GiB space of two roots
     source: extra, drivers/gpu/buddy.c, gpu_buddy_alloc_blocks
 
@@ -1031,4 +1031,4 @@ def test_extra_pairs_large_sizes_without_newer_flags(harness_backend):
         flags: [range]
       expect: {error: ENOSPC, avail: 2G}
     """
-    run_spec_case(SPEC, 'extra.pairs-large-sizes-without-newer-flags', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.pairs-large-sizes-without-newer-flags', "", harness_backend)

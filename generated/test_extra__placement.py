@@ -16,7 +16,7 @@ SPEC = 'specs/extra/placement.yaml'
         pytest.param('chunk_shift=16', id='chunk_shift=16'),
     ],
 )
-def test_extra_simple_prefers_smallest_sufficient_order(harness_backend, params):
+def test_extra_simple_prefers_smallest_sufficient_order(request, harness_backend, params):
     """Simple takes the highest block of the smallest sufficient order, not the highest block overall
     source: extra, drivers/gpu/buddy.c, alloc_from_freetree
 
@@ -46,7 +46,7 @@ def test_extra_simple_prefers_smallest_sufficient_order(harness_backend, params)
         blocks:
         - {offset: 112M, size: 16M}
     """
-    run_spec_case(SPEC, 'extra.simple-prefers-smallest-sufficient-order', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.simple-prefers-smallest-sufficient-order', params, harness_backend)
 
 
 @pytest.mark.spec_case('extra.range-fills-holes-left-first')
@@ -62,7 +62,7 @@ def test_extra_simple_prefers_smallest_sufficient_order(harness_backend, params)
         pytest.param('chunk_shift=16,base=8G', id='chunk_shift=16,base=8G'),
     ],
 )
-def test_extra_range_fills_holes_left_first(harness_backend, params):
+def test_extra_range_fills_holes_left_first(request, harness_backend, params):
     """The fragmented example's two blocks are the holes at 4M and 12M, lower hole first
     source: extra, rust/kernel/gpu/buddy.rs, module example 3; drivers/gpu/buddy.c, __alloc_range_bias
 
@@ -91,7 +91,7 @@ def test_extra_range_fills_holes_left_first(harness_backend, params):
         - {offset: base + 12M, size: 4M}
         sorted: ascending
     """
-    run_spec_case(SPEC, 'extra.range-fills-holes-left-first', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.range-fills-holes-left-first', params, harness_backend)
 
 
 @pytest.mark.spec_case('extra.exact-range-takes-every-covering-block')
@@ -103,7 +103,7 @@ def test_extra_range_fills_holes_left_first(harness_backend, params):
         pytest.param('base=8G', id='base=8G'),
     ],
 )
-def test_extra_exact_range_takes_every_covering_block(harness_backend, params):
+def test_extra_exact_range_takes_every_covering_block(request, harness_backend, params):
     """A range exactly the size of the request returns every block covering it, in address order
     source: extra, drivers/gpu/buddy.c, gpu_buddy_alloc_blocks
 
@@ -129,7 +129,7 @@ def test_extra_exact_range_takes_every_covering_block(harness_backend, params):
         - {offset: base + 32M, size: 32M}
         - {offset: base + 64M, size: 4K}
     """
-    run_spec_case(SPEC, 'extra.exact-range-takes-every-covering-block', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.exact-range-takes-every-covering-block', params, harness_backend)
 
 
 @pytest.mark.spec_case('extra.core-inverted-range-is-enospc')
@@ -141,7 +141,7 @@ def test_extra_exact_range_takes_every_covering_block(harness_backend, params):
         pytest.param('start=512M', id='start=512M'),
     ],
 )
-def test_extra_core_inverted_range_is_enospc(harness_backend, params):
+def test_extra_core_inverted_range_is_enospc(request, harness_backend, params):
     """On the C API an inverted RANGE window is not refused as invalid; it finds nothing and fails with ENOSPC
     source: extra, drivers/gpu/buddy.c, gpu_buddy_alloc_blocks
 
@@ -163,7 +163,7 @@ def test_extra_core_inverted_range_is_enospc(harness_backend, params):
         flags: [range]
       expect: {error: ENOSPC, avail: 1G}
     """
-    run_spec_case(SPEC, 'extra.core-inverted-range-is-enospc', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.core-inverted-range-is-enospc', params, harness_backend)
 
 
 @pytest.mark.spec_case('extra.core-empty-range-is-enospc')
@@ -176,7 +176,7 @@ def test_extra_core_inverted_range_is_enospc(harness_backend, params):
         pytest.param('at=1G - 4K', id='at=1G - 4K'),
     ],
 )
-def test_extra_core_empty_range_is_enospc(harness_backend, params):
+def test_extra_core_empty_range_is_enospc(request, harness_backend, params):
     """On the C API an empty RANGE window (start == end, not the whole-space 0..0) holds no block, so the request fails with ENOSPC and nothing is taken
     source: extra, drivers/gpu/buddy.c, gpu_buddy_alloc_blocks
 
@@ -198,7 +198,7 @@ def test_extra_core_empty_range_is_enospc(harness_backend, params):
         flags: [range]
       expect: {error: ENOSPC, avail: 1G, clear_avail: 0}
     """
-    run_spec_case(SPEC, 'extra.core-empty-range-is-enospc', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.core-empty-range-is-enospc', params, harness_backend)
 
 
 @pytest.mark.spec_case('extra.binding-clear-flag-falls-back-to-dirty')
@@ -210,7 +210,7 @@ def test_extra_core_empty_range_is_enospc(harness_backend, params):
         pytest.param('base=8G', id='base=8G'),
     ],
 )
-def test_extra_binding_clear_flag_falls_back_to_dirty(harness_backend, params):
+def test_extra_binding_clear_flag_falls_back_to_dirty(request, harness_backend, params):
     """Through the binding nothing is ever freed as cleared, so Clear requests are served from dirty memory
     source: extra, rust/kernel/gpu/buddy.rs, GpuBuddyAllocFlag::Clear and AllocatedBlocks drop
 
@@ -246,4 +246,4 @@ def test_extra_binding_clear_flag_falls_back_to_dirty(harness_backend, params):
         blocks:
         - {offset: base + 1G - 16M, size: 16M}
     """
-    run_spec_case(SPEC, 'extra.binding-clear-flag-falls-back-to-dirty', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.binding-clear-flag-falls-back-to-dirty', params, harness_backend)

@@ -16,7 +16,7 @@ SPEC = 'specs/extra/size.yaml'
         pytest.param('chunk=64K', id='chunk=64K'),
     ],
 )
-def test_extra_size_core_is_rounded_down_to_a_chunk(harness_backend, params):
+def test_extra_size_core_is_rounded_down_to_a_chunk(request, harness_backend, params):
     """The C stores a size rounded down to a multiple of chunk_size, and that is all it manages
     source: extra, drivers/gpu/buddy.c, gpu_buddy_init
 
@@ -35,7 +35,7 @@ def test_extra_size_core_is_rounded_down_to_a_chunk(harness_backend, params):
     - free: all
       expect: {avail: 12M}
     """
-    run_spec_case(SPEC, 'extra.size-core-is-rounded-down-to-a-chunk', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.size-core-is-rounded-down-to-a-chunk', params, harness_backend)
 
 
 @pytest.mark.spec_case('extra.size-binding-is-what-was-asked')
@@ -47,7 +47,7 @@ def test_extra_size_core_is_rounded_down_to_a_chunk(harness_backend, params):
         pytest.param('base=8G', id='base=8G'),
     ],
 )
-def test_extra_size_binding_is_what_was_asked(harness_backend, params):
+def test_extra_size_binding_is_what_was_asked(request, harness_backend, params):
     """GpuBuddy::size() returns the size the caller passed, while avail is the C's rounded size
     source: extra, rust/kernel/gpu/buddy.rs, GpuBuddy::size
 
@@ -62,4 +62,4 @@ def test_extra_size_binding_is_what_was_asked(harness_backend, params):
     steps:
     - check: {size: 12M + 100, avail: 12M}
     """
-    run_spec_case(SPEC, 'extra.size-binding-is-what-was-asked', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.size-binding-is-what-was-asked', params, harness_backend)

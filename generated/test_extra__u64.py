@@ -18,7 +18,7 @@ SPEC = 'specs/extra/u64.yaml'
         pytest.param('sz=64T,base=8G', id='sz=64T,base=8G'),
     ],
 )
-def test_extra_u64_huge_exact_range_and_large_chunks(harness_backend, params):
+def test_extra_u64_huge_exact_range_and_large_chunks(request, harness_backend, params):
     """16 TiB and more is served as one block by an exact range, or by Simple with 64K chunks
     source: extra, drivers/gpu/buddy.c, gpu_buddy_alloc_blocks
 
@@ -37,7 +37,7 @@ def test_extra_u64_huge_exact_range_and_large_chunks(harness_backend, params):
         blocks:
         - {offset: base + sz, size: sz}
     """
-    run_spec_case(SPEC, 'extra.u64-huge-exact-range-and-large-chunks', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.u64-huge-exact-range-and-large-chunks', params, harness_backend)
 
 
 @pytest.mark.spec_case('extra.u64-huge-simple-with-64k-chunks')
@@ -51,7 +51,7 @@ def test_extra_u64_huge_exact_range_and_large_chunks(harness_backend, params):
         pytest.param('sz=64T,base=8G', id='sz=64T,base=8G'),
     ],
 )
-def test_extra_u64_huge_simple_with_64k_chunks(harness_backend, params):
+def test_extra_u64_huge_simple_with_64k_chunks(request, harness_backend, params):
     """With 64K chunks a Simple request of 16 TiB or 64 TiB stays under 2^32 pages and is one block
     source: extra, drivers/gpu/buddy.c, gpu_buddy_alloc_blocks
 
@@ -71,7 +71,7 @@ def test_extra_u64_huge_simple_with_64k_chunks(harness_backend, params):
         blocks:
         - {offset: base + 1P - sz, size: sz}
     """
-    run_spec_case(SPEC, 'extra.u64-huge-simple-with-64k-chunks', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.u64-huge-simple-with-64k-chunks', params, harness_backend)
 
 
 @pytest.mark.spec_case('extra.u64-contiguous-whole-16t-space')
@@ -83,7 +83,7 @@ def test_extra_u64_huge_simple_with_64k_chunks(harness_backend, params):
         pytest.param('base=8G', id='base=8G'),
     ],
 )
-def test_extra_u64_contiguous_whole_16t_space(harness_backend, params):
+def test_extra_u64_contiguous_whole_16t_space(request, harness_backend, params):
     """A Contiguous request for a whole 16 TiB space is one block, found by the try-harder path
     source: extra, drivers/gpu/buddy.c, __alloc_contig_try_harder
 
@@ -106,4 +106,4 @@ def test_extra_u64_contiguous_whole_16t_space(harness_backend, params):
         blocks:
         - {offset: base, order: 32, size: 16T}
     """
-    run_spec_case(SPEC, 'extra.u64-contiguous-whole-16t-space', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'extra.u64-contiguous-whole-16t-space', params, harness_backend)

@@ -26,7 +26,7 @@ SPEC = 'specs/kernel-doc/alloc-blocks.yaml'
         pytest.param('min=16M,k=7', id='min=16M,k=7'),
     ],
 )
-def test_kernel_doc_alloc_blocks_min_block_size_aligns(harness_backend, params):
+def test_kernel_doc_alloc_blocks_min_block_size_aligns(request, harness_backend, params):
     """Every block of an allocation whose size is a multiple of min_block_size is aligned to it
     source: kernel-doc, drivers/gpu/buddy.c, gpu_buddy_alloc_blocks
 
@@ -65,7 +65,7 @@ def test_kernel_doc_alloc_blocks_min_block_size_aligns(harness_backend, params):
         each: {aligned: min}
         within: [4M, 512M]
     """
-    run_spec_case(SPEC, 'kernel-doc.alloc-blocks-min-block-size-aligns', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.alloc-blocks-min-block-size-aligns', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.alloc-blocks-size-rounded-up-to-min-block-size')
@@ -78,7 +78,7 @@ def test_kernel_doc_alloc_blocks_min_block_size_aligns(harness_backend, params):
         pytest.param('min=2M', id='min=2M'),
     ],
 )
-def test_kernel_doc_alloc_blocks_size_rounded_up_to_min_block_size(harness_backend, params):
+def test_kernel_doc_alloc_blocks_size_rounded_up_to_min_block_size(request, harness_backend, params):
     """A size that is not a multiple of min_block_size is placed as if rounded up to one (every block aligned), then trimmed back to the size asked
     source: kernel-doc, drivers/gpu/buddy.c, gpu_buddy_alloc_blocks
 
@@ -98,7 +98,7 @@ def test_kernel_doc_alloc_blocks_size_rounded_up_to_min_block_size(harness_backe
         each: {aligned: min}
         avail: 1G - min - 4K
     """
-    run_spec_case(SPEC, 'kernel-doc.alloc-blocks-size-rounded-up-to-min-block-size', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.alloc-blocks-size-rounded-up-to-min-block-size', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.alloc-blocks-size-rounded-up-kept-with-trim-disable')
@@ -111,7 +111,7 @@ def test_kernel_doc_alloc_blocks_size_rounded_up_to_min_block_size(harness_backe
         pytest.param('min=2M', id='min=2M'),
     ],
 )
-def test_kernel_doc_alloc_blocks_size_rounded_up_kept_with_trim_disable(harness_backend, params):
+def test_kernel_doc_alloc_blocks_size_rounded_up_kept_with_trim_disable(request, harness_backend, params):
     """With TRIM_DISABLE a size that is not a multiple of min_block_size keeps the whole rounded-up allocation
     source: kernel-doc, include/linux/gpu_buddy.h, GPU_BUDDY_TRIM_DISABLE
 
@@ -136,7 +136,7 @@ def test_kernel_doc_alloc_blocks_size_rounded_up_kept_with_trim_disable(harness_
         each: {aligned: min}
         avail: 1G - 2 * min
     """
-    run_spec_case(SPEC, 'kernel-doc.alloc-blocks-size-rounded-up-kept-with-trim-disable', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.alloc-blocks-size-rounded-up-kept-with-trim-disable', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.alloc-blocks-exact-range-honours-min-block-size')
@@ -149,7 +149,7 @@ def test_kernel_doc_alloc_blocks_size_rounded_up_kept_with_trim_disable(harness_
         pytest.param('min=2M', id='min=2M'),
     ],
 )
-def test_kernel_doc_alloc_blocks_exact_range_honours_min_block_size(harness_backend, params):
+def test_kernel_doc_alloc_blocks_exact_range_honours_min_block_size(request, harness_backend, params):
     """An exact range (start + size == end) whose edges are not aligned to min_block_size is EINVAL
     source: kernel-doc, drivers/gpu/buddy.c, gpu_buddy_alloc_blocks
 
@@ -170,7 +170,7 @@ def test_kernel_doc_alloc_blocks_exact_range_honours_min_block_size(harness_back
         - {offset: min, size: min}
         avail: 1G - min
     """
-    run_spec_case(SPEC, 'kernel-doc.alloc-blocks-exact-range-honours-min-block-size', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.alloc-blocks-exact-range-honours-min-block-size', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.alloc-blocks-power-of-two-blocks')
@@ -186,7 +186,7 @@ def test_kernel_doc_alloc_blocks_exact_range_honours_min_block_size(harness_back
         pytest.param('sz=1G - 4K', id='sz=1G - 4K'),
     ],
 )
-def test_kernel_doc_alloc_blocks_power_of_two_blocks(harness_backend, params):
+def test_kernel_doc_alloc_blocks_power_of_two_blocks(request, harness_backend, params):
     """Any size is served as power-of-two blocks of chunk_size << order adding up to it
     source: kernel-doc, drivers/gpu/buddy.c, gpu_buddy_alloc_blocks
 
@@ -202,7 +202,7 @@ def test_kernel_doc_alloc_blocks_power_of_two_blocks(harness_backend, params):
     - alloc: {as: a, size: sz}
       expect: {total: sz, avail: 2G - sz}
     """
-    run_spec_case(SPEC, 'kernel-doc.alloc-blocks-power-of-two-blocks', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.alloc-blocks-power-of-two-blocks', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.alloc-blocks-rejects-bad-sizes')
@@ -214,7 +214,7 @@ def test_kernel_doc_alloc_blocks_power_of_two_blocks(harness_backend, params):
         pytest.param('chunk_shift=16', id='chunk_shift=16'),
     ],
 )
-def test_kernel_doc_alloc_blocks_rejects_bad_sizes(harness_backend, params):
+def test_kernel_doc_alloc_blocks_rejects_bad_sizes(request, harness_backend, params):
     """A size or min_block_size below the chunk size, or a min_block_size not a power of two, is EINVAL
     source: kernel-doc, drivers/gpu/buddy.c, gpu_buddy_alloc_blocks
 
@@ -251,7 +251,7 @@ def test_kernel_doc_alloc_blocks_rejects_bad_sizes(harness_backend, params):
         flags: [range]
       expect: {error: EINVAL, avail: 1G}
     """
-    run_spec_case(SPEC, 'kernel-doc.alloc-blocks-rejects-bad-sizes', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.alloc-blocks-rejects-bad-sizes', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.alloc-blocks-rejects-out-of-space-ranges')
@@ -263,7 +263,7 @@ def test_kernel_doc_alloc_blocks_rejects_bad_sizes(harness_backend, params):
         pytest.param('space=3G', id='space=3G'),
     ],
 )
-def test_kernel_doc_alloc_blocks_rejects_out_of_space_ranges(harness_backend, params):
+def test_kernel_doc_alloc_blocks_rejects_out_of_space_ranges(request, harness_backend, params):
     """An end beyond the space, or a start + size beyond it, is EINVAL; so is a size above the whole space
     source: kernel-doc, drivers/gpu/buddy.c, gpu_buddy_alloc_blocks
 
@@ -298,7 +298,7 @@ def test_kernel_doc_alloc_blocks_rejects_out_of_space_ranges(harness_backend, pa
         flags: [range]
       expect: {error: EINVAL, avail: space}
     """
-    run_spec_case(SPEC, 'kernel-doc.alloc-blocks-rejects-out-of-space-ranges', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.alloc-blocks-rejects-out-of-space-ranges', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.alloc-blocks-fill-until-enospc')
@@ -314,7 +314,7 @@ def test_kernel_doc_alloc_blocks_rejects_out_of_space_ranges(harness_backend, pa
         pytest.param('chunk_shift=16,space=3M', id='chunk_shift=16,space=3M'),
     ],
 )
-def test_kernel_doc_alloc_blocks_fill_until_enospc(harness_backend, params):
+def test_kernel_doc_alloc_blocks_fill_until_enospc(request, harness_backend, params):
     """Allocating chunk-sized pieces succeeds exactly size / chunk_size times, then ENOSPC
     source: kernel-doc, drivers/gpu/buddy.c, gpu_buddy_alloc_blocks
 
@@ -341,7 +341,7 @@ def test_kernel_doc_alloc_blocks_fill_until_enospc(harness_backend, params):
         - {free: 'p{i}'}
     - check: {avail: space}
     """
-    run_spec_case(SPEC, 'kernel-doc.alloc-blocks-fill-until-enospc', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.alloc-blocks-fill-until-enospc', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.alloc-blocks-failure-takes-nothing')
@@ -353,7 +353,7 @@ def test_kernel_doc_alloc_blocks_fill_until_enospc(harness_backend, params):
         pytest.param('chunk_shift=16', id='chunk_shift=16'),
     ],
 )
-def test_kernel_doc_alloc_blocks_failure_takes_nothing(harness_backend, params):
+def test_kernel_doc_alloc_blocks_failure_takes_nothing(request, harness_backend, params):
     """An allocation that fails part-way gives back what it had taken
     source: kernel-doc, drivers/gpu/buddy.c, gpu_buddy_alloc_blocks
 
@@ -379,4 +379,4 @@ def test_kernel_doc_alloc_blocks_failure_takes_nothing(harness_backend, params):
         - {offset: 4M, size: 4M}
         avail: 0
     """
-    run_spec_case(SPEC, 'kernel-doc.alloc-blocks-failure-takes-nothing', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.alloc-blocks-failure-takes-nothing', params, harness_backend)

@@ -19,7 +19,7 @@ SPEC = 'specs/kernel-doc/block-trim.yaml'
         pytest.param('new=9M + 12K', id='new=9M + 12K'),
     ],
 )
-def test_kernel_doc_block_trim_keeps_start_frees_rest(harness_backend, params):
+def test_kernel_doc_block_trim_keeps_start_frees_rest(request, harness_backend, params):
     """Trimming a single block keeps new_size from its start, in ascending blocks, and frees the rest
     source: kernel-doc, drivers/gpu/buddy.c, gpu_buddy_block_trim
 
@@ -48,12 +48,12 @@ def test_kernel_doc_block_trim_keeps_start_frees_rest(harness_backend, params):
     - free: a
       expect: {avail: 1G}
     """
-    run_spec_case(SPEC, 'kernel-doc.block-trim-keeps-start-frees-rest', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.block-trim-keeps-start-frees-rest', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.block-trim-blocks-ascending')
 @pytest.mark.kernel_doc
-def test_kernel_doc_block_trim_blocks_ascending(harness_backend):
+def test_kernel_doc_block_trim_blocks_ascending(request, harness_backend):
     """A trim that leaves several blocks lists them in ascending order
     source: kernel-doc, drivers/gpu/buddy.c, gpu_buddy_block_trim
 
@@ -84,7 +84,7 @@ def test_kernel_doc_block_trim_blocks_ascending(harness_backend):
         - {offset: 1G - 80M, size: 8M}
         sorted: ascending
     """
-    run_spec_case(SPEC, 'kernel-doc.block-trim-blocks-ascending', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.block-trim-blocks-ascending', "", harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.block-trim-from-start')
@@ -97,7 +97,7 @@ def test_kernel_doc_block_trim_blocks_ascending(harness_backend):
         pytest.param('skip=8M', id='skip=8M'),
     ],
 )
-def test_kernel_doc_block_trim_from_start(harness_backend, params):
+def test_kernel_doc_block_trim_from_start(request, harness_backend, params):
     """Trimming with a start keeps [start, start + new_size) of the block
     source: kernel-doc, drivers/gpu/buddy.c, gpu_buddy_block_trim
 
@@ -122,12 +122,12 @@ def test_kernel_doc_block_trim_from_start(harness_backend, params):
     - free: a
       expect: {avail: 1G}
     """
-    run_spec_case(SPEC, 'kernel-doc.block-trim-from-start', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.block-trim-from-start', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.block-trim-same-size-is-noop')
 @pytest.mark.kernel_doc
-def test_kernel_doc_block_trim_same_size_is_noop(harness_backend):
+def test_kernel_doc_block_trim_same_size_is_noop(request, harness_backend):
     """Trimming to the block's own size succeeds and changes nothing
     source: kernel-doc, drivers/gpu/buddy.c, gpu_buddy_block_trim
 
@@ -146,12 +146,12 @@ def test_kernel_doc_block_trim_same_size_is_noop(harness_backend):
         - {offset: 1G - 16M, size: 16M}
         avail: 1G - 16M
     """
-    run_spec_case(SPEC, 'kernel-doc.block-trim-same-size-is-noop', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.block-trim-same-size-is-noop', "", harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.block-trim-rejects-bad-input')
 @pytest.mark.kernel_doc
-def test_kernel_doc_block_trim_rejects_bad_input(harness_backend):
+def test_kernel_doc_block_trim_rejects_bad_input(request, harness_backend):
     """Trim refuses several blocks, a larger, zero or unaligned size, and a start outside the block
     source: kernel-doc, drivers/gpu/buddy.c, gpu_buddy_block_trim
 
@@ -190,4 +190,4 @@ def test_kernel_doc_block_trim_rejects_bad_input(harness_backend):
         - {offset: 1G - 32M, size: 8M}
         avail: 1G - 20M
     """
-    run_spec_case(SPEC, 'kernel-doc.block-trim-rejects-bad-input', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.block-trim-rejects-bad-input', "", harness_backend)

@@ -17,7 +17,7 @@ SPEC = 'specs/kernel-doc/fini.yaml'
         pytest.param('space=1G + 4K', id='space=1G + 4K'),
     ],
 )
-def test_kernel_doc_fini_after_mixed_clear_state(harness_backend, params):
+def test_kernel_doc_fini_after_mixed_clear_state(request, harness_backend, params):
     """Tear-down merges clear and dirty free blocks of every root back without a warning
     source: kernel-doc, drivers/gpu/buddy.c, gpu_buddy_fini
 
@@ -47,4 +47,4 @@ def test_kernel_doc_fini_after_mixed_clear_state(harness_backend, params):
         - free: {name: 'a{i}', cleared: true}
     - check: {clear_avail: 32M, avail: space - 16M}
     """
-    run_spec_case(SPEC, 'kernel-doc.fini-after-mixed-clear-state', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.fini-after-mixed-clear-state', params, harness_backend)

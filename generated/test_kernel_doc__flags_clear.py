@@ -16,7 +16,7 @@ SPEC = 'specs/kernel-doc/flags-clear.yaml'
         pytest.param('chunk_shift=16', id='chunk_shift=16'),
     ],
 )
-def test_kernel_doc_clear_allocation_prefers_cleared(harness_backend, params):
+def test_kernel_doc_clear_allocation_prefers_cleared(request, harness_backend, params):
     """CLEAR_ALLOCATION takes the cleared block, a plain request takes a dirty one
     source: kernel-doc, include/linux/gpu_buddy.h, GPU_BUDDY_CLEAR_ALLOCATION
 
@@ -53,7 +53,7 @@ def test_kernel_doc_clear_allocation_prefers_cleared(harness_backend, params):
         - {offset: 0, size: 16M}
         clear_avail: 0
     """
-    run_spec_case(SPEC, 'kernel-doc.clear-allocation-prefers-cleared', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.clear-allocation-prefers-cleared', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.clear-allocation-falls-back-to-dirty')
@@ -67,7 +67,7 @@ def test_kernel_doc_clear_allocation_prefers_cleared(harness_backend, params):
         pytest.param('sz=256M', id='sz=256M'),
     ],
 )
-def test_kernel_doc_clear_allocation_falls_back_to_dirty(harness_backend, params):
+def test_kernel_doc_clear_allocation_falls_back_to_dirty(request, harness_backend, params):
     """With too little cleared memory a CLEAR_ALLOCATION request is served from dirty memory
     source: kernel-doc, include/linux/gpu_buddy.h, GPU_BUDDY_CLEAR_ALLOCATION
 
@@ -99,7 +99,7 @@ def test_kernel_doc_clear_allocation_falls_back_to_dirty(harness_backend, params
         flags: [clear]
       expect: {count: 1, total: sz + sz, clear_avail: sz}
     """
-    run_spec_case(SPEC, 'kernel-doc.clear-allocation-falls-back-to-dirty', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.clear-allocation-falls-back-to-dirty', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.clear-allocation-uses-available-clear-memory')
@@ -111,7 +111,7 @@ def test_kernel_doc_clear_allocation_falls_back_to_dirty(harness_backend, params
         pytest.param('chunk_shift=16', id='chunk_shift=16'),
     ],
 )
-def test_kernel_doc_clear_allocation_uses_available_clear_memory(harness_backend, params):
+def test_kernel_doc_clear_allocation_uses_available_clear_memory(request, harness_backend, params):
     """When the cleared memory covers the request, CLEAR_ALLOCATION consumes cleared memory rather than dirty
     source: kernel-doc, include/linux/gpu_buddy.h, GPU_BUDDY_CLEAR_ALLOCATION
 
@@ -147,7 +147,7 @@ def test_kernel_doc_clear_allocation_uses_available_clear_memory(harness_backend
         flags: [clear]
       expect: {total: 32M, clear_avail: 0}
     """
-    run_spec_case(SPEC, 'kernel-doc.clear-allocation-uses-available-clear-memory', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.clear-allocation-uses-available-clear-memory', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.cleared-free-feeds-clear-allocations')
@@ -160,7 +160,7 @@ def test_kernel_doc_clear_allocation_uses_available_clear_memory(harness_backend
         pytest.param('chunk_shift=16', id='chunk_shift=16'),
     ],
 )
-def test_kernel_doc_cleared_free_feeds_clear_allocations(harness_backend, params):
+def test_kernel_doc_cleared_free_feeds_clear_allocations(request, harness_backend, params):
     """Blocks freed with CLEARED count in clear_avail and serve later CLEAR_ALLOCATION requests
     source: kernel-doc, include/linux/gpu_buddy.h, GPU_BUDDY_CLEARED
 
@@ -197,7 +197,7 @@ def test_kernel_doc_cleared_free_feeds_clear_allocations(harness_backend, params
     - free: {name: b, cleared: true}
       expect: {clear_avail: 64M}
     """
-    run_spec_case(SPEC, 'kernel-doc.cleared-free-feeds-clear-allocations', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.cleared-free-feeds-clear-allocations', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.cleared-whole-space')
@@ -210,7 +210,7 @@ def test_kernel_doc_cleared_free_feeds_clear_allocations(harness_backend, params
         pytest.param('space=3G', id='space=3G'),
     ],
 )
-def test_kernel_doc_cleared_whole_space(harness_backend, params):
+def test_kernel_doc_cleared_whole_space(request, harness_backend, params):
     """Freeing the whole space with CLEARED makes all of it clear memory
     source: kernel-doc, include/linux/gpu_buddy.h, GPU_BUDDY_CLEARED
 
@@ -234,7 +234,7 @@ def test_kernel_doc_cleared_whole_space(harness_backend, params):
         flags: [clear]
       expect: {clear_avail: space - 4M}
     """
-    run_spec_case(SPEC, 'kernel-doc.cleared-whole-space', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.cleared-whole-space', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.free-list-without-cleared-marks-dirty')
@@ -246,7 +246,7 @@ def test_kernel_doc_cleared_whole_space(harness_backend, params):
         pytest.param('chunk_shift=16', id='chunk_shift=16'),
     ],
 )
-def test_kernel_doc_free_list_without_cleared_marks_dirty(harness_backend, params):
+def test_kernel_doc_free_list_without_cleared_marks_dirty(request, harness_backend, params):
     """Freeing without CLEARED returns a block as dirty even if it was allocated clear
     source: kernel-doc, drivers/gpu/buddy.c, gpu_buddy_free_list
 
@@ -277,4 +277,4 @@ def test_kernel_doc_free_list_without_cleared_marks_dirty(harness_backend, param
         - {offset: 1G - 16M, size: 16M}
         clear_avail: 1G - 16M
     """
-    run_spec_case(SPEC, 'kernel-doc.free-list-without-cleared-marks-dirty', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.free-list-without-cleared-marks-dirty', params, harness_backend)

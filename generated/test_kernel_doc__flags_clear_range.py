@@ -17,7 +17,7 @@ SPEC = 'specs/kernel-doc/flags-clear-range.yaml'
         pytest.param('start=992M', id='start=992M'),
     ],
 )
-def test_kernel_doc_clear_allocation_with_range_takes_clear_memory(harness_backend, params):
+def test_kernel_doc_clear_allocation_with_range_takes_clear_memory(request, harness_backend, params):
     """A RANGE | CLEAR request whose window holds cleared memory is served from it
     source: kernel-doc, include/linux/gpu_buddy.h, GPU_BUDDY_CLEAR_ALLOCATION
 
@@ -49,4 +49,4 @@ def test_kernel_doc_clear_allocation_with_range_takes_clear_memory(harness_backe
         avail: 1G - 4K
         clear_avail: 16M - 4K
     """
-    run_spec_case(SPEC, 'kernel-doc.clear-allocation-with-range-takes-clear-memory', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.clear-allocation-with-range-takes-clear-memory', params, harness_backend)

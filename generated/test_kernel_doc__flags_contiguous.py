@@ -20,7 +20,7 @@ SPEC = 'specs/kernel-doc/flags-contiguous.yaml'
         pytest.param('sz=64M', id='sz=64M'),
     ],
 )
-def test_kernel_doc_contiguous_single_block(harness_backend, params):
+def test_kernel_doc_contiguous_single_block(request, harness_backend, params):
     """A CONTIGUOUS allocation is satisfied with one single block, as the flag's documentation says
     source: kernel-doc, include/linux/gpu_buddy.h, GPU_BUDDY_CONTIGUOUS_ALLOCATION
 
@@ -41,7 +41,7 @@ def test_kernel_doc_contiguous_single_block(harness_backend, params):
         flags: [contiguous]
       expect: {count: 1, total: sz, contiguous: true}
     """
-    run_spec_case(SPEC, 'kernel-doc.contiguous-single-block', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.contiguous-single-block', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.contiguous-blocks-form-one-range')
@@ -63,7 +63,7 @@ def test_kernel_doc_contiguous_single_block(harness_backend, params):
         pytest.param('sz=100M,chunk_shift=13', id='sz=100M,chunk_shift=13'),
     ],
 )
-def test_kernel_doc_contiguous_blocks_form_one_range(harness_backend, params):
+def test_kernel_doc_contiguous_blocks_form_one_range(request, harness_backend, params):
     """Whatever the block count, a CONTIGUOUS allocation is one gap-free range of exactly the size
     source: kernel-doc, include/linux/gpu_buddy.h, GPU_BUDDY_CONTIGUOUS_ALLOCATION
 
@@ -85,7 +85,7 @@ def test_kernel_doc_contiguous_blocks_form_one_range(harness_backend, params):
         flags: [contiguous]
       expect: {contiguous: true, total: sz, avail: 1G - sz}
     """
-    run_spec_case(SPEC, 'kernel-doc.contiguous-blocks-form-one-range', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.contiguous-blocks-form-one-range', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.contiguous-enospc-when-fragmented')
@@ -97,7 +97,7 @@ def test_kernel_doc_contiguous_blocks_form_one_range(harness_backend, params):
         pytest.param('chunk_shift=16', id='chunk_shift=16'),
     ],
 )
-def test_kernel_doc_contiguous_enospc_when_fragmented(harness_backend, params):
+def test_kernel_doc_contiguous_enospc_when_fragmented(request, harness_backend, params):
     """CONTIGUOUS fails with ENOSPC when free space exists only as separate holes, taking nothing
     source: kernel-doc, include/linux/gpu_buddy.h, GPU_BUDDY_CONTIGUOUS_ALLOCATION
 
@@ -143,7 +143,7 @@ def test_kernel_doc_contiguous_enospc_when_fragmented(harness_backend, params):
         blocks:
         - {offset: 60M, size: 4M}
     """
-    run_spec_case(SPEC, 'kernel-doc.contiguous-enospc-when-fragmented', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.contiguous-enospc-when-fragmented', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.contiguous-larger-than-space-is-enospc')
@@ -155,7 +155,7 @@ def test_kernel_doc_contiguous_enospc_when_fragmented(harness_backend, params):
         pytest.param('over=1G', id='over=1G'),
     ],
 )
-def test_kernel_doc_contiguous_larger_than_space_is_enospc(harness_backend, params):
+def test_kernel_doc_contiguous_larger_than_space_is_enospc(request, harness_backend, params):
     """A CONTIGUOUS request larger than the whole space cannot be contiguous, so it fails with ENOSPC
     source: kernel-doc, include/linux/gpu_buddy.h, GPU_BUDDY_CONTIGUOUS_ALLOCATION
 
@@ -175,4 +175,4 @@ def test_kernel_doc_contiguous_larger_than_space_is_enospc(harness_backend, para
         flags: [contiguous]
       expect: {error: ENOSPC, avail: 1G}
     """
-    run_spec_case(SPEC, 'kernel-doc.contiguous-larger-than-space-is-enospc', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.contiguous-larger-than-space-is-enospc', params, harness_backend)

@@ -34,7 +34,7 @@ SPEC = 'specs/kernel-doc/flags-range.yaml'
         pytest.param('start=3G + 4K,len=100M,sz=16M', id='start=3G + 4K,len=100M,sz=16M'),
     ],
 )
-def test_kernel_doc_range_restricts_to_window(harness_backend, params):
+def test_kernel_doc_range_restricts_to_window(request, harness_backend, params):
     """With RANGE the block is the lowest aligned fit inside [start, end)
     source: kernel-doc, include/linux/gpu_buddy.h, GPU_BUDDY_RANGE_ALLOCATION
 
@@ -61,7 +61,7 @@ def test_kernel_doc_range_restricts_to_window(harness_backend, params):
         - {offset: (start + sz - 1) // sz * sz, size: sz}
         within: [start, start + len]
     """
-    run_spec_case(SPEC, 'kernel-doc.range-restricts-to-window', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.range-restricts-to-window', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.range-multi-block-within-window')
@@ -83,7 +83,7 @@ def test_kernel_doc_range_restricts_to_window(harness_backend, params):
         pytest.param('start=1G + 12M,sz=28M + 4K', id='start=1G + 12M,sz=28M + 4K'),
     ],
 )
-def test_kernel_doc_range_multi_block_within_window(harness_backend, params):
+def test_kernel_doc_range_multi_block_within_window(request, harness_backend, params):
     """A multi-block RANGE allocation keeps every block inside [start, end)
     source: kernel-doc, include/linux/gpu_buddy.h, GPU_BUDDY_RANGE_ALLOCATION
 
@@ -108,7 +108,7 @@ def test_kernel_doc_range_multi_block_within_window(harness_backend, params):
         within: [start, start + 64M]
         avail: 4G - sz
     """
-    run_spec_case(SPEC, 'kernel-doc.range-multi-block-within-window', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.range-multi-block-within-window', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.range-too-small-is-enospc')
@@ -121,7 +121,7 @@ def test_kernel_doc_range_multi_block_within_window(harness_backend, params):
         pytest.param('start=2G + 8M', id='start=2G + 8M'),
     ],
 )
-def test_kernel_doc_range_too_small_is_enospc(harness_backend, params):
+def test_kernel_doc_range_too_small_is_enospc(request, harness_backend, params):
     """A RANGE window that holds no aligned block of the size fails with ENOSPC and takes nothing
     source: kernel-doc, include/linux/gpu_buddy.h, GPU_BUDDY_RANGE_ALLOCATION
 
@@ -149,7 +149,7 @@ def test_kernel_doc_range_too_small_is_enospc(harness_backend, params):
         flags: [range]
       expect: {error: ENOSPC, avail: 4G}
     """
-    run_spec_case(SPEC, 'kernel-doc.range-too-small-is-enospc', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.range-too-small-is-enospc', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.range-flag-absent-start-end-ignored')
@@ -163,7 +163,7 @@ def test_kernel_doc_range_too_small_is_enospc(harness_backend, params):
         pytest.param('start=1G,len=512M', id='start=1G,len=512M'),
     ],
 )
-def test_kernel_doc_range_flag_absent_start_end_ignored(harness_backend, params):
+def test_kernel_doc_range_flag_absent_start_end_ignored(request, harness_backend, params):
     """Without RANGE an ordinary window is ignored and the block lands at the top as for start = end = 0
     source: kernel-doc, include/linux/gpu_buddy.h, GPU_BUDDY_RANGE_ALLOCATION
 
@@ -183,7 +183,7 @@ def test_kernel_doc_range_flag_absent_start_end_ignored(harness_backend, params)
         blocks:
         - {offset: 4G - 16M, size: 16M}
     """
-    run_spec_case(SPEC, 'kernel-doc.range-flag-absent-start-end-ignored', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.range-flag-absent-start-end-ignored', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.range-flag-absent-exact-window-ignored')
@@ -196,7 +196,7 @@ def test_kernel_doc_range_flag_absent_start_end_ignored(harness_backend, params)
         pytest.param('start=1G + 16M', id='start=1G + 16M'),
     ],
 )
-def test_kernel_doc_range_flag_absent_exact_window_ignored(harness_backend, params):
+def test_kernel_doc_range_flag_absent_exact_window_ignored(request, harness_backend, params):
     """Without RANGE a window exactly the size of the request is ignored like any other
     source: kernel-doc, include/linux/gpu_buddy.h, GPU_BUDDY_RANGE_ALLOCATION
 
@@ -214,7 +214,7 @@ def test_kernel_doc_range_flag_absent_exact_window_ignored(harness_backend, para
         blocks:
         - {offset: 4G - 16M, size: 16M}
     """
-    run_spec_case(SPEC, 'kernel-doc.range-flag-absent-exact-window-ignored', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.range-flag-absent-exact-window-ignored', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.range-flag-absent-end-beyond-space-ignored')
@@ -227,7 +227,7 @@ def test_kernel_doc_range_flag_absent_exact_window_ignored(harness_backend, para
         pytest.param('end=U64_MAX - 4095', id='end=U64_MAX - 4095'),
     ],
 )
-def test_kernel_doc_range_flag_absent_end_beyond_space_ignored(harness_backend, params):
+def test_kernel_doc_range_flag_absent_end_beyond_space_ignored(request, harness_backend, params):
     """Without RANGE an end beyond the managed size is ignored
     source: kernel-doc, include/linux/gpu_buddy.h, GPU_BUDDY_RANGE_ALLOCATION
 
@@ -245,7 +245,7 @@ def test_kernel_doc_range_flag_absent_end_beyond_space_ignored(harness_backend, 
         blocks:
         - {offset: 4G - 16M, size: 16M}
     """
-    run_spec_case(SPEC, 'kernel-doc.range-flag-absent-end-beyond-space-ignored', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.range-flag-absent-end-beyond-space-ignored', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.range-flag-absent-unaligned-start-ignored')
@@ -257,7 +257,7 @@ def test_kernel_doc_range_flag_absent_end_beyond_space_ignored(harness_backend, 
         pytest.param('start=4K + 1', id='start=4K + 1'),
     ],
 )
-def test_kernel_doc_range_flag_absent_unaligned_start_ignored(harness_backend, params):
+def test_kernel_doc_range_flag_absent_unaligned_start_ignored(request, harness_backend, params):
     """Without RANGE a start that is not chunk-aligned is ignored
     source: kernel-doc, include/linux/gpu_buddy.h, GPU_BUDDY_RANGE_ALLOCATION
 
@@ -275,7 +275,7 @@ def test_kernel_doc_range_flag_absent_unaligned_start_ignored(harness_backend, p
         blocks:
         - {offset: 4G - 16M, size: 16M}
     """
-    run_spec_case(SPEC, 'kernel-doc.range-flag-absent-unaligned-start-ignored', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.range-flag-absent-unaligned-start-ignored', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.range-flag-absent-end-ignored-when-merging')
@@ -287,7 +287,7 @@ def test_kernel_doc_range_flag_absent_unaligned_start_ignored(harness_backend, p
         pytest.param('chunk_shift=16', id='chunk_shift=16'),
     ],
 )
-def test_kernel_doc_range_flag_absent_end_ignored_when_merging(harness_backend, params):
+def test_kernel_doc_range_flag_absent_end_ignored_when_merging(request, harness_backend, params):
     """Without RANGE, end = 0 serves a whole free block split into clear and dirty halves, as end = size does
     source: kernel-doc, include/linux/gpu_buddy.h, GPU_BUDDY_RANGE_ALLOCATION
 
@@ -311,4 +311,4 @@ def test_kernel_doc_range_flag_absent_end_ignored_when_merging(harness_backend, 
         blocks:
         - {offset: 1G, size: 1G}
     """
-    run_spec_case(SPEC, 'kernel-doc.range-flag-absent-end-ignored-when-merging', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.range-flag-absent-end-ignored-when-merging', params, harness_backend)

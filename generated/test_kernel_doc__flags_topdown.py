@@ -20,7 +20,7 @@ SPEC = 'specs/kernel-doc/flags-topdown.yaml'
         pytest.param('chunk_shift=16,sz=16M', id='chunk_shift=16,sz=16M'),
     ],
 )
-def test_kernel_doc_topdown_fills_downward(harness_backend, params):
+def test_kernel_doc_topdown_fills_downward(request, harness_backend, params):
     """Successive TOPDOWN allocations start at the top and work down without gaps
     source: kernel-doc, include/linux/gpu_buddy.h, GPU_BUDDY_TOPDOWN_ALLOCATION
 
@@ -46,7 +46,7 @@ def test_kernel_doc_topdown_fills_downward(harness_backend, params):
             blocks:
             - {offset: 1G - (i + 1) * sz, size: sz}
     """
-    run_spec_case(SPEC, 'kernel-doc.topdown-fills-downward', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.topdown-fills-downward', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.topdown-takes-highest-not-smallest')
@@ -58,7 +58,7 @@ def test_kernel_doc_topdown_fills_downward(harness_backend, params):
         pytest.param('chunk_shift=16', id='chunk_shift=16'),
     ],
 )
-def test_kernel_doc_topdown_takes_highest_not_smallest(harness_backend, params):
+def test_kernel_doc_topdown_takes_highest_not_smallest(request, harness_backend, params):
     """TOPDOWN takes the highest free block even when a lower, smaller block would fit
     source: kernel-doc, include/linux/gpu_buddy.h, GPU_BUDDY_TOPDOWN_ALLOCATION
 
@@ -93,4 +93,4 @@ def test_kernel_doc_topdown_takes_highest_not_smallest(harness_backend, params):
         blocks:
         - {offset: 1G - 16M, size: 16M}
     """
-    run_spec_case(SPEC, 'kernel-doc.topdown-takes-highest-not-smallest', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.topdown-takes-highest-not-smallest', params, harness_backend)

@@ -20,7 +20,7 @@ SPEC = 'specs/kernel-doc/flags-trim-disable.yaml'
         pytest.param('p=64M,short=4M', id='p=64M,short=4M'),
     ],
 )
-def test_kernel_doc_trim_disable_keeps_power_of_two_block(harness_backend, params):
+def test_kernel_doc_trim_disable_keeps_power_of_two_block(request, harness_backend, params):
     """A rounded-up CONTIGUOUS request with TRIM_DISABLE keeps the whole power-of-two block
     source: kernel-doc, include/linux/gpu_buddy.h, GPU_BUDDY_TRIM_DISABLE
 
@@ -46,7 +46,7 @@ def test_kernel_doc_trim_disable_keeps_power_of_two_block(harness_backend, param
     - free: c
       expect: {avail: 1G}
     """
-    run_spec_case(SPEC, 'kernel-doc.trim-disable-keeps-power-of-two-block', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.trim-disable-keeps-power-of-two-block', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.trim-default-returns-excess')
@@ -62,7 +62,7 @@ def test_kernel_doc_trim_disable_keeps_power_of_two_block(harness_backend, param
         pytest.param('p=64M,short=4M', id='p=64M,short=4M'),
     ],
 )
-def test_kernel_doc_trim_default_returns_excess(harness_backend, params):
+def test_kernel_doc_trim_default_returns_excess(request, harness_backend, params):
     """Without TRIM_DISABLE the excess of a rounded-up block is trimmed and given back
     source: kernel-doc, include/linux/gpu_buddy.h, GPU_BUDDY_TRIM_DISABLE
 
@@ -88,12 +88,12 @@ def test_kernel_doc_trim_default_returns_excess(harness_backend, params):
         sorted: ascending
         avail: 1G - p + short
     """
-    run_spec_case(SPEC, 'kernel-doc.trim-default-returns-excess', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.trim-default-returns-excess', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.trim-disable-min-block-rounding')
 @pytest.mark.kernel_doc
-def test_kernel_doc_trim_disable_min_block_rounding(harness_backend):
+def test_kernel_doc_trim_disable_min_block_rounding(request, harness_backend):
     """A size rounded up to min_block_size is trimmed by default and kept whole with TRIM_DISABLE
     source: kernel-doc, include/linux/gpu_buddy.h, GPU_BUDDY_TRIM_DISABLE
 
@@ -123,4 +123,4 @@ def test_kernel_doc_trim_disable_min_block_rounding(harness_backend):
         - {offset: 1G - 24M, size: 4M}
         avail: 1G - 20M
     """
-    run_spec_case(SPEC, 'kernel-doc.trim-disable-min-block-rounding', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.trim-disable-min-block-rounding', "", harness_backend)

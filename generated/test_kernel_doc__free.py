@@ -17,7 +17,7 @@ SPEC = 'specs/kernel-doc/free.yaml'
         pytest.param('sz=768M', id='sz=768M'),
     ],
 )
-def test_kernel_doc_free_list_returns_every_block(harness_backend, params):
+def test_kernel_doc_free_list_returns_every_block(request, harness_backend, params):
     """Freeing an allocation's list returns all of its blocks and they merge back
     source: kernel-doc, drivers/gpu/buddy.c, gpu_buddy_free_list
 
@@ -39,7 +39,7 @@ def test_kernel_doc_free_list_returns_every_block(harness_backend, params):
         blocks:
         - {offset: 0, size: 1G}
     """
-    run_spec_case(SPEC, 'kernel-doc.free-list-returns-every-block', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.free-list-returns-every-block', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.free-block-in-any-order')
@@ -52,7 +52,7 @@ def test_kernel_doc_free_list_returns_every_block(harness_backend, params):
         pytest.param('chunk_shift=16', id='chunk_shift=16'),
     ],
 )
-def test_kernel_doc_free_block_in_any_order(harness_backend, params):
+def test_kernel_doc_free_block_in_any_order(request, harness_backend, params):
     """Single blocks freed in an order other than allocation order all return and merge
     source: kernel-doc, drivers/gpu/buddy.c, gpu_buddy_free_block
 
@@ -87,4 +87,4 @@ def test_kernel_doc_free_block_in_any_order(harness_backend, params):
         blocks:
         - {offset: 0, size: 4M}
     """
-    run_spec_case(SPEC, 'kernel-doc.free-block-in-any-order', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.free-block-in-any-order', params, harness_backend)

@@ -20,7 +20,7 @@ SPEC = 'specs/kernel-doc/init.yaml'
         pytest.param('space=1T', id='space=1T'),
     ],
 )
-def test_kernel_doc_init_fresh_counters(harness_backend, params):
+def test_kernel_doc_init_fresh_counters(request, harness_backend, params):
     """A new allocator has all of its size available and nothing cleared
     source: kernel-doc, drivers/gpu/buddy.c, gpu_buddy_init
 
@@ -35,7 +35,7 @@ def test_kernel_doc_init_fresh_counters(harness_backend, params):
     steps:
     - check: {avail: space, clear_avail: 0, chunk_size: 4K}
     """
-    run_spec_case(SPEC, 'kernel-doc.init-fresh-counters', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.init-fresh-counters', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.init-rounds-size-down-to-chunk')
@@ -53,7 +53,7 @@ def test_kernel_doc_init_fresh_counters(harness_backend, params):
         pytest.param('space=16M + 12K + 5,chunk_shift=16', id='space=16M + 12K + 5,chunk_shift=16'),
     ],
 )
-def test_kernel_doc_init_rounds_size_down_to_chunk(harness_backend, params):
+def test_kernel_doc_init_rounds_size_down_to_chunk(request, harness_backend, params):
     """A size that is not a chunk multiple is managed rounded down to one
     source: kernel-doc, include/linux/gpu_buddy.h, struct gpu_buddy
 
@@ -79,7 +79,7 @@ def test_kernel_doc_init_rounds_size_down_to_chunk(harness_backend, params):
         flags: [range]
       expect: {error: EINVAL}
     """
-    run_spec_case(SPEC, 'kernel-doc.init-rounds-size-down-to-chunk', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.init-rounds-size-down-to-chunk', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.init-rejects-bad-parameters')
@@ -98,7 +98,7 @@ def test_kernel_doc_init_rounds_size_down_to_chunk(harness_backend, params):
         pytest.param('space=60K,chunk=48K', id='space=60K,chunk=48K'),
     ],
 )
-def test_kernel_doc_init_rejects_bad_parameters(harness_backend, params):
+def test_kernel_doc_init_rejects_bad_parameters(request, harness_backend, params):
     """gpu_buddy_init refuses a size below the chunk size and chunk sizes below 4K or not powers of two
     source: kernel-doc, drivers/gpu/buddy.c, gpu_buddy_init
 
@@ -117,7 +117,7 @@ def test_kernel_doc_init_rejects_bad_parameters(harness_backend, params):
       expect: {error: EINVAL}
     steps: []
     """
-    run_spec_case(SPEC, 'kernel-doc.init-rejects-bad-parameters', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.init-rejects-bad-parameters', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.init-roots-largest-first')
@@ -129,7 +129,7 @@ def test_kernel_doc_init_rejects_bad_parameters(harness_backend, params):
         pytest.param('chunk_shift=16', id='chunk_shift=16'),
     ],
 )
-def test_kernel_doc_init_roots_largest_first(harness_backend, params):
+def test_kernel_doc_init_roots_largest_first(request, harness_backend, params):
     """A size that is not a power of two is split into power-of-two roots, largest first from offset 0
     source: kernel-doc, include/linux/gpu_buddy.h, struct gpu_buddy, roots
 
@@ -168,12 +168,12 @@ def test_kernel_doc_init_roots_largest_first(harness_backend, params):
     - alloc: {size: 1 << chunk_shift}
       expect: {error: ENOSPC, avail: 0}
     """
-    run_spec_case(SPEC, 'kernel-doc.init-roots-largest-first', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.init-roots-largest-first', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.init-roots-down-to-one-chunk')
 @pytest.mark.kernel_doc
-def test_kernel_doc_init_roots_down_to_one_chunk(harness_backend):
+def test_kernel_doc_init_roots_down_to_one_chunk(request, harness_backend):
     """With a one-chunk root at the top, each root serves its own size
     source: kernel-doc, include/linux/gpu_buddy.h, struct gpu_buddy, roots
 
@@ -200,4 +200,4 @@ def test_kernel_doc_init_roots_down_to_one_chunk(harness_backend):
     - alloc: {size: 4K}
       expect: {error: ENOSPC}
     """
-    run_spec_case(SPEC, 'kernel-doc.init-roots-down-to-one-chunk', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.init-roots-down-to-one-chunk', "", harness_backend)

@@ -16,7 +16,7 @@ SPEC = 'specs/kernel-doc/min-block-alignment.yaml'
         pytest.param('start=64K', id='start=64K'),
     ],
 )
-def test_kernel_doc_min_block_size_aligns_a_range_allocation(harness_backend, params):
+def test_kernel_doc_min_block_size_aligns_a_range_allocation(request, harness_backend, params):
     """A RANGE request for a power of two below min_block_size returns blocks aligned to min_block_size
     source: kernel-doc, drivers/gpu/buddy.c, gpu_buddy_alloc_blocks
 
@@ -42,4 +42,4 @@ def test_kernel_doc_min_block_size_aligns_a_range_allocation(harness_backend, pa
         within: [start, 1M]
         clear_avail: 0
     """
-    run_spec_case(SPEC, 'kernel-doc.min-block-size-aligns-a-range-allocation', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.min-block-size-aligns-a-range-allocation', params, harness_backend)

@@ -20,7 +20,7 @@ SPEC = 'specs/kernel-doc/reset-clear.yaml'
         pytest.param('space=3G,live=16M', id='space=3G,live=16M'),
     ],
 )
-def test_kernel_doc_reset_clear_true_marks_all_free_clear(harness_backend, params):
+def test_kernel_doc_reset_clear_true_marks_all_free_clear(request, harness_backend, params):
     """reset_clear(true) makes every free block clear, reset_clear(false) makes every one dirty
     source: kernel-doc, drivers/gpu/buddy.c, gpu_buddy_reset_clear
 
@@ -51,7 +51,7 @@ def test_kernel_doc_reset_clear_true_marks_all_free_clear(harness_backend, param
     - reset_clear: true
       expect: {clear_avail: space}
     """
-    run_spec_case(SPEC, 'kernel-doc.reset-clear-true-marks-all-free-clear', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.reset-clear-true-marks-all-free-clear', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.reset-clear-merges-mixed-state')
@@ -63,7 +63,7 @@ def test_kernel_doc_reset_clear_true_marks_all_free_clear(harness_backend, param
         pytest.param('chunk_shift=16', id='chunk_shift=16'),
     ],
 )
-def test_kernel_doc_reset_clear_merges_mixed_state(harness_backend, params):
+def test_kernel_doc_reset_clear_merges_mixed_state(request, harness_backend, params):
     """After mixed clear and dirty frees, reset_clear(true) leaves clear_avail equal to avail
     source: kernel-doc, drivers/gpu/buddy.c, gpu_buddy_reset_clear
 
@@ -98,7 +98,7 @@ def test_kernel_doc_reset_clear_merges_mixed_state(harness_backend, params):
     - reset_clear: false
       expect: {clear_avail: 0}
     """
-    run_spec_case(SPEC, 'kernel-doc.reset-clear-merges-mixed-state', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.reset-clear-merges-mixed-state', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.reset-clear-every-block-of-a-fragmented-tree')
@@ -113,7 +113,7 @@ def test_kernel_doc_reset_clear_merges_mixed_state(harness_backend, params):
         pytest.param('holes=10', id='holes=10'),
     ],
 )
-def test_kernel_doc_reset_clear_every_block_of_a_fragmented_tree(harness_backend, params):
+def test_kernel_doc_reset_clear_every_block_of_a_fragmented_tree(request, harness_backend, params):
     """reset_clear(true) marks every free block clear when one free tree holds many blocks
     source: kernel-doc, drivers/gpu/buddy.c, gpu_buddy_reset_clear
 
@@ -140,12 +140,12 @@ def test_kernel_doc_reset_clear_every_block_of_a_fragmented_tree(harness_backend
     - reset_clear: true
       expect: {avail: 256K - 4K * holes, clear_avail: 256K - 4K * holes}
     """
-    run_spec_case(SPEC, 'kernel-doc.reset-clear-every-block-of-a-fragmented-tree', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.reset-clear-every-block-of-a-fragmented-tree', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.reset-clear-merges-every-root')
 @pytest.mark.kernel_doc
-def test_kernel_doc_reset_clear_merges_every_root(harness_backend):
+def test_kernel_doc_reset_clear_merges_every_root(request, harness_backend):
     """reset_clear merges split buddies in every root of a space that is not a power of two, not only the first root's
     source: kernel-doc, drivers/gpu/buddy.c, gpu_buddy_reset_clear
 
@@ -180,4 +180,4 @@ def test_kernel_doc_reset_clear_merges_every_root(harness_backend):
         blocks:
         - {offset: 1G, size: 512M}
     """
-    run_spec_case(SPEC, 'kernel-doc.reset-clear-merges-every-root', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.reset-clear-merges-every-root', "", harness_backend)

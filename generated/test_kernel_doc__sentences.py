@@ -9,7 +9,7 @@ SPEC = 'specs/kernel-doc/sentences.yaml'
 
 @pytest.mark.spec_case('kernel-doc.block-orders-from-chunk-to-largest-region')
 @pytest.mark.kernel_doc
-def test_kernel_doc_block_orders_from_chunk_to_largest_region(harness_backend):
+def test_kernel_doc_block_orders_from_chunk_to_largest_region(request, harness_backend):
     """Blocks come in power-of-two orders from the chunk up to the largest root, and no larger
     source: kernel-doc, include/linux/gpu_buddy.h, struct gpu_buddy_block
 
@@ -34,7 +34,7 @@ def test_kernel_doc_block_orders_from_chunk_to_largest_region(harness_backend):
     - alloc: {size: 2G, min_block_size: 2G}
       expect: {error: EINVAL, avail: 512M - 4K}
     """
-    run_spec_case(SPEC, 'kernel-doc.block-orders-from-chunk-to-largest-region', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.block-orders-from-chunk-to-largest-region', "", harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.struct-size-is-the-managed-size')
@@ -47,7 +47,7 @@ def test_kernel_doc_block_orders_from_chunk_to_largest_region(harness_backend):
         pytest.param('extra=6K', id='extra=6K'),
     ],
 )
-def test_kernel_doc_struct_size_is_the_managed_size(harness_backend, params):
+def test_kernel_doc_struct_size_is_the_managed_size(request, harness_backend, params):
     """The allocator's size is the space it manages, rounded down to a chunk multiple
     source: kernel-doc, include/linux/gpu_buddy.h, struct gpu_buddy
 
@@ -64,12 +64,12 @@ def test_kernel_doc_struct_size_is_the_managed_size(harness_backend, params):
     - alloc: {as: a, size: 1G + extra // 4K * 4K, start: 0, end: 1G + extra // 4K * 4K}
       expect: {total: 1G + extra // 4K * 4K, avail: 0}
     """
-    run_spec_case(SPEC, 'kernel-doc.struct-size-is-the-managed-size', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.struct-size-is-the-managed-size', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.struct-clear-avail-counts-cleared-free-memory')
 @pytest.mark.kernel_doc
-def test_kernel_doc_struct_clear_avail_counts_cleared_free_memory(harness_backend):
+def test_kernel_doc_struct_clear_avail_counts_cleared_free_memory(request, harness_backend):
     """clear_avail counts the free memory that was freed as cleared, and drops when it is taken
     source: kernel-doc, include/linux/gpu_buddy.h, struct gpu_buddy
 
@@ -97,7 +97,7 @@ def test_kernel_doc_struct_clear_avail_counts_cleared_free_memory(harness_backen
     - free: b
       expect: {clear_avail: 16M - 4K, avail: 1G}
     """
-    run_spec_case(SPEC, 'kernel-doc.struct-clear-avail-counts-cleared-free-memory', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.struct-clear-avail-counts-cleared-free-memory', "", harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.init-size-is-what-is-managed')
@@ -109,7 +109,7 @@ def test_kernel_doc_struct_clear_avail_counts_cleared_free_memory(harness_backen
         pytest.param('space=1G', id='space=1G'),
     ],
 )
-def test_kernel_doc_init_size_is_what_is_managed(harness_backend, params):
+def test_kernel_doc_init_size_is_what_is_managed(request, harness_backend, params):
     """After init the whole size is available, and all of it can be allocated
     source: kernel-doc, drivers/gpu/buddy.c, gpu_buddy_init
 
@@ -128,12 +128,12 @@ def test_kernel_doc_init_size_is_what_is_managed(harness_backend, params):
     - alloc: {size: 4K}
       expect: {error: ENOSPC, avail: 0}
     """
-    run_spec_case(SPEC, 'kernel-doc.init-size-is-what-is-managed', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.init-size-is-what-is-managed', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.init-chunk-size-is-the-allocation-unit')
 @pytest.mark.kernel_doc
-def test_kernel_doc_init_chunk_size_is_the_allocation_unit(harness_backend):
+def test_kernel_doc_init_chunk_size_is_the_allocation_unit(request, harness_backend):
     """With a 64K chunk no request below or between chunks is taken, and blocks are chunk multiples
     source: kernel-doc, drivers/gpu/buddy.c, gpu_buddy_init
 
@@ -156,7 +156,7 @@ def test_kernel_doc_init_chunk_size_is_the_allocation_unit(harness_backend):
         each: {aligned: 64K}
         avail: 1G - 192K
     """
-    run_spec_case(SPEC, 'kernel-doc.init-chunk-size-is-the-allocation-unit', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.init-chunk-size-is-the-allocation-unit', "", harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.trim-new-size-is-what-remains')
@@ -169,7 +169,7 @@ def test_kernel_doc_init_chunk_size_is_the_allocation_unit(harness_backend):
         pytest.param('new=15M', id='new=15M'),
     ],
 )
-def test_kernel_doc_trim_new_size_is_what_remains(harness_backend, params):
+def test_kernel_doc_trim_new_size_is_what_remains(request, harness_backend, params):
     """Trimming to new_size leaves exactly new_size allocated
     source: kernel-doc, drivers/gpu/buddy.c, gpu_buddy_block_trim
 
@@ -194,12 +194,12 @@ def test_kernel_doc_trim_new_size_is_what_remains(harness_backend, params):
         within: [1G - 16M, 1G]
         avail: 1G - new
     """
-    run_spec_case(SPEC, 'kernel-doc.trim-new-size-is-what-remains', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.trim-new-size-is-what-remains', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.trim-list-is-input-and-output')
 @pytest.mark.kernel_doc
-def test_kernel_doc_trim_list_is_input_and_output(harness_backend):
+def test_kernel_doc_trim_list_is_input_and_output(request, harness_backend):
     """The list passed to trim is the one that holds the trimmed blocks afterwards, and freeing it frees them
     source: kernel-doc, drivers/gpu/buddy.c, gpu_buddy_block_trim
 
@@ -224,12 +224,12 @@ def test_kernel_doc_trim_list_is_input_and_output(harness_backend):
     - free: a
       expect: {avail: 1G}
     """
-    run_spec_case(SPEC, 'kernel-doc.trim-list-is-input-and-output', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.trim-list-is-input-and-output', "", harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.trim-frees-the-round-up-of-a-contiguous-request')
 @pytest.mark.kernel_doc
-def test_kernel_doc_trim_frees_the_round_up_of_a_contiguous_request(harness_backend):
+def test_kernel_doc_trim_frees_the_round_up_of_a_contiguous_request(request, harness_backend):
     """A contiguous request kept whole by TRIM_DISABLE can be trimmed back to what was asked
     source: kernel-doc, drivers/gpu/buddy.c, gpu_buddy_block_trim
 
@@ -257,7 +257,7 @@ def test_kernel_doc_trim_frees_the_round_up_of_a_contiguous_request(harness_back
         - {offset: 1G - 8M, size: 4M}
         avail: 1G - 12M
     """
-    run_spec_case(SPEC, 'kernel-doc.trim-frees-the-round-up-of-a-contiguous-request', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.trim-frees-the-round-up-of-a-contiguous-request', "", harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.alloc-start-bounds-the-range')
@@ -270,7 +270,7 @@ def test_kernel_doc_trim_frees_the_round_up_of_a_contiguous_request(harness_back
         pytest.param('start=1G - 16M', id='start=1G - 16M'),
     ],
 )
-def test_kernel_doc_alloc_start_bounds_the_range(harness_backend, params):
+def test_kernel_doc_alloc_start_bounds_the_range(request, harness_backend, params):
     """With RANGE no block starts below start
     source: kernel-doc, drivers/gpu/buddy.c, gpu_buddy_alloc_blocks
 
@@ -295,7 +295,7 @@ def test_kernel_doc_alloc_start_bounds_the_range(harness_backend, params):
         within: [start, 1G]
         avail: 1G - 16M
     """
-    run_spec_case(SPEC, 'kernel-doc.alloc-start-bounds-the-range', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.alloc-start-bounds-the-range', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.alloc-size-is-what-is-taken')
@@ -308,7 +308,7 @@ def test_kernel_doc_alloc_start_bounds_the_range(harness_backend, params):
         pytest.param('sz=1G - 4K', id='sz=1G - 4K'),
     ],
 )
-def test_kernel_doc_alloc_size_is_what_is_taken(harness_backend, params):
+def test_kernel_doc_alloc_size_is_what_is_taken(request, harness_backend, params):
     """The blocks returned add up to the size asked for, and avail drops by it
     source: kernel-doc, drivers/gpu/buddy.c, gpu_buddy_alloc_blocks
 
@@ -324,4 +324,4 @@ def test_kernel_doc_alloc_size_is_what_is_taken(harness_backend, params):
     - alloc: {as: a, size: sz}
       expect: {total: sz, avail_delta: 0 - sz}
     """
-    run_spec_case(SPEC, 'kernel-doc.alloc-size-is-what-is-taken', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.alloc-size-is-what-is-taken', params, harness_backend)

@@ -18,7 +18,7 @@ SPEC = 'specs/kernel-doc/struct-fields.yaml'
         pytest.param('chunk_shift=20', id='chunk_shift=20'),
     ],
 )
-def test_kernel_doc_struct_chunk_size_is_granularity(harness_backend, params):
+def test_kernel_doc_struct_chunk_size_is_granularity(request, harness_backend, params):
     """Nothing smaller than chunk_size is handed out and every block is a chunk multiple
     source: kernel-doc, include/linux/gpu_buddy.h, struct gpu_buddy, chunk_size
 
@@ -45,7 +45,7 @@ def test_kernel_doc_struct_chunk_size_is_granularity(harness_backend, params):
         - {order: 0, size: 1 << chunk_shift}
         each: {aligned: 1 << chunk_shift}
     """
-    run_spec_case(SPEC, 'kernel-doc.struct-chunk-size-is-granularity', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.struct-chunk-size-is-granularity', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.struct-avail-tracks-free-space')
@@ -57,7 +57,7 @@ def test_kernel_doc_struct_chunk_size_is_granularity(harness_backend, params):
         pytest.param('space=3G + 64M', id='space=3G + 64M'),
     ],
 )
-def test_kernel_doc_struct_avail_tracks_free_space(harness_backend, params):
+def test_kernel_doc_struct_avail_tracks_free_space(request, harness_backend, params):
     """avail is the free space after every allocation and free
     source: kernel-doc, include/linux/gpu_buddy.h, struct gpu_buddy, avail
 
@@ -91,7 +91,7 @@ def test_kernel_doc_struct_avail_tracks_free_space(harness_backend, params):
     - free: c
       expect: {avail: space}
     """
-    run_spec_case(SPEC, 'kernel-doc.struct-avail-tracks-free-space', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.struct-avail-tracks-free-space', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.struct-avail-available-as-one-block')
@@ -103,7 +103,7 @@ def test_kernel_doc_struct_avail_tracks_free_space(harness_backend, params):
         pytest.param('chunk_shift=16', id='chunk_shift=16'),
     ],
 )
-def test_kernel_doc_struct_avail_available_as_one_block(harness_backend, params):
+def test_kernel_doc_struct_avail_available_as_one_block(request, harness_backend, params):
     """When avail covers a whole aligned free block, that block can be allocated with start = end = 0
     source: kernel-doc, include/linux/gpu_buddy.h, struct gpu_buddy, avail
 
@@ -127,7 +127,7 @@ def test_kernel_doc_struct_avail_available_as_one_block(harness_backend, params)
         - {offset: 0, size: 1G}
         avail: 0
     """
-    run_spec_case(SPEC, 'kernel-doc.struct-avail-available-as-one-block', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.struct-avail-available-as-one-block', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.struct-clear-avail-subset-of-avail')
@@ -140,7 +140,7 @@ def test_kernel_doc_struct_avail_available_as_one_block(harness_backend, params)
         pytest.param('sz=256M', id='sz=256M'),
     ],
 )
-def test_kernel_doc_struct_clear_avail_subset_of_avail(harness_backend, params):
+def test_kernel_doc_struct_clear_avail_subset_of_avail(request, harness_backend, params):
     """clear_avail stays within avail as clear memory is handed out, including to plain requests
     source: kernel-doc, include/linux/gpu_buddy.h, struct gpu_buddy, clear_avail
 
@@ -168,7 +168,7 @@ def test_kernel_doc_struct_clear_avail_subset_of_avail(harness_backend, params):
     - free: {name: clear, cleared: true}
       expect: {avail: 1G, clear_avail: 1G - sz}
     """
-    run_spec_case(SPEC, 'kernel-doc.struct-clear-avail-subset-of-avail', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.struct-clear-avail-subset-of-avail', params, harness_backend)
 
 
 @pytest.mark.spec_case('kernel-doc.block-split-into-buddies-and-merged-back')
@@ -180,7 +180,7 @@ def test_kernel_doc_struct_clear_avail_subset_of_avail(harness_backend, params):
         pytest.param('chunk=64K', id='chunk=64K'),
     ],
 )
-def test_kernel_doc_block_split_into_buddies_and_merged_back(harness_backend, params):
+def test_kernel_doc_block_split_into_buddies_and_merged_back(request, harness_backend, params):
     """Two 4K allocations split the 1M root down to a pair of order-0 buddies, and freeing both merges the root back
     source: kernel-doc, include/linux/gpu_buddy.h, struct gpu_buddy_block
 
@@ -213,4 +213,4 @@ def test_kernel_doc_block_split_into_buddies_and_merged_back(harness_backend, pa
         blocks:
         - {offset: 0, size: 1M}
     """
-    run_spec_case(SPEC, 'kernel-doc.block-split-into-buddies-and-merged-back', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kernel-doc.block-split-into-buddies-and-merged-back', params, harness_backend)

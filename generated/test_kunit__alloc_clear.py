@@ -9,7 +9,7 @@ SPEC = 'specs/kunit/alloc-clear.yaml'
 
 @pytest.mark.spec_case('kunit.alloc-clear-alternating')
 @pytest.mark.kunit
-def test_kunit_alloc_clear_alternating(harness_backend):
+def test_kunit_alloc_clear_alternating(request, harness_backend):
     """Alternating dirty and clear single pages draw on the cleared pages only for clear requests
     source: kunit, drivers/gpu/tests/gpu_buddy_test.c, gpu_test_buddy_alloc_clear
 
@@ -55,12 +55,12 @@ def test_kunit_alloc_clear_alternating(harness_backend):
         flags: [clear]
       expect: {total: 40K}
     """
-    run_spec_case(SPEC, 'kunit.alloc-clear-alternating', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'kunit.alloc-clear-alternating', "", harness_backend)
 
 
 @pytest.mark.spec_case('kunit.alloc-clear-force-merge')
 @pytest.mark.kunit
-def test_kunit_alloc_clear_force_merge(harness_backend):
+def test_kunit_alloc_clear_force_merge(request, harness_backend):
     """With every page freed alternately clear and dirty, clear requests of each order succeed by force merging
     source: kunit, drivers/gpu/tests/gpu_buddy_test.c, gpu_test_buddy_alloc_clear
 
@@ -101,12 +101,12 @@ def test_kunit_alloc_clear_force_merge(harness_backend):
           expect: {total: 4K << (k + 1)}
         - {free: 'm{k}'}
     """
-    run_spec_case(SPEC, 'kunit.alloc-clear-force-merge', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'kunit.alloc-clear-force-merge', "", harness_backend)
 
 
 @pytest.mark.spec_case('kunit.alloc-clear-multi-root-fini')
 @pytest.mark.kunit
-def test_kunit_alloc_clear_multi_root_fini(harness_backend):
+def test_kunit_alloc_clear_multi_root_fini(request, harness_backend):
     """Cleared frees in both roots of a non-power-of-two space tear down cleanly
     source: kunit, drivers/gpu/tests/gpu_buddy_test.c, gpu_test_buddy_alloc_clear
 
@@ -153,4 +153,4 @@ def test_kunit_alloc_clear_multi_root_fini(harness_backend):
     - free: {name: c, cleared: true}
       expect: {clear_avail: 20K, avail: size}
     """
-    run_spec_case(SPEC, 'kunit.alloc-clear-multi-root-fini', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'kunit.alloc-clear-multi-root-fini', "", harness_backend)

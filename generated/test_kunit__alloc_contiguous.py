@@ -9,7 +9,7 @@ SPEC = 'specs/kunit/alloc-contiguous.yaml'
 
 @pytest.mark.spec_case('kunit.alloc-contiguous')
 @pytest.mark.kunit
-def test_kunit_alloc_contiguous(harness_backend):
+def test_kunit_alloc_contiguous(request, harness_backend):
     """Contiguous requests over a space fragmented into three interleaved lists, including try-harder
     source: kunit, drivers/gpu/tests/gpu_buddy_test.c, gpu_test_buddy_alloc_contiguous
 
@@ -79,4 +79,4 @@ def test_kunit_alloc_contiguous(harness_backend):
         flags: [contiguous]
       expect: {total: 12K, contiguous: true, avail: 16 * 3 * 4K - 20K}
     """
-    run_spec_case(SPEC, 'kunit.alloc-contiguous', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'kunit.alloc-contiguous', "", harness_backend)

@@ -9,7 +9,7 @@ SPEC = 'specs/kunit/alloc-orders.yaml'
 
 @pytest.mark.spec_case('kunit.alloc-limit')
 @pytest.mark.kunit
-def test_kunit_alloc_limit(harness_backend):
+def test_kunit_alloc_limit(request, harness_backend):
     """A U64_MAX space has max order 51 and serves one block of 2^63 bytes
     source: kunit, drivers/gpu/tests/gpu_buddy_test.c, gpu_test_buddy_alloc_limit
 
@@ -27,12 +27,12 @@ def test_kunit_alloc_limit(harness_backend):
         - {offset: 0, order: 51, size: 1 << 63}
         avail: (1 << 63) - 4096
     """
-    run_spec_case(SPEC, 'kunit.alloc-limit', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'kunit.alloc-limit', "", harness_backend)
 
 
 @pytest.mark.spec_case('kunit.alloc-optimistic')
 @pytest.mark.kunit
-def test_kunit_alloc_optimistic(harness_backend):
+def test_kunit_alloc_optimistic(request, harness_backend):
     """A space with one root of each order 0..16 serves one block of each order, then is full
     source: kunit, drivers/gpu/tests/gpu_buddy_test.c, gpu_test_buddy_alloc_optimistic
 
@@ -53,12 +53,12 @@ def test_kunit_alloc_optimistic(harness_backend):
     - alloc: {start: 0, end: size, size: 4K, min_block_size: 4K}
       expect: {error: ENOSPC, avail: 0}
     """
-    run_spec_case(SPEC, 'kunit.alloc-optimistic', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'kunit.alloc-optimistic', "", harness_backend)
 
 
 @pytest.mark.spec_case('kunit.alloc-pessimistic')
 @pytest.mark.kunit
-def test_kunit_alloc_pessimistic(harness_backend):
+def test_kunit_alloc_pessimistic(request, harness_backend):
     """One block of each order 0..15 plus a last page fill the space; freeing in increasing size frees larger blocks
     source: kunit, drivers/gpu/tests/gpu_buddy_test.c, gpu_test_buddy_alloc_pessimistic
 
@@ -94,12 +94,12 @@ def test_kunit_alloc_pessimistic(harness_backend):
     - alloc: {as: whole, start: 0, end: size, size: 4K << 16, min_block_size: 4K << 16}
       expect: {count: 1, avail: 0}
     """
-    run_spec_case(SPEC, 'kunit.alloc-pessimistic', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'kunit.alloc-pessimistic', "", harness_backend)
 
 
 @pytest.mark.spec_case('kunit.alloc-exceeds-max-order')
 @pytest.mark.kunit
-def test_kunit_alloc_exceeds_max_order(harness_backend):
+def test_kunit_alloc_exceeds_max_order(request, harness_backend):
     """A contiguous 9 GiB request in 10 GiB succeeds through try-harder; the same without it is EINVAL
     source: kunit, drivers/gpu/tests/gpu_buddy_test.c, gpu_test_buddy_alloc_exceeds_max_order
 
@@ -143,4 +143,4 @@ def test_kunit_alloc_exceeds_max_order(harness_backend):
         flags: [contiguous, range]
       expect: {error: EINVAL, avail: 10G}
     """
-    run_spec_case(SPEC, 'kunit.alloc-exceeds-max-order', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'kunit.alloc-exceeds-max-order', "", harness_backend)

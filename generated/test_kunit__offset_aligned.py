@@ -9,7 +9,7 @@ SPEC = 'specs/kunit/offset-aligned.yaml'
 
 @pytest.mark.spec_case('kunit.offset-aligned-allocation')
 @pytest.mark.kunit
-def test_kunit_offset_aligned_allocation(harness_backend):
+def test_kunit_offset_aligned_allocation(request, harness_backend):
     """Small allocations under a larger min_block_size keep their size and start at aligned offsets
     source: kunit, drivers/gpu/tests/gpu_buddy_test.c, gpu_test_buddy_offset_aligned_allocation
 
@@ -61,7 +61,7 @@ def test_kunit_offset_aligned_allocation(harness_backend):
     - alloc: {start: 0, end: size, size: 16K, min_block_size: 256K}
       expect: {error: ENOSPC}
     """
-    run_spec_case(SPEC, 'kunit.offset-aligned-allocation', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'kunit.offset-aligned-allocation', "", harness_backend)
 
 
 @pytest.mark.spec_case('kunit.offset-aligned-fill-until-enospc')
@@ -83,7 +83,7 @@ def test_kunit_offset_aligned_allocation(harness_backend):
         pytest.param('sz=64K,align=1M', id='sz=64K,align=1M'),
     ],
 )
-def test_kunit_offset_aligned_fill_until_enospc(harness_backend, params):
+def test_kunit_offset_aligned_fill_until_enospc(request, harness_backend, params):
     """Offset-aligned allocations succeed once per aligned slot of the space, then ENOSPC
     source: kunit, drivers/gpu/tests/gpu_buddy_test.c, gpu_test_buddy_offset_aligned_allocation
 
@@ -108,4 +108,4 @@ def test_kunit_offset_aligned_fill_until_enospc(harness_backend, params):
             each: {aligned: align}
       expect: {iterations: 4M // align, avail: 4M - 4M // align * sz}
     """
-    run_spec_case(SPEC, 'kunit.offset-aligned-fill-until-enospc', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'kunit.offset-aligned-fill-until-enospc', params, harness_backend)

@@ -22,7 +22,7 @@ SPEC = 'specs/review/chunk-size.yaml'
         pytest.param('chunk=2K,base=8G', id='chunk=2K,base=8G'),
     ],
 )
-def test_review_chunk_size_below_4k_rejected(harness_backend, params):
+def test_review_chunk_size_below_4k_rejected(request, harness_backend, params):
     """A power-of-two chunk size below 4K is refused when the allocator is created
     source: review, rust/kernel/gpu/buddy.rs, GpuBuddyParams::chunk_size
 
@@ -41,7 +41,7 @@ def test_review_chunk_size_below_4k_rejected(harness_backend, params):
       expect: {error: EINVAL}
     steps: []
     """
-    run_spec_case(SPEC, 'review.chunk-size-below-4k-rejected', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'review.chunk-size-below-4k-rejected', params, harness_backend)
 
 
 @pytest.mark.spec_case('review.chunk-size-not-power-of-two-rejected')
@@ -59,7 +59,7 @@ def test_review_chunk_size_below_4k_rejected(harness_backend, params):
         pytest.param('chunk=1M + 4K', id='chunk=1M + 4K'),
     ],
 )
-def test_review_chunk_size_not_power_of_two_rejected(harness_backend, params):
+def test_review_chunk_size_not_power_of_two_rejected(request, harness_backend, params):
     """gpu_buddy_init refuses a chunk size that is not a power of two
     source: review, review of v12.1 rust/kernel/gpu/buddy.rs, GpuBuddyParams::chunk_size
 
@@ -76,7 +76,7 @@ def test_review_chunk_size_not_power_of_two_rejected(harness_backend, params):
       expect: {error: EINVAL}
     steps: []
     """
-    run_spec_case(SPEC, 'review.chunk-size-not-power-of-two-rejected', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'review.chunk-size-not-power-of-two-rejected', params, harness_backend)
 
 
 @pytest.mark.spec_case('review.chunk-size-valid-powers-accepted')
@@ -93,7 +93,7 @@ def test_review_chunk_size_not_power_of_two_rejected(harness_backend, params):
         pytest.param('chunk_shift=30', id='chunk_shift=30'),
     ],
 )
-def test_review_chunk_size_valid_powers_accepted(harness_backend, params):
+def test_review_chunk_size_valid_powers_accepted(request, harness_backend, params):
     """Every power-of-two chunk size from 4K up is accepted and reported back
     source: review, rust/kernel/gpu/buddy.rs, GpuBuddyParams::chunk_size
 
@@ -112,4 +112,4 @@ def test_review_chunk_size_valid_powers_accepted(harness_backend, params):
         blocks:
         - {offset: 1G - (1 << chunk_shift), order: 0, size: 1 << chunk_shift}
     """
-    run_spec_case(SPEC, 'review.chunk-size-valid-powers-accepted', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'review.chunk-size-valid-powers-accepted', params, harness_backend)

@@ -26,7 +26,7 @@ SPEC = 'specs/review/drop-returns-range.yaml'
         pytest.param('sz=5G,base=8G', id='sz=5G,base=8G'),
     ],
 )
-def test_review_drop_restores_avail(harness_backend, params):
+def test_review_drop_restores_avail(request, harness_backend, params):
     """Dropping an allocation of any shape brings avail back to its value before the allocation
     source: review, review of v12.1 rust/kernel/gpu/buddy.rs, module example 1
 
@@ -47,7 +47,7 @@ def test_review_drop_restores_avail(harness_backend, params):
     - free: a
       expect: {avail: 16G - 4M}
     """
-    run_spec_case(SPEC, 'review.drop-restores-avail', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'review.drop-restores-avail', params, harness_backend)
 
 
 @pytest.mark.spec_case('review.drop-merges-back-to-whole-space')
@@ -61,7 +61,7 @@ def test_review_drop_restores_avail(harness_backend, params):
         pytest.param('chunk_shift=16,base=8G', id='chunk_shift=16,base=8G'),
     ],
 )
-def test_review_drop_merges_back_to_whole_space(harness_backend, params):
+def test_review_drop_merges_back_to_whole_space(request, harness_backend, params):
     """After dropping every allocation the whole space is one block again
     source: rustdoc, rust/kernel/gpu/buddy.rs, module example 1
 
@@ -95,7 +95,7 @@ def test_review_drop_merges_back_to_whole_space(harness_backend, params):
         - {offset: base, size: 1G}
         avail: 0
     """
-    run_spec_case(SPEC, 'review.drop-merges-back-to-whole-space', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'review.drop-merges-back-to-whole-space', params, harness_backend)
 
 
 @pytest.mark.spec_case('review.drop-then-same-place-again')
@@ -111,7 +111,7 @@ def test_review_drop_merges_back_to_whole_space(harness_backend, params):
         pytest.param('sz=2G,base=8G', id='sz=2G,base=8G'),
     ],
 )
-def test_review_drop_then_same_place_again(harness_backend, params):
+def test_review_drop_then_same_place_again(request, harness_backend, params):
     """A dropped range is handed out again at the same place by the same request
     source: review, review of v12.1 rust/kernel/gpu/buddy.rs, module example 1
 
@@ -135,4 +135,4 @@ def test_review_drop_then_same_place_again(harness_backend, params):
         - free: a
           expect: {avail: 4G}
     """
-    run_spec_case(SPEC, 'review.drop-then-same-place-again', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'review.drop-then-same-place-again', params, harness_backend)

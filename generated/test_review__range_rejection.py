@@ -22,7 +22,7 @@ SPEC = 'specs/review/range-rejection.yaml'
         pytest.param('at=1G,base=8G', id='at=1G,base=8G'),
     ],
 )
-def test_review_zero_sized_range_rejected(harness_backend, params):
+def test_review_zero_sized_range_rejected(request, harness_backend, params):
     """A Range whose start equals its end is EINVAL on the binding, wherever it sits
     source: review, review of v12.1 rust/kernel/gpu/buddy.rs, GpuBuddyAllocMode::Range { start 0, end 0 }
 
@@ -41,7 +41,7 @@ def test_review_zero_sized_range_rejected(harness_backend, params):
     - alloc: {mode: range, start: at, end: at, size: 16M, min_block_size: 16M}
       expect: {error: EINVAL, avail: 1G}
     """
-    run_spec_case(SPEC, 'review.zero-sized-range-rejected', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'review.zero-sized-range-rejected', params, harness_backend)
 
 
 @pytest.mark.spec_case('review.inverted-range-rejected')
@@ -63,7 +63,7 @@ def test_review_zero_sized_range_rejected(harness_backend, params):
         pytest.param('start=1G,gap=16M,base=8G', id='start=1G,gap=16M,base=8G'),
     ],
 )
-def test_review_inverted_range_rejected(harness_backend, params):
+def test_review_inverted_range_rejected(request, harness_backend, params):
     """A Range whose end lies below its start is EINVAL on the binding
     source: review, rust/kernel/gpu/buddy.rs, GpuBuddy::alloc_blocks
 
@@ -81,7 +81,7 @@ def test_review_inverted_range_rejected(harness_backend, params):
     - alloc: {mode: range, start: start, end: start - gap, size: 4M, min_block_size: 4K}
       expect: {error: EINVAL, avail: 1G}
     """
-    run_spec_case(SPEC, 'review.inverted-range-rejected', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'review.inverted-range-rejected', params, harness_backend)
 
 
 @pytest.mark.spec_case('review.valid-range-after-rejection-still-works')
@@ -95,7 +95,7 @@ def test_review_inverted_range_rejected(harness_backend, params):
         pytest.param('chunk_shift=16,base=8G', id='chunk_shift=16,base=8G'),
     ],
 )
-def test_review_valid_range_after_rejection_still_works(harness_backend, params):
+def test_review_valid_range_after_rejection_still_works(request, harness_backend, params):
     """After refusing an empty range the allocator serves a proper range at its start
     source: review, review of v12.1 rust/kernel/gpu/buddy.rs, module example 1
 
@@ -117,4 +117,4 @@ def test_review_valid_range_after_rejection_still_works(harness_backend, params)
         - {offset: base + 64M, size: 16M}
         avail: 1G - 16M
     """
-    run_spec_case(SPEC, 'review.valid-range-after-rejection-still-works', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'review.valid-range-after-rejection-still-works', params, harness_backend)

@@ -30,7 +30,7 @@ SPEC = 'specs/review/single-block.yaml'
         pytest.param('sz=32G,base=8G', id='sz=32G,base=8G'),
     ],
 )
-def test_review_single_block_simple(harness_backend, params):
+def test_review_single_block_simple(request, harness_backend, params):
     """A Simple power-of-two allocation with min_block_size = size returns exactly one block
     source: review, review of v12.1 rust/kernel/gpu/buddy.rs, module example 1
 
@@ -51,7 +51,7 @@ def test_review_single_block_simple(harness_backend, params):
         - {offset: base + 64G - sz, size: sz}
         avail_delta: 0 - sz
     """
-    run_spec_case(SPEC, 'review.single-block-simple', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'review.single-block-simple', params, harness_backend)
 
 
 @pytest.mark.spec_case('review.single-block-topdown')
@@ -71,7 +71,7 @@ def test_review_single_block_simple(harness_backend, params):
         pytest.param('sz=4G,base=8G', id='sz=4G,base=8G'),
     ],
 )
-def test_review_single_block_topdown(harness_backend, params):
+def test_review_single_block_topdown(request, harness_backend, params):
     """A TopDown power-of-two allocation with min_block_size = size returns exactly one block
     source: review, review of v12.1 rust/kernel/gpu/buddy.rs, module example 1
 
@@ -91,7 +91,7 @@ def test_review_single_block_topdown(harness_backend, params):
         blocks:
         - {offset: base + 64G - sz, size: sz}
     """
-    run_spec_case(SPEC, 'review.single-block-topdown', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'review.single-block-topdown', params, harness_backend)
 
 
 @pytest.mark.spec_case('review.single-block-range')
@@ -113,7 +113,7 @@ def test_review_single_block_topdown(harness_backend, params):
         pytest.param('sz=1G,start=40G', id='sz=1G,start=40G'),
     ],
 )
-def test_review_single_block_range(harness_backend, params):
+def test_review_single_block_range(request, harness_backend, params):
     """A range allocation of one aligned power-of-two block returns exactly one block at the range start
     source: review, review of v12.1 rust/kernel/gpu/buddy.rs, module example 1
 
@@ -134,7 +134,7 @@ def test_review_single_block_range(harness_backend, params):
         blocks:
         - {offset: 8G + start, size: sz}
     """
-    run_spec_case(SPEC, 'review.single-block-range', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'review.single-block-range', params, harness_backend)
 
 
 @pytest.mark.spec_case('review.single-block-contiguous')
@@ -152,7 +152,7 @@ def test_review_single_block_range(harness_backend, params):
         pytest.param('sz=4G,base=8G', id='sz=4G,base=8G'),
     ],
 )
-def test_review_single_block_contiguous(harness_backend, params):
+def test_review_single_block_contiguous(request, harness_backend, params):
     """A contiguous power-of-two allocation returns exactly one block
     source: review, review of v12.1 rust/kernel/gpu/buddy.rs, module example 1
 
@@ -177,4 +177,4 @@ def test_review_single_block_contiguous(harness_backend, params):
         blocks:
         - {offset: base + 64G - sz, size: sz}
     """
-    run_spec_case(SPEC, 'review.single-block-contiguous', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'review.single-block-contiguous', params, harness_backend)

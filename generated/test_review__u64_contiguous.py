@@ -16,7 +16,7 @@ SPEC = 'specs/review/u64-contiguous.yaml'
         pytest.param('space=64T', id='space=64T'),
     ],
 )
-def test_review_u64_contiguous_16t_in_a_larger_space(harness_backend, params):
+def test_review_u64_contiguous_16t_in_a_larger_space(request, harness_backend, params):
     """A CONTIGUOUS request of 16 TiB in a fresh space of 32 TiB or 64 TiB is one 16 TiB block
     source: review, review-v12.1-gpu-buddy-bindings.txt, GpuBuddy::alloc_blocks size
 
@@ -40,7 +40,7 @@ def test_review_u64_contiguous_16t_in_a_larger_space(harness_backend, params):
         avail: space - 16T
         clear_avail: 0
     """
-    run_spec_case(SPEC, 'review.u64-contiguous-16t-in-a-larger-space', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'review.u64-contiguous-16t-in-a-larger-space', params, harness_backend)
 
 
 @pytest.mark.spec_case('review.u64-range-of-2-pow-32-pages')
@@ -53,7 +53,7 @@ def test_review_u64_contiguous_16t_in_a_larger_space(harness_backend, params):
         pytest.param('w=0', id='w=0'),
     ],
 )
-def test_review_u64_range_of_2_pow_32_pages(harness_backend, params):
+def test_review_u64_range_of_2_pow_32_pages(request, harness_backend, params):
     """A RANGE request of 16 TiB (2^32 pages) in a window of a 64 TiB space is served inside the window
     source: review, review-v12.1-gpu-buddy-bindings.txt, GpuBuddy::alloc_blocks size
 
@@ -79,4 +79,4 @@ def test_review_u64_range_of_2_pow_32_pages(harness_backend, params):
         avail: 48T
         clear_avail: 0
     """
-    run_spec_case(SPEC, 'review.u64-range-of-2-pow-32-pages', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'review.u64-range-of-2-pow-32-pages', params, harness_backend)

@@ -30,7 +30,7 @@ SPEC = 'specs/review/u64-sizes.yaml'
         pytest.param('sz=32G,base=8G,chunk_shift=16', id='sz=32G,base=8G,chunk_shift=16'),
     ],
 )
-def test_review_u64_allocation_of_4g_and_more(harness_backend, params):
+def test_review_u64_allocation_of_4g_and_more(request, harness_backend, params):
     """Power-of-two allocations of 4 GiB and more are single blocks with u64 sizes and offsets
     source: review, review of v12.1 rust/kernel/gpu/buddy.rs, GpuBuddy::alloc_blocks size parameter
 
@@ -53,7 +53,7 @@ def test_review_u64_allocation_of_4g_and_more(harness_backend, params):
     - free: big
       expect: {avail: 64G}
     """
-    run_spec_case(SPEC, 'review.u64-allocation-of-4g-and-more', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'review.u64-allocation-of-4g-and-more', params, harness_backend)
 
 
 @pytest.mark.spec_case('review.u64-non-power-of-two-over-4g')
@@ -67,7 +67,7 @@ def test_review_u64_allocation_of_4g_and_more(harness_backend, params):
         pytest.param('min=1G,base=8G', id='min=1G,base=8G'),
     ],
 )
-def test_review_u64_non_power_of_two_over_4g(harness_backend, params):
+def test_review_u64_non_power_of_two_over_4g(request, harness_backend, params):
     """A 5 GiB request is a 4 GiB and a 1 GiB block, both placed above 2^32
     source: review, review of v12.1 rust/kernel/gpu/buddy.rs, GpuBuddy::alloc_blocks size parameter
 
@@ -89,7 +89,7 @@ def test_review_u64_non_power_of_two_over_4g(harness_backend, params):
         - {offset: base + 59G, size: 1G}
         avail: 59G
     """
-    run_spec_case(SPEC, 'review.u64-non-power-of-two-over-4g', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'review.u64-non-power-of-two-over-4g', params, harness_backend)
 
 
 @pytest.mark.spec_case('review.u64-range-above-4g')
@@ -111,7 +111,7 @@ def test_review_u64_non_power_of_two_over_4g(harness_backend, params):
         pytest.param('start=33G + 16M,sz=1G,base=8G', id='start=33G + 16M,sz=1G,base=8G'),
     ],
 )
-def test_review_u64_range_above_4g(harness_backend, params):
+def test_review_u64_range_above_4g(request, harness_backend, params):
     """A range allocation entirely above 2^32 lands at the lowest fitting offset of the range
     source: review, review of v12.1 rust/kernel/gpu/buddy.rs, GpuBuddy::alloc_blocks size parameter
 
@@ -132,7 +132,7 @@ def test_review_u64_range_above_4g(harness_backend, params):
         - {offset: base + (start + sz - 1) // sz * sz, size: sz}
         within: [base + start, base + start + 3G]
     """
-    run_spec_case(SPEC, 'review.u64-range-above-4g', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'review.u64-range-above-4g', params, harness_backend)
 
 
 @pytest.mark.spec_case('review.u64-space-of-2-pow-63')
@@ -144,7 +144,7 @@ def test_review_u64_range_above_4g(harness_backend, params):
         pytest.param('base=8G', id='base=8G'),
     ],
 )
-def test_review_u64_space_of_2_pow_63(harness_backend, params):
+def test_review_u64_space_of_2_pow_63(request, harness_backend, params):
     """A 2^63-byte space serves blocks at its top and at 2^62, and returns them whole
     source: review, review of v12.1 rust/kernel/gpu/buddy.rs, GpuBuddy::alloc_blocks size parameter
 
@@ -177,7 +177,7 @@ def test_review_u64_space_of_2_pow_63(harness_backend, params):
         - {offset: base, order: 51, size: 1 << 63}
         avail: 0
     """
-    run_spec_case(SPEC, 'review.u64-space-of-2-pow-63', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'review.u64-space-of-2-pow-63', params, harness_backend)
 
 
 @pytest.mark.spec_case('review.u64-simple-whole-2-pow-63-space')
@@ -189,7 +189,7 @@ def test_review_u64_space_of_2_pow_63(harness_backend, params):
         pytest.param('base=8G', id='base=8G'),
     ],
 )
-def test_review_u64_simple_whole_2_pow_63_space(harness_backend, params):
+def test_review_u64_simple_whole_2_pow_63_space(request, harness_backend, params):
     """A Simple request for the whole 2^63-byte space is one block of order 51
     source: review, review of v12.1 rust/kernel/gpu/buddy.rs, GpuBuddy::alloc_blocks size parameter
 
@@ -208,7 +208,7 @@ def test_review_u64_simple_whole_2_pow_63_space(harness_backend, params):
         - {offset: base, order: 51, size: 1 << 63}
         avail: 0
     """
-    run_spec_case(SPEC, 'review.u64-simple-whole-2-pow-63-space', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'review.u64-simple-whole-2-pow-63-space', params, harness_backend)
 
 
 @pytest.mark.spec_case('review.u64-allocation-of-2-pow-32-pages')
@@ -224,7 +224,7 @@ def test_review_u64_simple_whole_2_pow_63_space(harness_backend, params):
         pytest.param('sz=256T,base=8G', id='sz=256T,base=8G'),
     ],
 )
-def test_review_u64_allocation_of_2_pow_32_pages(harness_backend, params):
+def test_review_u64_allocation_of_2_pow_32_pages(request, harness_backend, params):
     """Simple and TopDown requests of 16 TiB and more (2^32 pages of 4K and more) are single blocks
     source: review, review of v12.1 rust/kernel/gpu/buddy.rs, GpuBuddy::alloc_blocks size parameter
 
@@ -247,12 +247,12 @@ def test_review_u64_allocation_of_2_pow_32_pages(harness_backend, params):
         blocks:
         - {offset: base + 1P - sz - sz, size: sz}
     """
-    run_spec_case(SPEC, 'review.u64-allocation-of-2-pow-32-pages', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'review.u64-allocation-of-2-pow-32-pages', params, harness_backend)
 
 
 @pytest.mark.spec_case('review.u64-allocation-just-above-2-pow-32-pages')
 @pytest.mark.review
-def test_review_u64_allocation_just_above_2_pow_32_pages(harness_backend):
+def test_review_u64_allocation_just_above_2_pow_32_pages(request, harness_backend):
     """A Simple request of 16 TiB + 8K (2^32 + 2 pages of 4K) is served as a 16 TiB block and an 8K block
     source: review, review of v12.1 rust/kernel/gpu/buddy.rs, GpuBuddy::alloc_blocks size parameter
 
@@ -271,7 +271,7 @@ def test_review_u64_allocation_just_above_2_pow_32_pages(harness_backend):
         - {offset: 16T - 8K, size: 8K}
         avail: 16T - 8K
     """
-    run_spec_case(SPEC, 'review.u64-allocation-just-above-2-pow-32-pages', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'review.u64-allocation-just-above-2-pow-32-pages', "", harness_backend)
 
 
 @pytest.mark.spec_case('review.u64-allocation-just-below-2-pow-32-pages')
@@ -285,7 +285,7 @@ def test_review_u64_allocation_just_above_2_pow_32_pages(harness_backend):
         pytest.param('sz=8T,base=8G', id='sz=8T,base=8G'),
     ],
 )
-def test_review_u64_allocation_just_below_2_pow_32_pages(harness_backend, params):
+def test_review_u64_allocation_just_below_2_pow_32_pages(request, harness_backend, params):
     """A Simple request of 8 TiB (2^31 pages of 4K) is one block at the top
     source: review, review of v12.1 rust/kernel/gpu/buddy.rs, GpuBuddy::alloc_blocks size parameter
 
@@ -304,4 +304,4 @@ def test_review_u64_allocation_just_below_2_pow_32_pages(harness_backend, params
         blocks:
         - {offset: base + 1P - sz, size: sz}
     """
-    run_spec_case(SPEC, 'review.u64-allocation-just-below-2-pow-32-pages', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'review.u64-allocation-just-below-2-pow-32-pages', params, harness_backend)

@@ -9,7 +9,7 @@ SPEC = 'specs/rustdoc/block-offset-u64.yaml'
 
 @pytest.mark.spec_case('rustdoc.block-offset-at-the-top-of-u64')
 @pytest.mark.rustdoc
-def test_rustdoc_block_offset_at_the_top_of_u64(harness_backend):
+def test_rustdoc_block_offset_at_the_top_of_u64(request, harness_backend):
     """In a space that ends exactly at 2^64, the topmost block's offset is reported whole
     source: rustdoc, rust/kernel/gpu/buddy.rs, AllocatedBlock::offset
 
@@ -32,12 +32,12 @@ def test_rustdoc_block_offset_at_the_top_of_u64(harness_backend):
     - free: last
       expect: {avail: 1G}
     """
-    run_spec_case(SPEC, 'rustdoc.block-offset-at-the-top-of-u64', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'rustdoc.block-offset-at-the-top-of-u64', "", harness_backend)
 
 
 @pytest.mark.spec_case('rustdoc.block-offset-past-u64-max')
 @pytest.mark.rustdoc
-def test_rustdoc_block_offset_past_u64_max(harness_backend):
+def test_rustdoc_block_offset_past_u64_max(request, harness_backend):
     """A block whose absolute offset passes u64::MAX is still reported, not a panic
     source: rustdoc, rust/kernel/gpu/buddy.rs, AllocatedBlock::offset
 
@@ -57,4 +57,4 @@ def test_rustdoc_block_offset_past_u64_max(harness_backend):
         count: 1
         each: {size: 16M}
     """
-    run_spec_case(SPEC, 'rustdoc.block-offset-past-u64-max', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'rustdoc.block-offset-past-u64-max', "", harness_backend)

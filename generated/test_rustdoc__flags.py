@@ -16,7 +16,7 @@ SPEC = 'specs/rustdoc/flags.yaml'
         pytest.param('base=8G', id='base=8G'),
     ],
 )
-def test_rustdoc_trim_disable_keeps_the_rounded_up_block(harness_backend, params):
+def test_rustdoc_trim_disable_keeps_the_rounded_up_block(request, harness_backend, params):
     """TrimDisable keeps the whole 16 MiB block of a 12 MiB Contiguous request; without it the unused 4 MiB is trimmed off
     source: rustdoc, rust/kernel/gpu/buddy.rs, GpuBuddyAllocFlag::TrimDisable
 
@@ -50,4 +50,4 @@ def test_rustdoc_trim_disable_keeps_the_rounded_up_block(harness_backend, params
       expect: {total: 12M, contiguous: true, avail: 1G - 12M}
     tags: [flags]
     """
-    run_spec_case(SPEC, 'rustdoc.trim-disable-keeps-the-rounded-up-block', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'rustdoc.trim-disable-keeps-the-rounded-up-block', params, harness_backend)

@@ -18,7 +18,7 @@ SPEC = 'specs/rustdoc/modes.yaml'
         pytest.param('chunk=64K,base=8G', id='chunk=64K,base=8G'),
     ],
 )
-def test_rustdoc_topdown_mode_takes_the_highest_free_block(harness_backend, params):
+def test_rustdoc_topdown_mode_takes_the_highest_free_block(request, harness_backend, params):
     """GpuBuddyAllocMode::TopDown takes the highest free block where Simple reuses the smallest block that fits
     source: rustdoc, rust/kernel/gpu/buddy.rs, GpuBuddyAllocMode::TopDown
 
@@ -50,4 +50,4 @@ def test_rustdoc_topdown_mode_takes_the_highest_free_block(harness_backend, para
     - free: low
       expect: {avail: 1G}
     """
-    run_spec_case(SPEC, 'rustdoc.topdown-mode-takes-the-highest-free-block', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'rustdoc.topdown-mode-takes-the-highest-free-block', params, harness_backend)

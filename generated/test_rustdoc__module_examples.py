@@ -54,7 +54,7 @@ SPEC = 'specs/rustdoc/module-examples.yaml'
         pytest.param('chunk_shift=16,base=8G,space=1T', id='chunk_shift=16,base=8G,space=1T'),
     ],
 )
-def test_rustdoc_simple_alloc_lands_at_top(harness_backend, params):
+def test_rustdoc_simple_alloc_lands_at_top(request, harness_backend, params):
     """A Simple 16 MiB allocation is one order-(24 - chunk_shift) block at the top, returned on drop
     source: rustdoc, rust/kernel/gpu/buddy.rs, module example 1
 
@@ -85,7 +85,7 @@ def test_rustdoc_simple_alloc_lands_at_top(harness_backend, params):
       'rust:GpuBuddy::avail', 'rust:GpuBuddyAllocMode::Simple', 'rust:AllocatedBlocks', 'rust:AllocatedBlocks::iter',
       'rust:AllocatedBlock', 'rust:AllocatedBlock::offset', 'rust:AllocatedBlock::order', 'rust:AllocatedBlock::size']
     """
-    run_spec_case(SPEC, 'rustdoc.simple-alloc-lands-at-top', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'rustdoc.simple-alloc-lands-at-top', params, harness_backend)
 
 
 @pytest.mark.spec_case('rustdoc.topdown-alloc-lands-at-top')
@@ -135,7 +135,7 @@ def test_rustdoc_simple_alloc_lands_at_top(harness_backend, params):
         pytest.param('chunk_shift=16,base=8G,space=1T', id='chunk_shift=16,base=8G,space=1T'),
     ],
 )
-def test_rustdoc_topdown_alloc_lands_at_top(harness_backend, params):
+def test_rustdoc_topdown_alloc_lands_at_top(request, harness_backend, params):
     """A TopDown 16 MiB allocation is one block at the highest addresses, returned on drop
     source: rustdoc, rust/kernel/gpu/buddy.rs, module example 2
 
@@ -161,7 +161,7 @@ def test_rustdoc_topdown_alloc_lands_at_top(harness_backend, params):
     tags: [example]
     cites: ['rust:GpuBuddyAllocMode', 'rust:GpuBuddyAllocMode::TopDown']
     """
-    run_spec_case(SPEC, 'rustdoc.topdown-alloc-lands-at-top', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'rustdoc.topdown-alloc-lands-at-top', params, harness_backend)
 
 
 @pytest.mark.spec_case('rustdoc.fragmented-range-returns-two-blocks')
@@ -211,7 +211,7 @@ def test_rustdoc_topdown_alloc_lands_at_top(harness_backend, params):
         pytest.param('chunk_shift=16,base=8G,space=64G', id='chunk_shift=16,base=8G,space=64G'),
     ],
 )
-def test_rustdoc_fragmented_range_returns_two_blocks(harness_backend, params):
+def test_rustdoc_fragmented_range_returns_two_blocks(request, harness_backend, params):
     """An 8 MiB range allocation over two 4 MiB holes returns two 4 MiB blocks
     source: rustdoc, rust/kernel/gpu/buddy.rs, module example 3
 
@@ -238,7 +238,7 @@ def test_rustdoc_fragmented_range_returns_two_blocks(harness_backend, params):
         avail: space - 16M
     tags: [example]
     """
-    run_spec_case(SPEC, 'rustdoc.fragmented-range-returns-two-blocks', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'rustdoc.fragmented-range-returns-two-blocks', params, harness_backend)
 
 
 @pytest.mark.spec_case('rustdoc.contiguous-fails-on-fragmented-space')
@@ -258,7 +258,7 @@ def test_rustdoc_fragmented_range_returns_two_blocks(harness_backend, params):
         pytest.param('chunk_shift=16,base=8G', id='chunk_shift=16,base=8G'),
     ],
 )
-def test_rustdoc_contiguous_fails_on_fragmented_space(harness_backend, params):
+def test_rustdoc_contiguous_fails_on_fragmented_space(request, harness_backend, params):
     """An 8 MiB contiguous request fails when only two separate 4 MiB holes are free
     source: rustdoc, rust/kernel/gpu/buddy.rs, module example 4
 
@@ -284,4 +284,4 @@ def test_rustdoc_contiguous_fails_on_fragmented_space(harness_backend, params):
       expect: {error: ENOSPC, avail: 8M}
     tags: [example]
     """
-    run_spec_case(SPEC, 'rustdoc.contiguous-fails-on-fragmented-space', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'rustdoc.contiguous-fails-on-fragmented-space', params, harness_backend)

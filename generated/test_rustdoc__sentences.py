@@ -9,7 +9,7 @@ SPEC = 'specs/rustdoc/sentences.yaml'
 
 @pytest.mark.spec_case('rustdoc.blocks-are-powers-of-two')
 @pytest.mark.rustdoc
-def test_rustdoc_blocks_are_powers_of_two(harness_backend):
+def test_rustdoc_blocks_are_powers_of_two(request, harness_backend):
     """A request that is not a power of two comes back as blocks that each are one
     source: rustdoc, rust/kernel/gpu/buddy.rs, module
 
@@ -28,7 +28,7 @@ def test_rustdoc_blocks_are_powers_of_two(harness_backend):
         - {offset: 1G - 28M, size: 4M}
         avail: 1G - 28M
     """
-    run_spec_case(SPEC, 'rustdoc.blocks-are-powers-of-two', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'rustdoc.blocks-are-powers-of-two', "", harness_backend)
 
 
 @pytest.mark.spec_case('rustdoc.non-contiguous-fills-fragmented-memory')
@@ -40,7 +40,7 @@ def test_rustdoc_blocks_are_powers_of_two(harness_backend):
         pytest.param('base=8G', id='base=8G'),
     ],
 )
-def test_rustdoc_non_contiguous_fills_fragmented_memory(harness_backend, params):
+def test_rustdoc_non_contiguous_fills_fragmented_memory(request, harness_backend, params):
     """A non-contiguous request fills two separate holes with one block each
     source: rustdoc, rust/kernel/gpu/buddy.rs, module example 3
 
@@ -62,12 +62,12 @@ def test_rustdoc_non_contiguous_fills_fragmented_memory(harness_backend, params)
         total: 8M
         avail: 0
     """
-    run_spec_case(SPEC, 'rustdoc.non-contiguous-fills-fragmented-memory', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'rustdoc.non-contiguous-fills-fragmented-memory', params, harness_backend)
 
 
 @pytest.mark.spec_case('rustdoc.contiguous-fails-on-fragmented-memory')
 @pytest.mark.rustdoc
-def test_rustdoc_contiguous_fails_on_fragmented_memory(harness_backend):
+def test_rustdoc_contiguous_fails_on_fragmented_memory(request, harness_backend):
     """A contiguous request larger than every hole fails, and takes nothing
     source: rustdoc, rust/kernel/gpu/buddy.rs, module example 4
 
@@ -88,7 +88,7 @@ def test_rustdoc_contiguous_fails_on_fragmented_memory(harness_backend):
         flags: [contiguous]
       expect: {error: ENOSPC, avail: 8M}
     """
-    run_spec_case(SPEC, 'rustdoc.contiguous-fails-on-fragmented-memory', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'rustdoc.contiguous-fails-on-fragmented-memory', "", harness_backend)
 
 
 @pytest.mark.spec_case('rustdoc.range-mode-stays-in-its-range')
@@ -100,7 +100,7 @@ def test_rustdoc_contiguous_fails_on_fragmented_memory(harness_backend):
         pytest.param('base=8G', id='base=8G'),
     ],
 )
-def test_rustdoc_range_mode_stays_in_its_range(harness_backend, params):
+def test_rustdoc_range_mode_stays_in_its_range(request, harness_backend, params):
     """Range mode returns blocks inside the range, offset by base_offset
     source: rustdoc, rust/kernel/gpu/buddy.rs, GpuBuddyAllocMode::Range
 
@@ -121,12 +121,12 @@ def test_rustdoc_range_mode_stays_in_its_range(harness_backend, params):
         within: [base + 256M, base + 512M]
         avail: 1G - 24M
     """
-    run_spec_case(SPEC, 'rustdoc.range-mode-stays-in-its-range', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'rustdoc.range-mode-stays-in-its-range', params, harness_backend)
 
 
 @pytest.mark.spec_case('rustdoc.flags-combine-with-every-mode')
 @pytest.mark.rustdoc
-def test_rustdoc_flags_combine_with_every_mode(harness_backend):
+def test_rustdoc_flags_combine_with_every_mode(request, harness_backend):
     """CONTIGUOUS, CLEAR and TRIM_DISABLE are accepted with Simple, Range and TopDown alike
     source: rustdoc, rust/kernel/gpu/buddy.rs, GpuBuddyAllocFlags
 
@@ -172,7 +172,7 @@ def test_rustdoc_flags_combine_with_every_mode(harness_backend):
         - {offset: 1G - 24M, size: 8M}
         avail: 1G - 36M
     """
-    run_spec_case(SPEC, 'rustdoc.flags-combine-with-every-mode', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'rustdoc.flags-combine-with-every-mode', "", harness_backend)
 
 
 @pytest.mark.spec_case('rustdoc.params-base-offset-is-where-the-region-starts')
@@ -185,7 +185,7 @@ def test_rustdoc_flags_combine_with_every_mode(harness_backend):
         pytest.param('base=8G', id='base=8G'),
     ],
 )
-def test_rustdoc_params_base_offset_is_where_the_region_starts(harness_backend, params):
+def test_rustdoc_params_base_offset_is_where_the_region_starts(request, harness_backend, params):
     """A range from the start of the space is the block at base_offset
     source: rustdoc, rust/kernel/gpu/buddy.rs, GpuBuddyParams::base_offset
 
@@ -204,7 +204,7 @@ def test_rustdoc_params_base_offset_is_where_the_region_starts(harness_backend, 
         - {offset: base, size: 16M}
         avail: 1G - 16M
     """
-    run_spec_case(SPEC, 'rustdoc.params-base-offset-is-where-the-region-starts', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'rustdoc.params-base-offset-is-where-the-region-starts', params, harness_backend)
 
 
 @pytest.mark.spec_case('rustdoc.params-base-offset-offsets-every-allocation')
@@ -217,7 +217,7 @@ def test_rustdoc_params_base_offset_is_where_the_region_starts(harness_backend, 
         pytest.param('base=1P', id='base=1P'),
     ],
 )
-def test_rustdoc_params_base_offset_offsets_every_allocation(harness_backend, params):
+def test_rustdoc_params_base_offset_offsets_every_allocation(request, harness_backend, params):
     """Every block's offset is its place in the space plus base_offset
     source: rustdoc, rust/kernel/gpu/buddy.rs, GpuBuddyParams::base_offset
 
@@ -239,7 +239,7 @@ def test_rustdoc_params_base_offset_offsets_every_allocation(harness_backend, pa
         blocks:
         - {offset: base + 1G - 16M - 4K, size: 4K}
     """
-    run_spec_case(SPEC, 'rustdoc.params-base-offset-offsets-every-allocation', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'rustdoc.params-base-offset-offsets-every-allocation', params, harness_backend)
 
 
 @pytest.mark.spec_case('rustdoc.params-size-is-the-managed-size')
@@ -251,7 +251,7 @@ def test_rustdoc_params_base_offset_offsets_every_allocation(harness_backend, pa
         pytest.param('space=768M', id='space=768M'),
     ],
 )
-def test_rustdoc_params_size_is_the_managed_size(harness_backend, params):
+def test_rustdoc_params_size_is_the_managed_size(request, harness_backend, params):
     """The allocator manages size bytes; all of them are available, and no more
     source: rustdoc, rust/kernel/gpu/buddy.rs, GpuBuddyParams::size
 
@@ -268,7 +268,7 @@ def test_rustdoc_params_size_is_the_managed_size(harness_backend, params):
     - alloc: {as: a, mode: range, start: 0, end: space, size: space, min_block_size: 4K}
       expect: {total: space, avail: 0}
     """
-    run_spec_case(SPEC, 'rustdoc.params-size-is-the-managed-size', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'rustdoc.params-size-is-the-managed-size', params, harness_backend)
 
 
 @pytest.mark.spec_case('rustdoc.new-refuses-a-chunk-below-4k')
@@ -280,7 +280,7 @@ def test_rustdoc_params_size_is_the_managed_size(harness_backend, params):
         pytest.param('chunk=2K', id='chunk=2K'),
     ],
 )
-def test_rustdoc_new_refuses_a_chunk_below_4k(harness_backend, params):
+def test_rustdoc_new_refuses_a_chunk_below_4k(request, harness_backend, params):
     """GpuBuddy::new refuses a chunk size below 4K
     source: rustdoc, rust/kernel/gpu/buddy.rs, GpuBuddy::new
 
@@ -298,7 +298,7 @@ def test_rustdoc_new_refuses_a_chunk_below_4k(harness_backend, params):
       expect: {error: EINVAL}
     steps: []
     """
-    run_spec_case(SPEC, 'rustdoc.new-refuses-a-chunk-below-4k', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'rustdoc.new-refuses-a-chunk-below-4k', params, harness_backend)
 
 
 @pytest.mark.spec_case('rustdoc.base-offset-reads-back')
@@ -310,7 +310,7 @@ def test_rustdoc_new_refuses_a_chunk_below_4k(harness_backend, params):
         pytest.param('base=8G', id='base=8G'),
     ],
 )
-def test_rustdoc_base_offset_reads_back(harness_backend, params):
+def test_rustdoc_base_offset_reads_back(request, harness_backend, params):
     """base_offset() is the base the allocator was created with
     source: rustdoc, rust/kernel/gpu/buddy.rs, GpuBuddy::base_offset
 
@@ -325,7 +325,7 @@ def test_rustdoc_base_offset_reads_back(harness_backend, params):
     steps:
     - check: {base_offset: base}
     """
-    run_spec_case(SPEC, 'rustdoc.base-offset-reads-back', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'rustdoc.base-offset-reads-back', params, harness_backend)
 
 
 @pytest.mark.spec_case('rustdoc.chunk-size-reads-back')
@@ -338,7 +338,7 @@ def test_rustdoc_base_offset_reads_back(harness_backend, params):
         pytest.param('chunk=2M', id='chunk=2M'),
     ],
 )
-def test_rustdoc_chunk_size_reads_back(harness_backend, params):
+def test_rustdoc_chunk_size_reads_back(request, harness_backend, params):
     """chunk_size() is the chunk the allocator was created with
     source: rustdoc, rust/kernel/gpu/buddy.rs, GpuBuddy::chunk_size
 
@@ -358,12 +358,12 @@ def test_rustdoc_chunk_size_reads_back(harness_backend, params):
         - {offset: 1G - chunk, size: chunk}
         avail: 1G - chunk
     """
-    run_spec_case(SPEC, 'rustdoc.chunk-size-reads-back', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'rustdoc.chunk-size-reads-back', params, harness_backend)
 
 
 @pytest.mark.spec_case('rustdoc.avail-is-the-free-memory')
 @pytest.mark.rustdoc
-def test_rustdoc_avail_is_the_free_memory(harness_backend):
+def test_rustdoc_avail_is_the_free_memory(request, harness_backend):
     """avail() is the space minus what is allocated, and back to all of it once freed
     source: rustdoc, rust/kernel/gpu/buddy.rs, GpuBuddy::avail
 
@@ -383,12 +383,12 @@ def test_rustdoc_avail_is_the_free_memory(harness_backend):
     - {free: b}
     - check: {avail: 1G}
     """
-    run_spec_case(SPEC, 'rustdoc.avail-is-the-free-memory', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'rustdoc.avail-is-the-free-memory', "", harness_backend)
 
 
 @pytest.mark.spec_case('rustdoc.dropping-allocated-blocks-frees-them')
 @pytest.mark.rustdoc
-def test_rustdoc_dropping_allocated_blocks_frees_them(harness_backend):
+def test_rustdoc_dropping_allocated_blocks_frees_them(request, harness_backend):
     """Dropping an allocation frees its blocks, which the next request can take again
     source: rustdoc, rust/kernel/gpu/buddy.rs, AllocatedBlocks
 
@@ -413,7 +413,7 @@ def test_rustdoc_dropping_allocated_blocks_frees_them(harness_backend):
         - {offset: 0, size: 1G}
         avail: 0
     """
-    run_spec_case(SPEC, 'rustdoc.dropping-allocated-blocks-frees-them', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'rustdoc.dropping-allocated-blocks-frees-them', "", harness_backend)
 
 
 @pytest.mark.spec_case('rustdoc.block-offset-includes-base-offset')
@@ -426,7 +426,7 @@ def test_rustdoc_dropping_allocated_blocks_frees_them(harness_backend):
         pytest.param('base=8G', id='base=8G'),
     ],
 )
-def test_rustdoc_block_offset_includes_base_offset(harness_backend, params):
+def test_rustdoc_block_offset_includes_base_offset(request, harness_backend, params):
     """A block's offset() includes the allocator's base_offset
     source: rustdoc, rust/kernel/gpu/buddy.rs, AllocatedBlock::offset
 
@@ -444,7 +444,7 @@ def test_rustdoc_block_offset_includes_base_offset(harness_backend, params):
         blocks:
         - {offset: base + 4M, size: 4M}
     """
-    run_spec_case(SPEC, 'rustdoc.block-offset-includes-base-offset', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'rustdoc.block-offset-includes-base-offset', params, harness_backend)
 
 
 @pytest.mark.spec_case('rustdoc.block-order-and-size')
@@ -456,7 +456,7 @@ def test_rustdoc_block_offset_includes_base_offset(harness_backend, params):
         pytest.param('chunk=64K', id='chunk=64K'),
     ],
 )
-def test_rustdoc_block_order_and_size(harness_backend, params):
+def test_rustdoc_block_order_and_size(request, harness_backend, params):
     """A block's order is its size in chunks, as a power of two
     source: rustdoc, rust/kernel/gpu/buddy.rs, AllocatedBlock::order
 
@@ -474,12 +474,12 @@ def test_rustdoc_block_order_and_size(harness_backend, params):
         blocks:
         - {offset: 1G - 1M, size: 1M, order: 8 - chunk // 64K * 4}
     """
-    run_spec_case(SPEC, 'rustdoc.block-order-and-size', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'rustdoc.block-order-and-size', params, harness_backend)
 
 
 @pytest.mark.spec_case('rustdoc.block-size-in-bytes')
 @pytest.mark.rustdoc
-def test_rustdoc_block_size_in_bytes(harness_backend):
+def test_rustdoc_block_size_in_bytes(request, harness_backend):
     """A block's size() is its length in bytes
     source: rustdoc, rust/kernel/gpu/buddy.rs, AllocatedBlock::size
 
@@ -498,4 +498,4 @@ def test_rustdoc_block_size_in_bytes(harness_backend):
         total: 12M
         avail: 1G - 12M
     """
-    run_spec_case(SPEC, 'rustdoc.block-size-in-bytes', "", harness_backend)
+    run_spec_case(request.config, SPEC, 'rustdoc.block-size-in-bytes', "", harness_backend)

@@ -20,7 +20,7 @@ SPEC = 'specs/rustdoc/v12-zero-range-example.yaml'
         pytest.param('chunk_shift=16,space=3G', id='chunk_shift=16,space=3G'),
     ],
 )
-def test_rustdoc_v12_zero_range_core_lands_at_zero(harness_backend, params):
+def test_rustdoc_v12_zero_range_core_lands_at_zero(request, harness_backend, params):
     """On the C API a RANGE request with start 0, end 0 covers the whole space and lands at offset 0
     source: rustdoc, review v12.1 of rust/kernel/gpu/buddy.rs, module example 1 (Range { start 0, end 0 })
 
@@ -49,7 +49,7 @@ def test_rustdoc_v12_zero_range_core_lands_at_zero(harness_backend, params):
     - free: a
       expect: {avail: space}
     """
-    run_spec_case(SPEC, 'rustdoc.v12-zero-range-core-lands-at-zero', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'rustdoc.v12-zero-range-core-lands-at-zero', params, harness_backend)
 
 
 @pytest.mark.spec_case('rustdoc.v12-zero-range-binding-rejected')
@@ -65,7 +65,7 @@ def test_rustdoc_v12_zero_range_core_lands_at_zero(harness_backend, params):
         pytest.param('chunk_shift=16,base=8G', id='chunk_shift=16,base=8G'),
     ],
 )
-def test_rustdoc_v12_zero_range_binding_rejected(harness_backend, params):
+def test_rustdoc_v12_zero_range_binding_rejected(request, harness_backend, params):
     """The landed binding refuses the zero-sized Range 0..0 with EINVAL and takes nothing
     source: review, review of v12.1 rust/kernel/gpu/buddy.rs, module example 1
 
@@ -82,7 +82,7 @@ def test_rustdoc_v12_zero_range_binding_rejected(harness_backend, params):
     - alloc: {mode: range, start: 0, end: 0, size: 16M, min_block_size: 16M}
       expect: {error: EINVAL, avail: 1G}
     """
-    run_spec_case(SPEC, 'rustdoc.v12-zero-range-binding-rejected', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'rustdoc.v12-zero-range-binding-rejected', params, harness_backend)
 
 
 @pytest.mark.spec_case('rustdoc.v12-simple-differs-from-zero-range')
@@ -98,7 +98,7 @@ def test_rustdoc_v12_zero_range_binding_rejected(harness_backend, params):
         pytest.param('chunk_shift=16,base=8G', id='chunk_shift=16,base=8G'),
     ],
 )
-def test_rustdoc_v12_simple_differs_from_zero_range(harness_backend, params):
+def test_rustdoc_v12_simple_differs_from_zero_range(request, harness_backend, params):
     """Simple, the reviewer's suggested replacement, lands at the top rather than at offset 0
     source: review, review of v12.1 rust/kernel/gpu/buddy.rs, module example 1
 
@@ -118,4 +118,4 @@ def test_rustdoc_v12_simple_differs_from_zero_range(harness_backend, params):
         - {offset: base + 1G - 16M, order: 24 - chunk_shift, size: 16M}
         count: 1
     """
-    run_spec_case(SPEC, 'rustdoc.v12-simple-differs-from-zero-range', params, harness_backend)
+    run_spec_case(request.config, SPEC, 'rustdoc.v12-simple-differs-from-zero-range', params, harness_backend)

@@ -4,12 +4,14 @@ Generated modules call :func:`run_spec_case`; ``--specs DIR`` collects YAML
 files directly instead of the generated modules.  Either way the case goes
 through the engine, and the backend's expectations file turns listed cases
 into strict expected failures (a listed case that passes fails the run).
+
+What a run holds (its opened backends and their judges, the spec files it read) is on its
+config's stash, so two runs in one process share nothing.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,7 +96,6 @@ def _check_options(config: pytest.Config) -> None:
 @pytest.hookimpl(trylast=True)  # after plugins that add backend names (tests/miniatures.py)
 def pytest_configure(config: pytest.Config) -> None:
     _check_options(config)
-    _EXPECT_AS[:] = [config.getoption("expect_as")]
     config.addinivalue_line("markers", "spec_case(id): a generated spec case")
     config.addinivalue_line("markers", "suite: an item of a backend's own suites")
     for kind in suites.KINDS.values():
@@ -166,11 +167,14 @@ class DiffPair:
 
 
 class _Backends:
-    """Backends opened once per pytest process (per xdist worker)."""
+    """Backends opened once per pytest run (per xdist worker), and their judges."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.open: dict[str, CoreBackend | BackendUnavailable] = {}
+        # (expectation roots, id of an opened backend) -> its judge; the backend lives as
+        # long as this table, so its id names no other.
+        self.judges: dict[tuple[tuple[str, ...], int], Judge] = {}
 
     def get(self, name: str) -> CoreBackend:
         if name not in self.open:
@@ -184,6 +188,14 @@ class _Backends:
         if isinstance(got, BackendUnavailable):
             pytest.fail(f"backend {name}: {got}", pytrace=False)
         return got
+
+    def judge_of(self, backend: CoreBackend, exp_roots: tuple[str, ...]) -> Judge:
+        """The judge of an opened backend, chosen as every verb chooses it (harness.judge)."""
+        key = (exp_roots, id(backend))
+        if key not in self.judges:
+            self.judges[key] = Judge.of(backend, [Path(r) for r in exp_roots],
+                                        self.config.getoption("expect_as"))
+        return self.judges[key]
 
     def close(self) -> None:
         for b in self.open.values():
@@ -205,32 +217,28 @@ def harness_backend(request: pytest.FixtureRequest, _harness_backends: _Backends
     return _harness_backends.get(name)
 
 
-@functools.cache
-def _cases(path: str) -> dict[str, Case]:
-    return {c.id: c for c in load_file(path)}
+_CASES = pytest.StashKey[dict[str, dict[str, Case]]]()  # a spec file's cases, read once a run
 
 
-_JUDGES: dict[tuple[tuple[str, ...], int], Judge] = {}  # (roots, id(backend)) -> its judge
+def _cases(config: pytest.Config, path: str) -> dict[str, Case]:
+    """The cases of the spec file ``path`` by id, read once per run (a SpecError is not kept:
+    each item of the file says it)."""
+    read = config.stash.setdefault(_CASES, {})
+    if path not in read:
+        read[path] = {c.id: c for c in load_file(path)}
+    return read[path]
 
 
-def _judge_of(backend: CoreBackend, exp_roots: tuple[str, ...]) -> Judge:
-    """The judge of an opened backend, chosen as every verb chooses it (harness.judge)."""
-    key = (exp_roots, id(backend))
-    if key not in _JUDGES:
-        _JUDGES[key] = Judge.of(backend, [Path(r) for r in exp_roots],
-                                _EXPECT_AS[0] if _EXPECT_AS else None)
-    return _JUDGES[key]
-
-
-def run_spec_case(spec: str, case_id: str, params: str, backend, *,
+def run_spec_case(config: pytest.Config, spec: str, case_id: str, params: str, backend, *,
                   specs_root: str | None = None) -> None:
-    """Run one spec case through the engine and turn its outcome into a pytest verdict."""
+    """Run one spec case of the run ``config`` through the engine and turn its outcome into
+    a pytest verdict."""
     path = Path(spec)
     if not path.is_absolute():
-        path = _rootdir() / path
+        path = config.rootpath / path
     try:
-        case = _cases(str(path))[case_id]
-        exp_roots = (specs_root or str(_rootdir() / DEFAULT_SPECS),)
+        case = _cases(config, str(path))[case_id]
+        exp_roots = (specs_root or str(config.rootpath / DEFAULT_SPECS),)
     except SpecError as e:
         pytest.fail(str(e), pytrace=False)
     except KeyError:
@@ -240,9 +248,10 @@ def run_spec_case(spec: str, case_id: str, params: str, backend, *,
     if ps is None:
         pytest.fail(f"{case_id} has no params '{params}': run `buddy-harness generate`",
                     pytrace=False)
+    backends = _session_backends(config)
     if isinstance(backend, DiffPair):
-        return _run_diff(case, ps, backend, exp_roots)
-    _judge(_judge_of(backend, exp_roots).case(case, ps, backend))
+        return _run_diff(case, ps, backend, backends, exp_roots)
+    _judge(backends.judge_of(backend, exp_roots).case(case, ps, backend))
 
 
 def run_suite_item(backends: _Backends, backend_name: str, item_id: str) -> None:
@@ -252,7 +261,8 @@ def run_suite_item(backends: _Backends, backend_name: str, item_id: str) -> None
                None)
     if out is None:
         pytest.fail(f"{backend_name} has no item {item_id}", pytrace=False)
-    _judge(_judge_of(backend, (str(_rootdir() / DEFAULT_SPECS),)).verdict(out))
+    exp_roots = (str(backends.config.rootpath / DEFAULT_SPECS),)
+    _judge(backends.judge_of(backend, exp_roots).verdict(out))
 
 
 def _judge(verdict: Outcome) -> None:
@@ -268,14 +278,16 @@ def _judge(verdict: Outcome) -> None:
         pytest.fail(f"{status}: {message}", pytrace=False)
 
 
-def _run_diff(case: Case, ps, pair: DiffPair, exp_roots: tuple[str, ...]) -> None:
+def _run_diff(case: Case, ps, pair: DiffPair, backends: _Backends,
+              exp_roots: tuple[str, ...]) -> None:
     """As `buddy-harness diff` judges a row (the same cells, from harness.divergence.matrix):
     a backend that cannot run the case skips it, and a difference both expectation files
     account for is an expected failure."""
     a, b = pair.a.name, pair.b.name
     opened = {a: pair.a, (b if b != a else f"{b} (second)"): pair.b}
     row = matrix.build_row(case, ps, opened, {
-        n: dataclasses.replace(_judge_of(o, exp_roots), backend=n) for n, o in opened.items()})
+        n: dataclasses.replace(backends.judge_of(o, exp_roots), backend=n)
+        for n, o in opened.items()})
     for cell in row.cells.values():
         if cell.status == "skip":
             pytest.skip(cell.message)
@@ -288,18 +300,6 @@ def _run_diff(case: Case, ps, pair: DiffPair, exp_roots: tuple[str, ...]) -> Non
                                  if c.status == "xfail")
                      + ")")
     pytest.fail(diff.describe(), pytrace=False)
-
-
-_ROOT: list[Path] = []
-_EXPECT_AS: list[str | None] = []  # --expect-as, for run_spec_case
-
-
-def _rootdir() -> Path:
-    return _ROOT[0] if _ROOT else Path.cwd()
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    _ROOT[:] = [Path(session.config.rootpath)]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -330,7 +330,7 @@ class SpecFile(pytest.File):
 
     def collect(self):
         try:
-            cases = _cases(str(self.path))
+            cases = _cases(self.config, str(self.path))
         except SpecError as e:
             raise self.CollectError(str(e)) from None
         diff = self.config.getoption("diff")
@@ -357,7 +357,7 @@ class SpecItem(pytest.Item):
             backend = DiffPair(backends.get(a), backends.get(b))
         else:
             backend = backends.get(self.backend)
-        run_spec_case(str(self.path), self.case.id, self.params, backend,
+        run_spec_case(self.config, str(self.path), self.case.id, self.params, backend,
                       specs_root=self.parent.specs_root)
 
     def repr_failure(self, excinfo):

@@ -4,11 +4,9 @@ without building a kernel."""
 
 import sys
 
-import pytest
-
 from harness.cli import main
 from tests import miniatures
 
 if __name__ == "__main__":
-    miniatures.register(pytest.MonkeyPatch())
-    sys.exit(main())
+    with miniatures.registered():
+        sys.exit(main())

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from harness.backends.base import Block
-from tests.miniatures import MiniatureBackend, Wrapped
+from tests.miniatures import MiniatureBackend, Wrapped, register_in_pytest
 
 
 class Misaligned(Wrapped):
@@ -100,6 +100,4 @@ def backend(name: str) -> MiniatureBackend:
 
 def pytest_configure(config: pytest.Config) -> None:
     """As a plugin (``-p tests.malformed_results``): the names work with --backend/--diff."""
-    from tests.miniatures import register_in_pytest
-
-    register_in_pytest(MALFORMED, backend)
+    register_in_pytest(config, MALFORMED)

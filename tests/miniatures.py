@@ -16,7 +16,8 @@ serves the request at ``start`` as if the window were exactly ``size`` wide.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 
 import pytest
 
@@ -186,24 +187,32 @@ def backend(name: str) -> MiniatureBackend:
     return MiniatureBackend(name, MINIATURES[name])
 
 
-def register(monkeypatch: pytest.MonkeyPatch,
-             extra: dict[str, Callable[[Allocator], Allocator]] | None = None) -> None:
-    """Make ``--backend mini-...`` (and ``extra`` names) resolvable, for one test only."""
-    known: dict[str, Callable[[Allocator], Allocator]] = dict(MINIATURES) | (extra or {})
-    for name, wrapper in known.items():
-        monkeypatch.setitem(registry.PLAIN, name, _opener(wrapper))
+Wrapper = Callable[[Allocator], Allocator]
 
 
-def _opener(wrapper: Callable[[Allocator], Allocator]):
+def openers(wrappers: Mapping[str, Wrapper]) -> dict[str, registry.Opener]:
+    """The registry's openers of test backends, each handing out ``wrapper``-wrapped
+    reference allocators under the name it was opened by."""
+    return {name: _opener(wrapper) for name, wrapper in wrappers.items()}
+
+
+def _opener(wrapper: Wrapper) -> registry.Opener:
     return lambda ref, _options: MiniatureBackend(ref, wrapper)
 
 
-def register_in_pytest(names, make) -> None:
-    """Make test backends' ``names`` usable as --backend/--diff names in pytest."""
-    for name in names:
-        registry.PLAIN[name] = lambda ref, _options: make(ref)
+@contextmanager
+def registered(extra: Mapping[str, Wrapper] | None = None) -> Iterator[None]:
+    """``--backend mini-...`` (and ``extra`` names) resolvable for the ``with`` block."""
+    with registry.registered(openers(dict(MINIATURES) | dict(extra or {}))):
+        yield
+
+
+def register_in_pytest(config: pytest.Config, wrappers: Mapping[str, Wrapper]) -> None:
+    """Make test backends' names usable as --backend/--diff names for one pytest run."""
+    for name, opener in openers(wrappers).items():
+        config.add_cleanup(registry.register(name, opener))
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """As a plugin (``-p tests.miniatures``): the miniatures' names work with --backend/--diff."""
-    register_in_pytest(MINIATURES, backend)
+    register_in_pytest(config, MINIATURES)

@@ -50,9 +50,9 @@ def _diff(tmp_path: Path, *backends: str) -> tuple[int, dict, str, str]:
 
 
 @pytest.mark.treeless
-def test_agreeing_backends_exit_0_and_name_claims_nobody_meets(tmp_path, monkeypatch, capsys):
-    miniatures.register(monkeypatch, {"copy": miniatures.Wrapped})
-    rc, data, md, html = _diff(tmp_path, "reference", "copy")
+def test_agreeing_backends_exit_0_and_name_claims_nobody_meets(tmp_path, capsys):
+    with miniatures.registered({"copy": miniatures.Wrapped}):
+        rc, data, md, html = _diff(tmp_path, "reference", "copy")
     assert rc == 0, capsys.readouterr()
     assert data["summary"]["disagree"] == []
     assert data["summary"]["all_fail"] == ["d.claim-nobody-meets"]
@@ -62,9 +62,9 @@ def test_agreeing_backends_exit_0_and_name_claims_nobody_meets(tmp_path, monkeyp
 
 
 @pytest.mark.treeless
-def test_a_divergence_gives_the_first_differing_step_and_exit_1(tmp_path, monkeypatch, capsys):
-    miniatures.register(monkeypatch)
-    rc, data, md, html = _diff(tmp_path, "reference", "mini-bottom-up")
+def test_a_divergence_gives_the_first_differing_step_and_exit_1(tmp_path, capsys):
+    with miniatures.registered():
+        rc, data, md, html = _diff(tmp_path, "reference", "mini-bottom-up")
     assert rc == 1
     row = next(r for r in data["rows"] if r["case"] == "d.top")
     assert row["cells"]["reference"]["status"] == "pass"

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness import edit_bench, expectations, integrity, parallel, runner
+from harness.backends import registry
 from harness.backends.base import BackendUnavailable
 from harness.backends.reference import ReferenceBackend
 from harness.cli import main
@@ -120,7 +121,7 @@ def test_a_clean_quote_check_is_remembered_until_a_spec_or_the_tree_changes(tmp_
 
 
 @pytest.mark.treeless
-def test_backends_open_beside_the_loading_and_say_so_after_it(monkeypatch):
+def test_backends_open_beside_the_loading_and_say_so_after_it():
     said: list[str] = []
     go = threading.Event()
     closed: list[str] = []
@@ -132,28 +133,28 @@ def test_backends_open_beside_the_loading_and_say_so_after_it(monkeypatch):
         def close(self) -> None:
             closed.append(self.name)
 
-    def resolve(name, *, log, **_):
-        log(f"built {name}")
+    def opener(ref, options):
+        options.log(f"built {ref}")
         go.wait(5)
-        if name == "bad":
+        if ref == "bad":
             raise BackendUnavailable("bad: no such tree")
-        return Opened(name)
+        return Opened(ref)
 
-    monkeypatch.setattr(runner, "resolve", resolve)
-    opening = runner.Opening(["a", "b"], kernel_src=None, sanitize=False, timeout=1,
-                             log=said.append)
-    said.append("loaded")  # what the caller says meanwhile comes first
-    go.set()
-    assert list(opening.result().opened) == ["a", "b"]
-    assert said == ["loaded", "built a", "built b"]
-    opening = runner.Opening(["bad"], kernel_src=None, sanitize=False, timeout=1,
-                             log=said.append)
-    with pytest.raises(BackendUnavailable, match="no such tree"):
-        opening.result()  # raised where the caller takes the backends
-    opening = runner.Opening(["c"], kernel_src=None, sanitize=False, timeout=1,
-                             log=said.append)
-    opening.abandon()  # the loading failed: what was opened is closed, unsaid
-    assert closed == ["c"] and "built c" not in said
+    with registry.registered(dict.fromkeys(["a", "b", "bad", "c"], opener)):
+        opening = runner.Opening(["a", "b"], kernel_src=None, sanitize=False, timeout=1,
+                                 log=said.append)
+        said.append("loaded")  # what the caller says meanwhile comes first
+        go.set()
+        assert list(opening.result().opened) == ["a", "b"]
+        assert said == ["loaded", "built a", "built b"]
+        opening = runner.Opening(["bad"], kernel_src=None, sanitize=False, timeout=1,
+                                 log=said.append)
+        with pytest.raises(BackendUnavailable, match="no such tree"):
+            opening.result()  # raised where the caller takes the backends
+        opening = runner.Opening(["c"], kernel_src=None, sanitize=False, timeout=1,
+                                 log=said.append)
+        opening.abandon()  # the loading failed: what was opened is closed, unsaid
+        assert closed == ["c"] and "built c" not in said
 
 
 @pytest.mark.treeless

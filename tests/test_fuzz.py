@@ -45,16 +45,16 @@ def test_planted_divergence_is_found_shrunk_and_reproduced(tmp_path):
 
 
 @pytest.mark.treeless
-def test_emitted_case_reproduces_under_run(tmp_path, monkeypatch, capsys):
-    miniatures.register(monkeypatch, {"planted": TopdownFromBottom})
+def test_emitted_case_reproduces_under_run(tmp_path, capsys):
     emit_dir = tmp_path / "found"
-    rc = main(["fuzz", "--backend", "reference", "--backend", "planted", "--examples", "2000",
-               "--seed", "3", "--emit", str(emit_dir)])
-    out = capsys.readouterr().out
-    assert rc == 1, out
-    assert "DIVERGENCE" in out and "reproduces (reference: pass, planted: fail)" in out
-    assert main(["run", "--specs", str(emit_dir), "--backend", "reference"]) == 0
-    assert main(["run", "--specs", str(emit_dir), "--backend", "planted"]) == 1
+    with miniatures.registered({"planted": TopdownFromBottom}):
+        rc = main(["fuzz", "--backend", "reference", "--backend", "planted", "--examples",
+                   "2000", "--seed", "3", "--emit", str(emit_dir)])
+        out = capsys.readouterr().out
+        assert rc == 1, out
+        assert "DIVERGENCE" in out and "reproduces (reference: pass, planted: fail)" in out
+        assert main(["run", "--specs", str(emit_dir), "--backend", "reference"]) == 0
+        assert main(["run", "--specs", str(emit_dir), "--backend", "planted"]) == 1
 
 
 @pytest.mark.treeless

@@ -435,14 +435,13 @@ TRY_HARDER = ("\t\tif ((flags & GPU_BUDDY_CONTIGUOUS_ALLOCATION) &&\n"
 
 @native
 def test_watch_reruns_the_kunit_items_after_an_edit_of_the_c(tmp_path):
-    from harness.commands.watch import Watcher
-    from tests.test_watch import _ns
+    from harness.commands.watch import Watcher, WatchRequest
 
     tree = copy_tree(tmp_path, "7.2")
     name = f"native@{tree}"
     specs = tmp_path / "specs"
     specs.mkdir()
-    w = Watcher(_ns(keyword="exceeds_max_order"), [name], [specs])
+    w = Watcher(WatchRequest([specs], [name], keyword="exceeds_max_order"))
     w.load()
     assert w.open(name) is None
     first = w.run([name])

@@ -32,8 +32,9 @@ CORPUS = str(ROOT / "specs")
 
 
 @pytest.fixture
-def registered(monkeypatch):
-    miniatures.register(monkeypatch, dict(malformed_results.MALFORMED))
+def registered():
+    with miniatures.registered(malformed_results.MALFORMED):
+        yield
 
 
 @pytest.mark.parametrize("name", NAMES)

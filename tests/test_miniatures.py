@@ -45,13 +45,13 @@ def test_fuzz_finds_the_miniature(name):
     assert len(finding.program.ops) <= 6, finding.program.describe()
 
 
-def test_diff_flags_every_miniature(tmp_path, monkeypatch, capsys):
-    miniatures.register(monkeypatch)
+def test_diff_flags_every_miniature(tmp_path, capsys):
     out = tmp_path / "m.json"
     args = ["diff", "--backend", "reference"]
     for name in NAMES:
         args += ["--backend", name]
-    assert main([*args, "--json", str(out)]) == 1
+    with miniatures.registered():
+        assert main([*args, "--json", str(out)]) == 1
     capsys.readouterr()
     rows = json.loads(out.read_text())["rows"]
     bad = {"fail", "xpass", "crash", "error"}

@@ -20,7 +20,8 @@ def test_render_is_byte_stable_and_readable(tmp_path):
     again = render(specs, out, tmp_path)
     assert first.files == again.files and not first.errors
     text = first.files[out / "test_review__good.py"]
-    assert "def test_c_good(harness_backend, params):" in text
+    assert "def test_c_good(request, harness_backend, params):" in text
+    assert "    run_spec_case(request.config, SPEC, 'c.good', params, harness_backend)" in text
     assert "pytest.param('chunk=4K', id='chunk=4K')" in text
     assert "    - alloc:" in text  # the steps are visible in the docstring
     assert "@pytest.mark.extra" in text

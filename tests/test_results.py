@@ -85,11 +85,11 @@ def test_run_writes_the_envelope(tmp_path, capsys):
 
 
 @pytest.mark.treeless
-def test_diff_writes_the_envelope(tmp_path, monkeypatch, capsys):
-    miniatures.register(monkeypatch)
+def test_diff_writes_the_envelope(tmp_path, capsys):
     out = tmp_path / "d.json"
-    main(["diff", "--backend", "reference", "--backend", "mini-bottom-up", "--specs",
-          str(_specs(tmp_path)), "--json", str(out)])
+    with miniatures.registered():
+        main(["diff", "--backend", "reference", "--backend", "mini-bottom-up", "--specs",
+              str(_specs(tmp_path)), "--json", str(out)])
     assert [r["case"] for r in _doc(out, "diff")["rows"]] == ["r.one"]
 
 
@@ -171,11 +171,11 @@ def _no_markup_from(text: str, page: str) -> None:
 
 
 @pytest.mark.treeless
-def test_the_diff_reports_escape_a_hostile_title(tmp_path, monkeypatch, capsys):
-    miniatures.register(monkeypatch)
+def test_the_diff_reports_escape_a_hostile_title(tmp_path, capsys):
     page, md = tmp_path / "d.html", tmp_path / "d.md"
-    main(["diff", "--backend", "reference", "--backend", "mini-bottom-up", "--specs",
-          str(_specs(tmp_path, HOSTILE)), "--html", str(page), "--markdown", str(md)])
+    with miniatures.registered():
+        main(["diff", "--backend", "reference", "--backend", "mini-bottom-up", "--specs",
+              str(_specs(tmp_path, HOSTILE)), "--html", str(page), "--markdown", str(md)])
     _no_markup_from(HOSTILE, page.read_text())
     # In Markdown a title stays on its row: its | is escaped, not a new cell.
     assert "alert('x')</script> & \"q\" \\| pipe" in md.read_text()

@@ -3,7 +3,6 @@ are printed; a tree edit that does not compile is said and the watch goes on."""
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import signal
@@ -14,17 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.commands.watch import Watcher
+from harness.commands.watch import Watcher, WatchRequest
 from tests.scratch_tree import copy_tree
 from tests.test_cli import ROOT
 
 CHECK = "expect: {total: 12M, avail: 0}"
 BROKEN = "expect: {total: 12M, avail: 1}"
-
-
-def _ns(**kw) -> argparse.Namespace:
-    return argparse.Namespace(**({"kernel_src": None, "native_sanitize": False, "timeout": 10.0,
-                                  "jobs": None, "keyword": None, "expect_as": None} | kw))
 
 
 @pytest.fixture
@@ -35,12 +29,29 @@ def specs(tmp_path) -> Path:
 
 
 def _watcher(names: list[str], specs: Path, **kw) -> Watcher:
-    w = Watcher(_ns(**kw), names, [specs])
+    w = Watcher(WatchRequest([specs], names, **kw))
     w.load()
     for n in names:
         assert w.open(n) is None
     w.record(w.run(names), None)
     return w
+
+
+@pytest.mark.treeless
+def test_the_options_are_read_once_into_the_request(specs):
+    from harness.cli import build_parser
+
+    argv = ["watch", "--specs", str(specs), "--specs", str(specs / "extra" / "size.yaml"),
+            "--backend", "reference", "--backend", "native@7.2", "--kernel-src", "/src",
+            "--native-sanitize", "--timeout", "3", "-k", "trim", "--expect-as", "none",
+            "-j", "2"]
+    got = WatchRequest.from_options(build_parser(argv).parse_args(argv))
+    assert got == WatchRequest(dirs=[specs, specs / "extra"], names=["reference", "native@7.2"],
+                               kernel_src="/src", sanitize=True, timeout=3.0, keyword="trim",
+                               expect_as="none", jobs=2)
+    argv = ["watch", "--specs", str(specs), "--backend", "reference"]
+    assert WatchRequest.from_options(build_parser(argv).parse_args(argv)) == WatchRequest(
+        [specs], ["reference"])  # what the options leave out is the request's default
 
 
 @pytest.mark.treeless

@@ -2,13 +2,15 @@
 
 A name is ``reference`` (or another plain name in :data:`PLAIN`), or a family of the kernel's
 code (:data:`FAMILIES`) alone (its tree from --kernel-src) or as ``FAMILY@WHAT`` (a kernel
-version, a tree's path or a patched tree's name).  Tests extend the tables (the miniatures and
-the deliberately malformed backends are plain names); nothing else parses a name.
+version, a tree's path or a patched tree's name).  Tests add names through :func:`register`
+or :func:`registered` (the miniatures and the deliberately malformed backends are plain
+names), never by writing into the tables; nothing else parses a name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 from harness.backends.base import BackendUnavailable, CoreBackend
@@ -42,15 +44,50 @@ def _open_reference(ref: BackendRef, o: OpenOptions) -> CoreBackend:
     return ReferenceBackend()
 
 
+Opener = Callable[[BackendRef, OpenOptions], CoreBackend]
+
 # Families of a kernel tree's code: FAMILY, or FAMILY@WHAT.
-FAMILIES: dict[str, Callable[[BackendRef, OpenOptions], CoreBackend]] = {
+FAMILIES: dict[str, Opener] = {
     "native": _open_native,
     "rust": _open_rust,
 }
 # Names that stand alone (no tree): the reference, and what tests register.
-PLAIN: dict[str, Callable[[BackendRef, OpenOptions], CoreBackend]] = {
+PLAIN: dict[str, Opener] = {
     "reference": _open_reference,
 }
+
+
+def register(name: str, opener: Opener, *, family: bool = False) -> Callable[[], None]:
+    """Make ``name`` a plain backend (or, with ``family``, a family: ``NAME`` and
+    ``NAME@WHAT``) opened by ``opener``; returns what takes it away again.
+
+    A name either table already holds is refused (ValueError): a plain name that is also a
+    family's would make ``NAME`` mean two backends.
+    """
+    if not name or "@" in name or any(c.isspace() for c in name):
+        raise ValueError(f"backend name {name!r}: give a word with no '@' and no spaces")
+    if name in PLAIN or name in FAMILIES:
+        kind = "a family" if name in FAMILIES else "a plain backend"
+        raise ValueError(f"backend name '{name}' is taken ({kind}); unregister it first or "
+                         f"choose another name")
+    table = FAMILIES if family else PLAIN
+    table[name] = opener
+
+    def unregister() -> None:
+        if table.get(name) is opener:  # twice, or after another took the name: no harm
+            del table[name]
+
+    return unregister
+
+
+@contextmanager
+def registered(openers: Mapping[str, Opener], *, family: bool = False) -> Iterator[None]:
+    """:func:`register` each name of ``openers`` for the ``with`` block; all are taken away
+    after it, and none stays if one of them is refused."""
+    with ExitStack() as undo:
+        for name, opener in openers.items():
+            undo.callback(register(name, opener, family=family))
+        yield
 
 
 def name_problem(name: str) -> str | None:

@@ -14,6 +14,7 @@ import argparse
 import queue
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -74,24 +75,55 @@ def tree_files(backend: CoreBackend) -> set[Path]:
     return files
 
 
+@dataclass(frozen=True)
+class WatchRequest:
+    """What a watch was asked for, read from its options once (:meth:`from_options`)."""
+
+    dirs: list[Path]  # the spec directories (a --specs file stands for its directory)
+    names: list[str]  # the backends
+    kernel_src: str | None = None
+    sanitize: bool = False
+    timeout: float = 10.0
+    keyword: str | None = None  # -k: only cases whose id, title or params contain it
+    expect_as: str | None = None
+    jobs: int | None = None  # worker processes per native backend; None: one per core
+
+    @classmethod
+    def from_options(cls, ns: argparse.Namespace) -> WatchRequest:
+        return cls(dirs=[d if d.is_dir() else d.parent for d in specs_dirs(ns)],
+                   names=default_backends(ns), kernel_src=ns.kernel_src,
+                   sanitize=ns.native_sanitize, timeout=ns.timeout, keyword=ns.keyword,
+                   expect_as=ns.expect_as, jobs=ns.jobs)
+
+
 @dataclass
 class Watcher:
     """The state between saves: open backends, loaded cases, the last verdict of each."""
 
-    ns: argparse.Namespace
-    names: list[str]
-    dirs: list[Path]
+    request: WatchRequest
     backends: dict[str, CoreBackend] = field(default_factory=dict)
     cases: list[Case] = field(default_factory=list)
     verdicts: dict[Key, Outcome] = field(default_factory=dict)
 
+    @property
+    def names(self) -> list[str]:
+        return self.request.names
+
+    @property
+    def dirs(self) -> list[Path]:
+        return self.request.dirs
+
     # -- opening ------------------------------------------------------------
+    def _resolve(self, name: str, log: Callable[[str], None]) -> CoreBackend:
+        r = self.request
+        return resolve(name, kernel_src=r.kernel_src, sanitize=r.sanitize, timeout=r.timeout,
+                       log=log)
+
     def open(self, name: str) -> str | None:
         """(Re)open ``name``; what went wrong, in one line, if it cannot be opened."""
         self.close(name)
         try:
-            b = resolve(name, kernel_src=self.ns.kernel_src, sanitize=self.ns.native_sanitize,
-                        timeout=self.ns.timeout, log=log)
+            b = self._resolve(name, log)
         except BackendUnavailable as e:  # e.g. the edit does not compile: say so, keep watching
             return f"{name}: {e}"
         self.backends[name] = b
@@ -113,24 +145,23 @@ class Watcher:
     # -- running ------------------------------------------------------------
     def run(self, names: list[str], files: set[str] | None = None) -> list[Outcome]:
         """Run the selected cases (of ``files`` only, if given) on ``names``."""
-        todo = [(c, ps) for c, ps in select(self.cases, self.ns.keyword)
+        keyword = self.request.keyword
+        todo = [(c, ps) for c, ps in select(self.cases, keyword)
                 if files is None or str(Path(c.file).resolve()) in files]
         out: list[Outcome] = []
         for name in names:
             b = self.backends.get(name)
             if b is None:
                 continue
-            judge = Judge.of(b, specs_roots(self.dirs), self.ns.expect_as, name=name)
-            again = partial(resolve, name, kernel_src=self.ns.kernel_src,
-                            sanitize=self.ns.native_sanitize, timeout=self.ns.timeout,
-                            log=lambda _: None)
+            judge = Judge.of(b, specs_roots(self.dirs), self.request.expect_as, name=name)
+            again = partial(self._resolve, name, lambda _: None)
             if files is None:
-                start_suites(b, self.ns.keyword)  # the tree's suites (KUnit...), beside the cases
+                start_suites(b, keyword)  # the tree's suites (KUnit...), beside the cases
             out += parallel.run_corpus(todo, b, judge.case,
-                                       jobs=self.ns.jobs or parallel.default_jobs(),
+                                       jobs=self.request.jobs or parallel.default_jobs(),
                                        reopen=again)
             if files is None:
-                out += [v for v, _ in suite_outcomes(b, judge, self.ns.keyword)]
+                out += [v for v, _ in suite_outcomes(b, judge, keyword)]
         return out
 
     def record(self, outcomes: list[Outcome], scope: set[Key] | None) -> list[str]:
@@ -213,8 +244,7 @@ def run(ns: argparse.Namespace) -> int:
     from watchdog.events import FileSystemEvent, FileSystemEventHandler
     from watchdog.observers import Observer
 
-    dirs = [d if d.is_dir() else d.parent for d in specs_dirs(ns)]
-    w = Watcher(ns, default_backends(ns), dirs)
+    w = Watcher(WatchRequest.from_options(ns))
     events: queue.Queue[Path] = queue.Queue()
 
     class Saved(FileSystemEventHandler):
