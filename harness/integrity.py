@@ -14,6 +14,8 @@ directory opened many times in one run is hashed once.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -21,6 +23,7 @@ import shutil
 import stat
 import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from harness import leftovers
@@ -150,6 +153,18 @@ def publish(staging: Path, out: Path) -> None:
     except OSError:  # published by another process meanwhile
         if not usable(out):
             raise
+
+
+@contextlib.contextmanager
+def one_builder(out: Path) -> Iterator[bool]:
+    """Held while ``out`` is built, so processes that want the same build at once (xdist
+    workers on a cold cache) build it once: the others wait, then find it published.
+    Yields whether ``out`` is usable by then (if so, there is nothing to build)."""
+    locks = out.parent / ".locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with open(locks / out.name, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield usable(out)
 
 
 def discard(directory: Path) -> None:

@@ -392,6 +392,37 @@ def test_a_damaged_cached_tree_is_fetched_again_not_built(tmp_path, monkeypatch,
     assert logged and "the cached tree is damaged" in logged[0], logged
 
 
+BUILDER = """
+import sys, time
+from pathlib import Path
+from harness import integrity
+
+out, log = Path(sys.argv[1]), Path(sys.argv[2])
+with integrity.one_builder(out) as ready:
+    if not ready:
+        tmp = out.with_name("tmp-" + sys.argv[3])
+        tmp.mkdir()
+        (tmp / "lib.so").write_text("built")
+        time.sleep(0.5)  # long enough for the others to want it meanwhile
+        with open(log, "a") as f:
+            f.write("built\\n")
+        integrity.publish(tmp, out)
+"""
+
+
+@pytest.mark.treeless
+def test_processes_that_want_one_build_at_once_build_it_once(tmp_path):
+    from harness import integrity
+
+    out, log = tmp_path / "build" / "7.2-abc", tmp_path / "log"
+    out.parent.mkdir()
+    procs = [subprocess.Popen([sys.executable, "-c", BUILDER, str(out), str(log), str(i)])
+             for i in range(3)]
+    assert [p.wait(timeout=60) for p in procs] == [0, 0, 0]
+    assert log.read_text() == "built\n"
+    assert integrity.problem(out) is None
+
+
 @NATIVE
 @RUST
 def test_a_damaged_rust_stage_is_rebuilt(tmp_path, monkeypatch):

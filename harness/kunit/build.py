@@ -65,14 +65,17 @@ def build(kf: KunitFile, native: native_build.Build,
     out = cache_root() / "build" / f"kunit-{tree.version}-{key}"
     if integrity.usable(out):  # a damaged one (or one from before seals) is rebuilt
         return Runner(out / RUNNER, 0.0, True)
-    t0 = time.monotonic()
-    tmp = leftovers.scratch(out.parent, "kunit")
-    try:
-        _compile(kf, native, cc, fl, units, keys, tmp)
-        integrity.publish(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    with integrity.one_builder(out) as ready:
+        if ready:
+            return Runner(out / RUNNER, 0.0, True)
+        t0 = time.monotonic()
+        tmp = leftovers.scratch(out.parent, "kunit")
+        try:
+            _compile(kf, native, cc, fl, units, keys, tmp)
+            integrity.publish(tmp, out)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
     return Runner(out / RUNNER, time.monotonic() - t0, False)
 
 

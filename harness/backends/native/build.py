@@ -82,15 +82,17 @@ def build(tree: KernelTree, *, sanitize: bool = False, coverage: bool = False) -
     out = cache_root() / "build" / f"{tree.version}-{variant}{key[:16]}"
     if integrity.usable(out):  # a damaged one (or one from before seals) is rebuilt
         return Build(out, out / LIB, out / WORKER, sanitize, 0.0, True, coverage)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    t0 = time.monotonic()
-    tmp = leftovers.scratch(out.parent, "build")
-    try:
-        _compile(tree, cc, fl, tmp, sanitize)
-        integrity.publish(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    with integrity.one_builder(out) as ready:
+        if ready:
+            return Build(out, out / LIB, out / WORKER, sanitize, 0.0, True, coverage)
+        t0 = time.monotonic()
+        tmp = leftovers.scratch(out.parent, "build")
+        try:
+            _compile(tree, cc, fl, tmp, sanitize)
+            integrity.publish(tmp, out)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
     return Build(out, out / LIB, out / WORKER, sanitize, time.monotonic() - t0, False, coverage)
 
 

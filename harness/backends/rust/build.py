@@ -199,17 +199,20 @@ def _build_macros(tree: KernelTree, rc: str, log) -> tuple[Path, float]:
     out = cache_root() / "rust" / f"macros-{key}"
     if integrity.usable(out):
         return out, 0.0
-    log(f"building the Rust tree crates of {tree.root} (proc-macro2, quote, syn, pin-init, "
-        "macros): once per tree, about half a minute on 2 cores")
-    t0 = time.monotonic()
-    tmp = _scratch(out)
-    try:
-        for crate, cmd in _macro_steps(r, rc):
-            _run([a.replace("{out}", str(tmp)) for a in cmd], f"building the tree's {crate} "
-                 "crate")
-        integrity.publish(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with integrity.one_builder(out) as ready:
+        if ready:
+            return out, 0.0
+        log(f"building the Rust tree crates of {tree.root} (proc-macro2, quote, syn, "
+            "pin-init, macros): once per tree, about half a minute on 2 cores")
+        t0 = time.monotonic()
+        tmp = _scratch(out)
+        try:
+            for crate, cmd in _macro_steps(r, rc):
+                _run([a.replace("{out}", str(tmp)) for a in cmd], f"building the tree's "
+                     f"{crate} crate")
+            integrity.publish(tmp, out)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return out, time.monotonic() - t0
 
 
@@ -359,12 +362,14 @@ def _cached_stage(out: Path, make) -> Path:
     """``out`` once ``make(tmp)`` has filled it (skipped when it is there, undamaged)."""
     if integrity.usable(out):
         return out
-    tmp = _scratch(out)
-    try:
-        make(tmp)
-        integrity.publish(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with integrity.one_builder(out) as ready:
+        if not ready:
+            tmp = _scratch(out)
+            try:
+                make(tmp)
+                integrity.publish(tmp, out)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
