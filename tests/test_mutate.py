@@ -4,6 +4,7 @@ true, and the verb end to end on a few mutants of the kernel's C."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -154,3 +155,13 @@ def test_the_mutants_are_pytest_items_for_xdist(tmp_path):
     assert r.returncode in (0, 1), r.stdout + r.stderr
     ran = [ln for ln in r.stdout.splitlines() if "::test_mutant_is_killed[" in ln]
     assert len(ran) == 2, r.stdout
+
+
+def test_the_documented_mutant_counts_are_the_trees():
+    """docs/strength.md says how many mutants each version's allocator has."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "strength.md").read_text()
+    said = re.search(r"Linux 7\.2's\s+`buddy\.c` has (\d+) mutants, 6\.12's (\d+) and 6\.1's\s+"
+                     r"`drm_buddy\.c` (\d+)\.", text)
+    assert said, "docs/strength.md no longer states the mutant counts in the words this test reads"
+    got = tuple(len(generate(_tree(v).source.read_text())) for v in ("7.2", "6.12", "6.1"))
+    assert got == tuple(int(n) for n in said.groups())

@@ -276,3 +276,20 @@ def _unique() -> str:
     import time
 
     return f"a text no other build has: {os.getpid()} {time.time_ns()}"
+
+
+def test_the_documented_mutant_count_and_operators_are_the_binding_s():
+    """docs/mutation-rust.md says how many mutants 7.2's buddy.rs has, by operator."""
+    import collections
+    import re
+
+    from harness.backends.rust.build import BINDING
+    from harness.mutation.rust_runner import header_flags
+
+    tree = _tree()
+    ms = generate((tree.root / BINDING).read_text(), header_flags(tree))
+    text = (ROOT / "docs" / "mutation-rust.md").read_text()
+    said = re.search(r"Linux 7\.2's `buddy\.rs` has (\d+) mutants: (.*?) \(it has", text, re.S)
+    assert said, "docs/mutation-rust.md no longer states the count in the words this test reads"
+    per = {op: int(n) for n, op in re.findall(r"(\d+)\s+`(\w+)`", said.group(2))}
+    assert (len(ms), per) == (int(said.group(1)), dict(collections.Counter(m.operator for m in ms)))

@@ -286,7 +286,14 @@ def test_the_v12_1_posting_shows_its_review(capsys):
                  "--json", str(out), "-q"])
     results = json.loads(out.read_text())["results"]
     out.unlink()
-    assert code == 0, capsys.readouterr().out[-2000:]
+    printed = capsys.readouterr().out
+    assert code == 0, printed[-2000:]
+    # What docs/reviewing-a-patch.md says this run prints, it prints.
+    summary = re.search(r"\d+ passed, \d+ failed, \d+ skipped \(\d+ xfail\)", printed)
+    page = (ROOT / "docs" / "reviewing-a-patch.md").read_text()
+    said = re.findall(r"run --backend rust@v12\.1 -q(?:\s+# |` \| )(\d+ passed[^|\n]*?)\s*(?:\||$)",
+                      page, re.M)
+    assert summary and said and set(said) == {summary.group(0)}, (said, printed[-300:])
     xfail = {r["case"] for r in results if r["outcome"] == "xfail"}
     assert {"review.zero-sized-range-rejected", "review.inverted-range-rejected",
             "rustdoc.v12-zero-range-binding-rejected", "doctest.module-4", "lint.clippy",
