@@ -23,6 +23,16 @@ CITED = [
     ("docs/mutation-rust.md", "68 killed, 9 did not compile, 2 equivalent, 0 timed out, 0 open",
      "mutate-rust", ["68 killed", "9 did-not-compile", "2 equivalent", "0 timed-out",
                      "0 open"]),
+    ("README.md", "437 exercised, 164 waived, 0 missing of 601", "pairs",
+     ["437 exercised, 164 waived, 0 missing of 601"]),
+    ("README.md", "held or contradicted 73/73, 68 waived", "docs",
+     ["held or contradicted 73/73 (68 sentences waived"]),
+    ("README.md", "lines 99.4%, branches 95.6%", "cover", ["99.4%", "95.6%"]),
+    ("README.md", "812 mutants, 700 killed, 0 survived: score 97.4%", "mutate-native",
+     ["all 812 mutants", "700 killed, 0 survived", "score 97.4%"]),
+    ("README.md", "79 mutants, 68 killed, 0 survived: score 100.0%", "mutate-rust",
+     ["all 79 mutants", "68 killed, 0 survived", "score 100.0%"]),
+    ("README.md", "verdict in a median of 2.00 s", "edit-native", ["median 2.00 s"]),
     ("docs/corpus-strength.md", "normative sentences held or contradicted 73/73 (68 sentences "
      "waived as not normative)", "docs", ["normative sentences held or contradicted 73/73 "
                                           "(68 sentences waived as not normative)"]),
