@@ -22,7 +22,7 @@ from harness.backends.registry import name_problem
 
 MAX_SECONDS = 1_000_000.0  # about 11 days: past that a number is a typo, not a budget
 MAX_COUNT = 1 << 63
-OUTPUT_OPTIONS = ("json", "markdown", "html")  # files a verb writes at the end of its run
+OUTPUT_OPTIONS = ("json", "markdown", "html", "output")  # files a verb writes at the end of its run
 
 T = TypeVar("T")
 

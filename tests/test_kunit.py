@@ -682,3 +682,15 @@ def test_with_uml_seed_the_ktap_is_kunit_py_s_line_for_line(record, tmp_path):
         return [ln for ln in text[start:].splitlines() if not re.search(r"took \d+ ms$", ln)]
 
     assert lines(ours) == lines(uml)
+
+
+@pytest.mark.treeless
+def test_export_never_writes_over_one_of_its_inputs(tmp_path, capsys):
+    from harness.cli import main
+
+    spec = tmp_path / "specs" / "a.yaml"
+    spec.parent.mkdir()
+    spec.write_text("cases: []\n")
+    rc = main(["export", "kunit", "*", "--specs", str(spec.parent), "-o", str(spec)])
+    assert rc == 2 and spec.read_text() == "cases: []\n"
+    assert f"--output {spec} is one of the run's inputs" in capsys.readouterr().err

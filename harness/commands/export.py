@@ -15,9 +15,8 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-from harness import options
+from harness import fileio, options
 from harness.commands.common import NOTHING_SELECTED, UsageError, add_specs_option, load_specs, log
 from harness.kunit import export as ex
 from harness.kunit import source
@@ -61,7 +60,7 @@ def run(ns: argparse.Namespace) -> int:
     else:
         text = result.c_source()
     if ns.output:
-        Path(ns.output).write_text(text)
+        fileio.write_output(ns.output, text)  # whole or not at all, never over an input
     else:
         sys.stdout.write(text)
     log(f"exported {len(result.tests)} KUnit test(s) from {len(chosen) - len(result.refused)} "
