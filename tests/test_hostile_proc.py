@@ -271,7 +271,10 @@ def _private_cache(tmp_path: Path, monkeypatch, *parts: str) -> Path:
     root.mkdir(parents=True)
     (root / "kernels").symlink_to(real / "kernels")
     for part in parts:
-        shutil.copytree(real / part, root / part, symlinks=True)
+        # Not the scratch directories and locks (dot names) of builds under way in another
+        # test process: they vanish mid-copy.
+        shutil.copytree(real / part, root / part, symlinks=True,
+                        ignore=shutil.ignore_patterns(".*"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(root.parent))
     return root
 
