@@ -23,7 +23,7 @@ import shutil
 import stat
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from harness import leftovers
@@ -165,6 +165,23 @@ def one_builder(out: Path) -> Iterator[bool]:
     with open(locks / out.name, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield usable(out)
+
+
+def build_once(out: Path, make: Callable[[Path], None], scratch: Callable[[], Path]) -> bool:
+    """``out``, made by ``make`` in a ``scratch()`` directory and published, unless it is
+    there and sound or another process builds it meanwhile; True when this call built it."""
+    if usable(out):
+        return False
+    with one_builder(out) as ready:
+        if ready:
+            return False
+        tmp = scratch()
+        try:
+            make(tmp)
+            publish(tmp, out)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return True
 
 
 def discard(directory: Path) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
 import subprocess
 import time
 from dataclasses import dataclass
@@ -63,20 +62,11 @@ def build(kf: KunitFile, native: native_build.Build,
     keys = objcache.unit_keys(shared, salt, units)
     key = hashlib.sha256("-".join(sorted(keys.values())).encode()).hexdigest()[:16]
     out = cache_root() / "build" / f"kunit-{tree.version}-{key}"
-    if integrity.usable(out):  # a damaged one (or one from before seals) is rebuilt
-        return Runner(out / RUNNER, 0.0, True)
-    with integrity.one_builder(out) as ready:
-        if ready:
-            return Runner(out / RUNNER, 0.0, True)
-        t0 = time.monotonic()
-        tmp = leftovers.scratch(out.parent, "kunit")
-        try:
-            _compile(kf, native, cc, fl, units, keys, tmp)
-            integrity.publish(tmp, out)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-    return Runner(out / RUNNER, time.monotonic() - t0, False)
+    t0 = time.monotonic()
+    # A damaged runner (or one from before seals) is rebuilt.
+    built = integrity.build_once(out, lambda tmp: _compile(kf, native, cc, fl, units, keys, tmp),
+                                 lambda: leftovers.scratch(out.parent, "kunit"))
+    return Runner(out / RUNNER, time.monotonic() - t0 if built else 0.0, not built)
 
 
 def include_flags(kf: KunitFile, out: Path) -> list[str]:

@@ -80,20 +80,12 @@ def build(tree: KernelTree, *, sanitize: bool = False, coverage: bool = False) -
     key = _key(tree, cc, fl)
     variant = "asan-" if sanitize else "cov-" if coverage else ""
     out = cache_root() / "build" / f"{tree.version}-{variant}{key[:16]}"
-    if integrity.usable(out):  # a damaged one (or one from before seals) is rebuilt
-        return Build(out, out / LIB, out / WORKER, sanitize, 0.0, True, coverage)
-    with integrity.one_builder(out) as ready:
-        if ready:
-            return Build(out, out / LIB, out / WORKER, sanitize, 0.0, True, coverage)
-        t0 = time.monotonic()
-        tmp = leftovers.scratch(out.parent, "build")
-        try:
-            _compile(tree, cc, fl, tmp, sanitize)
-            integrity.publish(tmp, out)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-    return Build(out, out / LIB, out / WORKER, sanitize, time.monotonic() - t0, False, coverage)
+    t0 = time.monotonic()
+    # A damaged build (or one from before seals) is rebuilt.
+    built = integrity.build_once(out, lambda tmp: _compile(tree, cc, fl, tmp, sanitize),
+                                 lambda: leftovers.scratch(out.parent, "build"))
+    return Build(out, out / LIB, out / WORKER, sanitize,
+                 time.monotonic() - t0 if built else 0.0, not built, coverage)
 
 
 # Keys computed in this process, by the state of every input file: a second instance of a

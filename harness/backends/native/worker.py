@@ -36,9 +36,10 @@ from harness.backends.native.speculation import Speculation
 # What a case's output keeps (the end of it): enough for a message, bounded for a flood.
 OUTPUT_LIMIT = 4000
 
+BUDGET_ENV = "BH_SLAB_BUDGET"  # the worker's slab budget (SLAB_BUDGET), read at its start
+
 # Sanitizer runs: leaks are expected when a case tears down with blocks still held
 # (the allocator's fini leaks them by design), and a report must stop the worker.
-BUDGET_ENV = "BH_SLAB_BUDGET"
 SANITIZER_ENV = {
     "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1:halt_on_error=1:print_summary=1",
     "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",

@@ -197,23 +197,16 @@ def _build_macros(tree: KernelTree, rc: str, log) -> tuple[Path, float]:
     inputs = [p for c in (*MACRO_CRATES, "ffi.rs", "build_error.rs") for p in _files(r / c)]
     key = _digest([_version_of(rc), *[str(p.relative_to(r)) for p in inputs], *inputs])
     out = cache_root() / "rust" / f"macros-{key}"
-    if integrity.usable(out):
-        return out, 0.0
-    with integrity.one_builder(out) as ready:
-        if ready:
-            return out, 0.0
+    def make(tmp: Path) -> None:
         log(f"building the Rust tree crates of {tree.root} (proc-macro2, quote, syn, "
             "pin-init, macros): once per tree, about half a minute on 2 cores")
-        t0 = time.monotonic()
-        tmp = _scratch(out)
-        try:
-            for crate, cmd in _macro_steps(r, rc):
-                _run([a.replace("{out}", str(tmp)) for a in cmd], f"building the tree's "
-                     f"{crate} crate")
-            integrity.publish(tmp, out)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return out, time.monotonic() - t0
+        for crate, cmd in _macro_steps(r, rc):
+            _run([a.replace("{out}", str(tmp)) for a in cmd], f"building the tree's {crate} "
+                 "crate")
+
+    t0 = time.monotonic()
+    built = integrity.build_once(out, make, lambda: _scratch(out))
+    return out, time.monotonic() - t0 if built else 0.0
 
 
 # -- stage 2: bindings, C glue, the kernel crate, the worker ----------------------
@@ -360,16 +353,7 @@ def build(tree: KernelTree, *, log=print) -> RustBuild:
 
 def _cached_stage(out: Path, make) -> Path:
     """``out`` once ``make(tmp)`` has filled it (skipped when it is there, undamaged)."""
-    if integrity.usable(out):
-        return out
-    with integrity.one_builder(out) as ready:
-        if not ready:
-            tmp = _scratch(out)
-            try:
-                make(tmp)
-                integrity.publish(tmp, out)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
+    integrity.build_once(out, make, lambda: _scratch(out))
     return out
 
 
