@@ -38,9 +38,6 @@ ROOT = Path(__file__).resolve().parent.parent
 NATIVE = pytest.mark.skipif(why_unavailable() is not None, reason=why_unavailable() or "")
 RUST = pytest.mark.skipif(shutil.which("rustc") is None or shutil.which("bindgen") is None,
                           reason="rustc and bindgen are needed for the Rust backend")
-# The tests that build the Rust tree crates (half a minute cold) run on one xdist worker
-# (tox's native env passes --dist loadgroup), so no other worker waits on that build's lock.
-RUST_BUILD = pytest.mark.xdist_group("rust-build")
 
 INIT = "int gpu_buddy_init(struct gpu_buddy *mm, u64 size, u64 chunk_size)\n{\n"
 CHATTY = (INIT + '\tprintf("init says %llu", (unsigned long long)size);\n'
@@ -97,7 +94,6 @@ def test_printf_in_the_c_is_the_case_s_output_not_a_reply(tmp_path):
 
 @NATIVE
 @RUST
-@RUST_BUILD
 def test_printf_in_the_c_under_the_rust_binding_is_the_case_s_output(tmp_path):
     tree = _chatty_tree(tmp_path)
     data = _run_json(tmp_path, _two_cases(tmp_path, "binding"), f"rust@{tree}")
@@ -432,7 +428,6 @@ def test_processes_that_want_one_build_at_once_build_it_once(tmp_path):
 
 @NATIVE
 @RUST
-@RUST_BUILD
 def test_a_damaged_rust_stage_is_rebuilt(tmp_path, monkeypatch):
     from harness import integrity
     from harness.backends.rust.build import build as rust_build
