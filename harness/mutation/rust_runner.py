@@ -97,23 +97,22 @@ class RustBench:
         content), or the compiler's first error."""
         key = rust_build._digest([self.base.dir.name, text])
         out = cache_root() / "rust" / "mutants" / f"{self.tree.version}-{key}"
-        if not integrity.usable(out):
-            tmp = rust_build._scratch(out)
+
+        def make(tmp: Path) -> None:
             try:
                 rust_build._build_kernel(self.tree, self.rc, self.base.macros, self.base.glue,
                                          self.base.native, tmp, binding=text)
             except RustBuildError as e:
                 if not re.search(r"\berror(\[E\d+\])?:", str(e)):
-                    # No diagnostic (rustc killed, say): not the mutant's verdict to keep.
-                    shutil.rmtree(tmp, ignore_errors=True)
-                    return str(e)
+                    raise  # no diagnostic (rustc killed, say): not the mutant's verdict to keep
                 (tmp / "error.txt").write_text(str(e), encoding="utf-8")
             shutil.rmtree(tmp / "src", ignore_errors=True)  # links into the tree
-            try:
-                integrity.publish(tmp, out)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
-            prune(out.parent, f"{self.tree.version}-*", keep=KEEP_BUILDS)
+
+        try:
+            if integrity.build_once(out, make, lambda: rust_build._scratch(out)):
+                prune(out.parent, f"{self.tree.version}-*", keep=KEEP_BUILDS)
+        except RustBuildError as e:
+            return str(e)
         if (out / "error.txt").is_file():
             return (out / "error.txt").read_text(encoding="utf-8")
         return RustBuild(out, out / WORKER, self.base.macros, self.base.glue, self.base.native,

@@ -67,15 +67,14 @@ def store(k: str, out: Path, numbers: dict[str, int], no_compile: dict[str, str]
     try:
         root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=leftovers.prefix("schema"), dir=root))
-        for worker in WORKERS:
-            shutil.copy2(out / worker, tmp / worker)
-        (tmp / META).write_text(json.dumps({"numbers": numbers, "no_compile": no_compile,
-                                            "copied": copied}), encoding="utf-8")
-        integrity.seal(tmp)
         try:
-            os.replace(tmp, root / k)
-        except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)  # another run stored it first
+            for worker in WORKERS:
+                shutil.copy2(out / worker, tmp / worker)
+            (tmp / META).write_text(json.dumps({"numbers": numbers, "no_compile": no_compile,
+                                                "copied": copied}), encoding="utf-8")
+            integrity.publish(tmp, root / k)  # another run may have stored it first
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     except OSError:
         return  # a cache that cannot be written only costs a compile
     prune(root, "[0-9a-f]*", keep=4)  # a few trees or mutant selections

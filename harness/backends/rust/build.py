@@ -341,13 +341,14 @@ def build(tree: KernelTree, *, log=print) -> RustBuild:
     key = _digest([glue.name, " ".join(PROGRAM_FLAGS), *[_rel(tree, p) for p in inputs],
                    *inputs])
     out = cache_root() / "rust" / f"{tree.version}-{key}"
-    before = integrity.usable(out)
-    _cached_stage(out, lambda tmp: _build_kernel(tree, rc, macros, glue, nat.dir, tmp))
-    if not before:  # every edit of buddy.rs makes one: keep the recent ones
+    built = integrity.build_once(out, lambda tmp: _build_kernel(tree, rc, macros, glue,
+                                                                 nat.dir, tmp),
+                                 lambda: _scratch(out))
+    if built:  # every edit of buddy.rs makes one: keep the recent ones
         prune(out.parent, f"{tree.version}-*")
         prune(out.parent, "glue-*")
         prune(out.parent, "macros-*", keep=4)
-    took = 0.0 if before and macro_s == 0 else time.monotonic() - t0
+    took = 0.0 if not built and macro_s == 0 else time.monotonic() - t0
     return RustBuild(out, out / WORKER, macros, glue, nat.dir, took, macro_s)
 
 
