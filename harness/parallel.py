@@ -16,14 +16,19 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from harness import integrity
+from harness import lastrun
 from harness.backends.base import CoreBackend
 from harness.cachedir import prune
+from harness.engine import run_case
 from harness.engine.trace import Outcome
+from harness.lastrun import LastRun, Run
 from harness.spec.model import Case, ParamSet
+
+if TYPE_CHECKING:
+    from harness.judge import Judge
 
 Item = tuple[Case, ParamSet]
 
@@ -47,23 +52,30 @@ def instances(backend: CoreBackend, jobs: int, reopen: Callable[[], CoreBackend]
     return [backend, *(reopen() for _ in range(min(jobs, items) - 1))]
 
 
-def run_corpus(todo: list[Item], backend: CoreBackend,
-               run: Callable[[Case, ParamSet, CoreBackend], Outcome], *, jobs: int,
-               reopen: Callable[[], CoreBackend]) -> Iterator[Outcome]:
-    """Every outcome of ``todo`` on ``backend``, in order, using ``jobs`` cores.
+def run_corpus(todo: list[Item], backend: CoreBackend, judge: Judge, *, jobs: int,
+               reopen: Callable[[], CoreBackend], engine: Run = run_case,
+               remember: bool = False) -> Iterator[Outcome]:
+    """Every verdict of ``todo`` on ``backend``, in order, using ``jobs`` cores.
 
-    With more than one instance, the cases that took longest on the previous run of
-    this backend start first (one case, the slab-budget ``oom``, takes most of a
-    second: started last, it would keep one core busy after the other is done).
+    ``engine`` gives each raw outcome, predicted from the last run and, with ``remember``,
+    remembered from it where nothing changed (:mod:`harness.lastrun`: its outcomes carry no
+    step traces); ``judge`` gives the verdict.  With more than one instance, the cases
+    that took longest on the previous run of this backend start first (one case, the
+    slab-budget ``oom``, takes most of a second: started last, it would keep one core busy
+    after the other is done).
     """
     extra = instances(backend, jobs, reopen, len(todo))[1:]
-    predicted = Predictions.load(backend)
-    run = predicted.around(run)
+    last = LastRun.load(backend, remember=remember)
+    raw = last.around(engine)
+
+    def run(case: Case, ps: ParamSet, b: CoreBackend) -> Outcome:
+        return judge.verdict(raw(case, ps, b))
+
     if not extra:
         try:
             yield from run_in_order(todo, [backend], run)
         finally:
-            predicted.save()
+            last.save()
         return
     name = backend.name
     past = load_timings(name)
@@ -82,91 +94,12 @@ def run_corpus(todo: list[Item], backend: CoreBackend,
     finally:
         for b in extra:
             b.close()
-        predicted.save()
+        last.save()
     save_timings(name, past | took)
 
 
-@dataclass
-class Predictions:
-    """Each case's requests on the last run of a backend that sends them ahead
-    (:mod:`harness.backends.native.speculation`), and the run that keeps them honest: a case
-    whose prediction did not hold runs again without one, and that is its outcome."""
-
-    name: str
-    past: dict[str, list[str]]
-    seen: dict[str, list[str]] = field(default_factory=dict)
-    on: bool = True
-
-    @classmethod
-    def load(cls, backend: CoreBackend) -> Predictions:
-        if not backend.predicts:
-            return cls(backend.name, {}, on=False)
-        # Sealed when written: only lines this harness recorded are ever sent ahead (a
-        # damaged file, whose lines could hold a newline and shift every reply, is not read).
-        path = _requests_file(backend.name)
-        data: object = {}
-        if path.exists() and integrity.file_problem(path) is None:
-            try:
-                data = json.loads(path.read_text())
-            except (OSError, ValueError):
-                pass
-        if not isinstance(data, dict):
-            data = {}
-        return cls(backend.name, data)
-
-    def around(self, run: Callable[[Case, ParamSet, CoreBackend], Outcome]
-               ) -> Callable[[Case, ParamSet, CoreBackend], Outcome]:
-        if not self.on:
-            return run
-
-        def predicted(case: Case, ps: ParamSet, b: CoreBackend) -> Outcome:
-            key = _key((case, ps))
-            b.begin_case(self.past.get(key))
-            try:
-                out = run(case, ps, b)
-            finally:
-                log, held = b.end_case()
-            if not held:  # the worker ran lines the case did not ask for: not its outcome
-                b.begin_case(None)
-                try:
-                    out = run(case, ps, b)
-                finally:
-                    log, _ = b.end_case()
-            if log is not None and len(log) <= MAX_PREDICTED:
-                self.seen[key] = log
-            return out
-
-        return predicted
-
-    def save(self) -> None:
-        if not self.on or not self.seen:
-            return
-        path = _requests_file(self.name)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-            tmp.write_text(json.dumps(self.past | self.seen))
-            os.replace(tmp, path)
-            integrity.seal_file(path)
-        except OSError:
-            pass  # only the next run's speed depends on it
-        prune(path.parent, "*.json")
-        prune(path.parent, f"*.json{integrity.SUFFIX}")
-
-
-# A case sends more requests than this only in a runaway loop: not worth predicting.
-MAX_PREDICTED = 100_000
-
-
-def _requests_file(name: str) -> Path:
-    from harness.trees.kernels import cache_root
-
-    return cache_root() / "requests" / f"{hashlib.sha256(name.encode()).hexdigest()[:16]}.json"
-
-
 def _key(item: Item) -> str:
-    case, ps = item
-    return f"{case.id}[{ps.id}]"
+    return lastrun.key(*item)
 
 
 def _timings_file(name: str) -> Path:

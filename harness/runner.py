@@ -33,13 +33,18 @@ class Backends:
 
     @classmethod
     def open(cls, names: list[str], *, kernel_src: str | None, sanitize: bool,
-             timeout: float, log: Callable[[str], None]) -> Backends:
+             timeout: float, log: Callable[[str], None],
+             first: Callable[[CoreBackend], None] | None = None) -> Backends:
+        """Each backend of ``names``; ``first`` is called with the first as soon as it is
+        open (its suites start there, while the others open)."""
         self = cls()
         try:
             for name in names:
                 if name not in self.opened:
                     self.opened[name] = resolve(name, kernel_src=kernel_src, sanitize=sanitize,
                                                 timeout=timeout, log=log)
+                    if first is not None and len(self.opened) == 1:
+                        first(self.opened[name])
         except BaseException:
             self.close()
             raise
@@ -53,27 +58,29 @@ class Backends:
 
 class Opening:
     """:meth:`Backends.open` on a thread of its own, so the allocators build (gcc, on another
-    core) while this thread loads the corpus.  What the opening says is held until
+    core) while this thread loads the corpus, and the first backend's suites (``first``) start
+    as soon as it is built.  What the opening says is held until
     :meth:`result`, then said in order, so the output reads as if it had run after the
     loading; so are its errors, raised there."""
 
     def __init__(self, names: list[str], *, kernel_src: str | None, sanitize: bool,
-                 timeout: float, log: Callable[[str], None]) -> None:
+                 timeout: float, log: Callable[[str], None],
+                 first: Callable[[CoreBackend], None] | None = None) -> None:
         self._log = log
         self._held: list[str] | None = []
         self._lock = threading.Lock()
         self._opened: Backends | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(
-            target=self._open, args=(names, kernel_src, sanitize, timeout), daemon=True,
+            target=self._open, args=(names, kernel_src, sanitize, timeout, first), daemon=True,
             name="open-backends")
         self._thread.start()
 
     def _open(self, names: list[str], kernel_src: str | None, sanitize: bool,
-              timeout: float) -> None:
+              timeout: float, first: Callable[[CoreBackend], None] | None) -> None:
         try:
             self._opened = Backends.open(names, kernel_src=kernel_src, sanitize=sanitize,
-                                         timeout=timeout, log=self._say)
+                                         timeout=timeout, log=self._say, first=first)
         except BaseException as e:  # handed to the caller's thread, which raises it
             self._error = e
 

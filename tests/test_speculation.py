@@ -9,10 +9,11 @@ import json
 
 import pytest
 
-from harness import integrity, parallel
+from harness import integrity, lastrun, parallel
 from harness.backends.native import open_backend
 from harness.backends.native.speculation import MISPREDICTED
 from harness.engine import run_case
+from harness.judge import Judge
 from harness.runner import select
 from harness.spec.loader import load_paths
 from tests.scratch_tree import cached_tree
@@ -49,8 +50,8 @@ def _case(native, case, ps, predicted):
     try:
         out = run_case(case, ps, native)
     finally:
-        log, held = native.end_case()
-    return out, log, held
+        rec = native.end_case()
+    return out, rec.sent, rec.held
 
 
 def test_a_case_sent_ahead_gives_its_outcome(native):
@@ -96,34 +97,36 @@ def test_the_corpus_runner_runs_a_mispredicted_case_again(native, tmp_path, monk
         calls.append(case.id)
         return run_case(case, ps, b)
 
-    live = [_seen(o) for o in parallel.run_corpus(items, native, run, jobs=1, reopen=None)]
-    stored = parallel._requests_file(native.name)
+    def corpus():
+        return [_seen(o) for o in parallel.run_corpus(items, native, Judge.none(native.name),
+                                                      jobs=1, reopen=None, engine=run)]
+
+    live = corpus()
+    stored = lastrun._file(native.name)
     data = json.loads(stored.read_text())
-    assert set(data) == {parallel._key(it) for it in items}
+    assert set(data["cases"]) == {parallel._key(it) for it in items}
     calls.clear()
-    again = [_seen(o) for o in parallel.run_corpus(items, native, run, jobs=1, reopen=None)]
-    assert again == live and len(calls) == len(items)  # each case once, its prediction held
-    for key in data:  # every prediction stale: each case runs twice, the outcomes stand
-        data[key] = data[key] + ["c @0"]
+    assert corpus() == live and len(calls) == len(items)  # each case once, its prediction held
+    for entry in data["cases"].values():  # every prediction stale: each case runs twice
+        entry["sent"].append("c @0")
     stored.write_text(json.dumps(data))
     integrity.seal_file(stored)
     calls.clear()
-    assert [_seen(o) for o in parallel.run_corpus(items, native, run, jobs=1,
-                                                  reopen=None)] == live
+    assert corpus() == live
     assert len(calls) == 2 * len(items)
     # and the live runs' requests replace the stale ones
-    assert all(v[-1] != "c @0" for v in json.loads(stored.read_text()).values())
+    assert all(v["sent"][-1] != "c @0" for v in json.loads(stored.read_text())["cases"].values())
 
 
 def test_stored_predictions_are_read_only_as_sealed(tmp_path, monkeypatch, native):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    path = parallel._requests_file(native.name)
-    p = parallel.Predictions.load(native)
-    p.seen["y[]"] = ["i 4096 4096", "c @0"]
+    path = lastrun._file(native.name)
+    p = lastrun.LastRun.load(native)
+    p.seen["y[]"] = {"sent": ["i 4096 4096", "c @0"]}
     p.save()
-    assert parallel.Predictions.load(native).past == {"y[]": ["i 4096 4096", "c @0"]}
+    assert lastrun.LastRun.load(native).past == {"y[]": {"sent": ["i 4096 4096", "c @0"]}}
     path.write_text(path.read_text().replace("c @0", "S\\nc"))  # altered after sealing
-    assert parallel.Predictions.load(native).past == {}
+    assert lastrun.LastRun.load(native).past == {}
     integrity.seal_file(path)
     path.with_name(path.name + integrity.SUFFIX).unlink()  # or never sealed
-    assert parallel.Predictions.load(native).past == {}
+    assert lastrun.LastRun.load(native).past == {}

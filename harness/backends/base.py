@@ -206,7 +206,13 @@ class CoreBackend(Protocol):
 
     def begin_case(self, predicted: list[str] | None) -> None: ...
 
-    def end_case(self) -> tuple[list[str] | None, bool]: ...
+    def end_case(self) -> CaseRecord: ...
+
+    def replay(self, sent: list[str], got: str, deadline: float) -> str | None:
+        """Send a case's recorded requests ``sent`` again: what the code printed if every
+        reply is byte for byte ``got`` (before ``deadline``, a ``time.monotonic()``), else
+        None, with whatever the requests did discarded (harness.lastrun)."""
+        ...
 
 
 class BackendDefaults:
@@ -241,10 +247,21 @@ class BackendDefaults:
     def begin_case(self, predicted: list[str] | None) -> None:
         """Before a case: the requests it made on the last run (None: unknown)."""
 
-    def end_case(self) -> tuple[list[str] | None, bool]:
-        """After it: (its requests, to predict the next run's; whether the prediction held,
-        so its outcome stands)."""
-        return None, True
+    def end_case(self) -> CaseRecord:
+        """After it: what it sent and what came back (:class:`CaseRecord`)."""
+        return CaseRecord(None, True)
+
+    def replay(self, sent: list[str], got: str, deadline: float) -> str | None:
+        return None
+
+
+@dataclass(frozen=True)
+class CaseRecord:
+    """A case's exchange with a worker, as the backend saw it (harness.lastrun keeps it)."""
+
+    sent: list[str] | None  # its requests, to predict the next run's (None: unknown)
+    held: bool  # the requests sent ahead were the ones asked for, so its outcome stands
+    got: str | None = None  # every reply line, in order, when the worker answered them all
 
 
 @dataclass

@@ -164,7 +164,7 @@ def _pairs(ns: argparse.Namespace) -> int:
     try:
         judge = Judge.of(backend, roots, ns.expect_as, log, name=ns.backend)
         caps = backend.capabilities
-        outs = list(parallel.run_corpus(todo, backend, judge.case,
+        outs = list(parallel.run_corpus(todo, backend, judge,
                                         jobs=ns.jobs or parallel.default_jobs(), reopen=again))
     finally:
         backend.close()

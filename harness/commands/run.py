@@ -58,7 +58,7 @@ def run(ns: argparse.Namespace) -> int:
     specs_dirs(ns)  # a missing directory is said before anything is built
     names = default_backends(ns)
     opening = Opening(names, kernel_src=ns.kernel_src, sanitize=ns.native_sanitize,
-                      timeout=ns.timeout, log=log)
+                      timeout=ns.timeout, log=log, first=partial(start_suites, keyword=ns.keyword))
     try:
         dirs, loaded = load_specs(ns)  # while the allocators build
     except BaseException:
@@ -81,9 +81,9 @@ def run(ns: argparse.Namespace) -> int:
             start_suites(backend, ns.keyword)  # doc examples, KUnit tests, lints: beside the cases
             again = partial(resolve, name, kernel_src=ns.kernel_src, sanitize=ns.native_sanitize,
                             timeout=ns.timeout, log=lambda _: None)
-            for out in parallel.run_corpus(todo, backend, judge.case,
+            for out in parallel.run_corpus(todo, backend, judge,
                                            jobs=ns.jobs or parallel.default_jobs(),
-                                           reopen=again):
+                                           reopen=again, remember=True):
                 outcomes.append(out)
                 if not ns.quiet or out.status not in EXPECTED:
                     _row(out, width, flags.note(absent, name, out.case_id))

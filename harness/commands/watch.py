@@ -157,9 +157,9 @@ class Watcher:
             again = partial(self._resolve, name, lambda _: None)
             if files is None:
                 start_suites(b, keyword)  # the tree's suites (KUnit...), beside the cases
-            out += parallel.run_corpus(todo, b, judge.case,
+            out += parallel.run_corpus(todo, b, judge,
                                        jobs=self.request.jobs or parallel.default_jobs(),
-                                       reopen=again)
+                                       reopen=again, remember=True)
             if files is None:
                 out += [v for v, _ in suite_outcomes(b, judge, keyword)]
         return out

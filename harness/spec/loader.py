@@ -18,6 +18,7 @@ bad case does not hide the others; :func:`load_file` raises the first error.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import re
@@ -200,9 +201,11 @@ def _one_line(e: SpecError) -> SpecError:
 def _load_one_raw(path: Path) -> tuple[list[_Loaded], list[SpecError]]:
     file = str(path)
     try:
-        root = yamlpos.load(yamlpos.decode(yamlpos.read(path), file), file)
+        data = yamlpos.read(path)
+        root = yamlpos.load(yamlpos.decode(data, file), file)
     except SpecError as e:
         return [], [e]
+    digest = hashlib.sha256(f"{file}\0".encode() + data).hexdigest()[:32]
     if "cases" in root.value:
         try:
             items = _case_list(root)
@@ -216,6 +219,8 @@ def _load_one_raw(path: Path) -> tuple[list[_Loaded], list[SpecError]]:
             cases.append(_build_case(node))
         except SpecError as e:
             errors.append(e)
+        else:
+            cases[-1].case.digest = digest
     return cases, errors
 
 

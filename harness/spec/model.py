@@ -163,6 +163,9 @@ class Case:
     cite_pos: tuple[Pos, ...] = ()
     limits: Limits = Limits()
     raw: dict[str, Any] = field(default_factory=dict)  # the YAML mapping, for rendering
+    # Of the path and bytes of the file it was loaded from ("": not loaded from a file):
+    # what an outcome remembered from an earlier run must have been computed from.
+    digest: str = ""
 
     @property
     def file(self) -> str:

@@ -18,12 +18,13 @@ from harness.backends.base import (
     Block,
     BuddyError,
     Capabilities,
+    CaseRecord,
     Op,
     OpResult,
 )
 from harness.backends.batch import handle_at
 from harness.backends.native.build import Build, build
-from harness.backends.native.speculation import Speculation
+from harness.backends.native.speculation import Speculation, materialize
 from harness.backends.native.worker import Worker
 from harness.suites import Suite
 from harness.trees.tree import KernelTree
@@ -92,15 +93,31 @@ class NativeBackend(BackendDefaults):
         if self._worker is not None:
             self._worker.spec = self._spec
 
-    def end_case(self) -> tuple[list[str] | None, bool]:
-        """(the case's requests as recorded, whether its prediction held)."""
+    def end_case(self) -> CaseRecord:
+        """The case's requests and replies as recorded, and whether its prediction held."""
         spec, self._spec = self._spec, None
-        if self._worker is not None:
-            self._worker.spec = None
+        w = self._worker
+        if w is not None:
+            w.spec = None
         if spec is None:
-            return None, True
+            return CaseRecord(None, True)
         spec.end()
-        return spec.log, spec.clean
+        # Replies only of a worker that answered everything it was asked and is still alive.
+        whole = w is not None and w.dead is None and not w.skip and not w.unread()
+        return CaseRecord(spec.log, spec.clean, spec.replies if whole and spec.clean else None)
+
+    def replay(self, sent: list[str], got: str, deadline: float) -> str | None:
+        if not sent:
+            return ""  # it asked nothing of the worker (a skip): nothing can have changed
+        w = self.worker()
+        w.spec = None
+        base = w.slots
+        self.take_output()  # what ran before is not this case's (as run_case does)
+        if not w.replay(materialize("".join(f"{x}\n" for x in sent), base).encode(),
+                        materialize(got, base).encode(), deadline):
+            return None
+        w.slots += got.count("@")  # each allocator the worker made, named in init's reply
+        return self.take_output()
 
     def create(self, size: int, chunk_size: int) -> NativeAllocator:
         w = self.worker()

@@ -18,11 +18,14 @@ case's first request is dropped before anything is sent.
 
 Lines name an allocator by the number the worker gave it (``a MM ...``), which depends on
 what the worker ran before; a recorded line names it relative to the case's first
-allocator (``a @0 ...``) and is given the number the worker will give it when sent.
+allocator (``a @0 ...``) and is given the number the worker will give it when sent.  The
+replies are recorded too (``init``'s names its allocator the same way), so that the next
+run can tell whether the worker still answers the case as it did (harness.lastrun).
 """
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -34,6 +37,12 @@ if TYPE_CHECKING:
 # Requests whose first field is an allocator's number (csrc/worker_main.c).
 _NAMES_MM = frozenset("afrtczkdeX")
 MISPREDICTED = "mispredicted"
+_AT = re.compile(r"@(\d+)")
+
+
+def materialize(text: str, base: int) -> str:
+    """Recorded text with each ``@K`` the number of the worker's allocator ``base + K``."""
+    return _AT.sub(lambda m: str(base + int(m[1])), text) if "@" in text else text
 
 
 class Speculation:
@@ -45,6 +54,7 @@ class Speculation:
         self._to: Worker | None = None  # the worker the lines were sent ahead to
         self.broken = False
         self._log: list[str] | None = []
+        self._replies: list[str] | None = []
         self._base: tuple[Worker, int] | None = None  # (worker, its allocators at the start)
 
     @property
@@ -56,6 +66,27 @@ class Speculation:
     def log(self) -> list[str] | None:
         """The case's requests, recorded (None when they cannot be: several workers)."""
         return self._log
+
+    @property
+    def replies(self) -> str | None:
+        """Every reply line the case read, recorded (None when they cannot be)."""
+        if self._log is None or self._replies is None:
+            return None
+        return "".join(f"{r}\n" for r in self._replies)
+
+    def replied(self, worker: Worker, request: str, reply: str) -> None:
+        """Record ``reply``, one line of the answer to ``request``."""
+        if self._replies is None or self._base is None or self._base[0] is not worker:
+            self._replies = None
+            return
+        if "@" in reply:  # a reply that reads like a marker cannot be told from one
+            self._replies = None
+            return
+        if request.startswith("i ") and reply.startswith("0 "):  # "0 MM SIZE"
+            f = reply.split(" ")
+            f[1] = f"@{int(f[1]) - self._base[1]}"
+            reply = " ".join(f)
+        self._replies.append(reply)
 
     def outgoing(self, worker: Worker, lines: list[str]) -> list[str]:
         """Of the requests ``lines``, those still to be written (the rest went ahead);
@@ -110,14 +141,7 @@ class Speculation:
 
     @staticmethod
     def _materialize(lines: list[str], base: int) -> list[str]:
-        out = []
-        for line in lines:
-            verb, _, rest = line.partition(" ")
-            if rest.startswith("@"):
-                k, _, tail = rest[1:].partition(" ")
-                line = f"{verb} {base + int(k)}" + (f" {tail}" if tail else "")
-            out.append(line)
-        return out
+        return materialize("\n".join(lines), base).split("\n") if lines else []
 
     def end(self) -> None:
         """After the case: a worker that ran lines not asked for is killed."""

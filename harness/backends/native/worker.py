@@ -36,6 +36,9 @@ from harness.backends.native.speculation import Speculation
 # What a case's output keeps (the end of it): enough for a message, bounded for a flood.
 OUTPUT_LIMIT = 4000
 
+# A worker ended because it answered a replayed case otherwise than recorded.
+REPLAYED = "answered a replayed case otherwise"
+
 BUDGET_ENV = "BH_SLAB_BUDGET"  # the worker's slab budget (SLAB_BUDGET), read at its start
 
 # Sanitizer runs: leaks are expected when a case tears down with blocks still held
@@ -122,10 +125,12 @@ class Worker:
                 self.skip -= 1
             for i in range(len(lines)):
                 reply = [self._readline(lines[i])]
+                if self.spec is not None:
+                    self.spec.replied(self, lines[i], reply[0])
                 if lines[i].startswith("i ") and reply[0].startswith("0 "):
                     self.slots += 1
                 for _ in range(extra[i] if i < len(extra) else 0):
-                    reply.append(self._readline(lines[i]))
+                    reply.append(self._reply_line(lines[i]))
                 out.append(reply)
         except BackendCrash as e:
             e.partial = out  # type: ignore[attr-defined]
@@ -135,7 +140,51 @@ class Worker:
     def warnings(self) -> list[str]:
         """The warnings raised since the last call (the worker forgets them)."""
         n = int(self.request("w")[0])
-        return [self._readline("w") for _ in range(n)]
+        return [self._reply_line("w") for _ in range(n)]
+
+    def _reply_line(self, request: str) -> str:
+        """One more line of the answer to ``request`` (recorded as the first was)."""
+        line = self._readline(request)
+        if self.spec is not None:
+            self.spec.replied(self, request, line)
+        return line
+
+    def unread(self) -> bool:
+        """Whether replies came that nobody read."""
+        return bool(self._buf)
+
+    def replay(self, data: bytes, expected: bytes, deadline: float) -> bool:
+        """Send ``data`` (whole request lines) and read until the replies are ``expected``:
+        True if they are, byte for byte, before ``deadline``.  At the first byte that
+        differs, at the deadline, or if the worker dies, it is ended (whatever the requests
+        did is not to be seen by anyone) and the answer is False."""
+        if self.dead is not None or self.skip or self.unread():
+            return False
+        fd_in, fd_out = self._to, self._from
+        view, got = memoryview(data), bytearray()
+        try:
+            while len(got) < len(expected) or view:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                r, w, _ = select.select([fd_out], [fd_in] if view else [], [],
+                                        min(left, self.timeout))
+                if not r and not w:
+                    break
+                if w:
+                    view = view[os.write(fd_in, view[: 1 << 16]):]
+                if r:
+                    chunk = os.read(fd_out, 1 << 20)
+                    if not chunk or expected[len(got):len(got) + len(chunk)] != chunk:
+                        break
+                    got += chunk
+            else:
+                return True
+        except OSError:
+            pass
+        self.kill()
+        self.dead = REPLAYED
+        return False
 
     def _send(self, data: bytes) -> None:
         # Interleave writing with draining replies: a large batch could otherwise fill
