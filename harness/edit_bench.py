@@ -20,6 +20,14 @@ machines often set), every timed run would compile the harness's modules again, 
 no developer's loop has: the runs then keep their bytecode in the scratch directory
 (``PYTHONPYCACHEPREFIX``), and the bench says so with the start-up it measured each way.
 
+An edit that only adds a comment changes nothing the corpus sees: every reply of the C is
+the same, so each case's outcome is the one remembered from the last run
+(:mod:`harness.lastrun`) and only the KUnit suite and the crashing cases run.  So that the
+figure of an edit that does change the C is printed too, a family may name edits that
+each make one plausible slip (:mod:`harness.slips`) in the file: after the comment edits, a
+run is timed after each such edit, and their median is printed with the outcomes the runs
+remembered.
+
 Which file is edited, and how a backend name becomes a tree, is per backend
 family (:data:`TARGETS`); a family with a tree of its own (``rust@PATH`` after
 an edit to ``rust/kernel/gpu/buddy.rs``) has an :class:`EditTarget` of its own.
@@ -60,6 +68,8 @@ class EditTarget:
     tree: Callable[[str, str | None], Path]  # (backend name, --kernel-src) -> tree root
     source: Callable[[Path], Path]  # tree root -> the file to edit
     comment: str  # a line the file's language ignores; {n} makes each edit new
+    # the file's text -> texts that each change what it does (None: not measured)
+    changes: Callable[[str], list[str]] | None = None
 
 
 def _kernel_tree(name: str, kernel_src: str | None) -> Path:
@@ -75,8 +85,16 @@ def _native_source(root: Path) -> Path:
     return inspect(root).source
 
 
+def _slips(text: str) -> list[str]:
+    """The C with each of the harness's deliberate slips that applies to it."""
+    from harness import slips
+
+    return [t for v in slips.VARIANTS if (t := slips.slipped(text, v)) not in (None, text)]
+
+
 TARGETS: dict[str, EditTarget] = {
-    "native": EditTarget(_kernel_tree, _native_source, "/* edit-to-verdict {n} */\n"),
+    "native": EditTarget(_kernel_tree, _native_source, "/* edit-to-verdict {n} */\n",
+                         _slips),
     # Timed through `buddy-harness run --backend rust@SCRATCH`, once that backend is there.
     "rust": EditTarget(_kernel_tree, lambda root: root / "rust/kernel/gpu/buddy.rs",
                        "// edit-to-verdict {n}\n"),
@@ -90,12 +108,19 @@ class Sample:
     build: float | None  # what the run said the rebuild took
     corpus: float | None  # what the run said the corpus took
     summary: str
+    remembered: int = 0  # outcomes as on the last run (harness.lastrun)
+
+
+@dataclass
+class Measured:
+    samples: list[Sample]  # after each comment edit
+    kunit: list[float]  # kunit.py's seconds after the same edits, if asked
+    changed: list[Sample]  # after each edit that changes the code, if the family has some
 
 
 def measure(name: str, *, kernel_src: str | None, specs: list[str], runs: int,
             jobs: int | None, log: Callable[[str], None],
-            kunit_uml: Path | None = None) -> tuple[list[Sample], list[float]]:
-    """(the harness's samples, kunit.py's seconds after each same edit, if asked)."""
+            kunit_uml: Path | None = None) -> Measured:
     family = BackendRef(name).family
     if family not in TARGETS:
         raise ValueError(f"--edit-to-verdict knows {', '.join(sorted(TARGETS))}, not {family}")
@@ -135,9 +160,34 @@ def measure(name: str, *, kernel_src: str | None, specs: list[str], runs: int,
         finally:
             if uml is not None:
                 uml.restore()
-        return samples, kunit
+        changed = _changed_runs(target, source, cmd, env, runs, log)
+        return Measured(samples, kunit, changed)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _changed_runs(target: EditTarget, source: Path, cmd: list[str], env: dict[str, str],
+                  runs: int, log: Callable[[str], None]) -> list[Sample]:
+    """Runs after an edit each that changes the code (one that does not build is passed
+    over), the file restored afterwards."""
+    if target.changes is None:
+        return []
+    original = source.read_text()
+    out: list[Sample] = []
+    try:
+        for text in target.changes(original):
+            if len(out) == runs:
+                break
+            source.write_text(text)
+            s = _run(cmd, env)
+            if s.corpus is None:
+                continue  # it did not build: no verdict to time
+            out.append(s)
+            log(f"  changed {len(out)}: {s.seconds:.2f} s wall (exit {s.code}; "
+                f"{s.remembered} outcomes remembered; {s.summary})")
+    finally:
+        source.write_text(original)
+    return out
 
 
 class _Uml:
@@ -217,13 +267,15 @@ def _run(cmd: list[str], env: dict[str, str]) -> Sample:
     took = time.perf_counter() - t0
     built = re.search(r"allocator of Linux \S+ in ([\d.]+) s", p.stderr)
     corpus = re.search(r"backend\(s\) in ([\d.]+)s", p.stdout)
+    remembered = re.search(r"\((\d+) outcomes as on the last run", p.stdout)
     last = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else p.stderr.strip()[-200:]
     return Sample(took, p.returncode, float(built[1]) if built else None,
-                  float(corpus[1]) if corpus else None, last)
+                  float(corpus[1]) if corpus else None, last,
+                  int(remembered[1]) if remembered else 0)
 
 
-def report(name: str, samples: list[Sample], out: Callable[[str], None],
-           kunit: list[float] | None = None) -> int:
+def report(name: str, m: Measured, out: Callable[[str], None]) -> int:
+    samples, kunit = m.samples, m.kunit
     walls = [s.seconds for s in samples]
     med = statistics.median(walls)
     builds = [s.build for s in samples if s.build is not None]
@@ -233,6 +285,14 @@ def report(name: str, samples: list[Sample], out: Callable[[str], None],
     if builds and corpora:
         out(f"  of which rebuild {statistics.median(builds):.2f} s, corpus "
             f"{statistics.median(corpora):.2f} s (medians); the rest is start-up and loading")
+    out(f"  each a comment: {statistics.median(s.remembered for s in samples):.0f} outcomes "
+        "remembered from the last run (median), every reply of the C the same")
+    if m.changed:
+        w = [s.seconds for s in m.changed]
+        out(f"  after {len(w)} edits that each make one slip (harness/slips.py): median "
+            f"{statistics.median(w):.2f} s wall (min {min(w):.2f}, max {max(w):.2f}); "
+            f"{statistics.median(s.remembered for s in m.changed):.0f} outcomes remembered "
+            "(median), the rest through the engine")
     if kunit:
         k = statistics.median(kunit)
         out(f"  kunit.py on UML after the same edits (measured in this run, alternating): "

@@ -83,7 +83,6 @@ class LastRun:
     seen: dict[str, dict] = field(default_factory=dict)
     on: bool = True
     remember: bool = True  # outcomes may be remembered (else the engine runs every case)
-    remembered: int = 0  # cases of this run whose outcome was the remembered one
 
     @classmethod
     def load(cls, backend: CoreBackend, *, remember: bool = True) -> LastRun:
@@ -151,8 +150,7 @@ class LastRun:
         output = b.replay(entry["sent"], entry["got"], time.monotonic() + case_budget())
         if output is None:
             return None
-        out.output = output
-        self.remembered += 1
+        out.output, out.remembered = output, True
         return out
 
     def save(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import threading
@@ -258,6 +259,11 @@ def test_bench_reports_edit_to_verdict(tmp_path, capsys):
     # KUnit's figure is either measured in the run or labelled as recorded, with its date
     assert "5.8 s as recorded on 2026-12-02" in out and "not measured here" in out
     assert "run 2:" in out and "exit 0" in out
+    # a comment changes no reply: the outcomes are remembered; a slip in the C changes some,
+    # and those cases run through the engine (the slip's failures are in the runs' summaries)
+    assert re.search(r"each a comment: \d{3} outcomes remembered", out)
+    assert "after 2 edits that each make one slip" in out and "changed 2:" in out
+    assert re.search(r"changed 1: .*exit 1; \d+ outcomes remembered; \d+ passed, [1-9]", out)
     # Where this Python keeps no bytecode, the runs keep their own, and the bench says so.
     assert ("writes no bytecode" in out) == sys.dont_write_bytecode
 

@@ -600,8 +600,9 @@ def _records() -> list[Path]:
 @pytest.mark.parametrize("record", _records() or [None], ids=lambda p: p.stem if p else "none")
 def test_user_space_verdicts_equal_kunit_py_on_uml(record, tmp_path):
     """Each record is kunit.py's output on UML for one variant of 7.2's buddy.c
-    (tests/kunit_variants.py; how they were made: docs/kunit.md)."""
-    from tests.kunit_variants import apply, verdicts
+    (harness/slips.py; how they were made: docs/kunit.md)."""
+    from harness.slips import apply
+    from tests.kunit_variants import verdicts
 
     if record is None:
         pytest.skip(f"no kunit.py record in {RECORDS} (made on a full 7.2 tree: docs/kunit.md)")
@@ -622,7 +623,7 @@ def test_user_space_verdicts_equal_kunit_py_on_uml(record, tmp_path):
     ("free-forgets-clear", {"gpu_test_buddy_alloc_clear"}),
     ("max-order-off-by-one", {"gpu_test_buddy_alloc_optimistic"})])
 def test_each_wrong_variant_fails_the_case_that_guards_it(variant, failing, tmp_path):
-    from tests.kunit_variants import apply
+    from harness.slips import apply
 
     root = copy_tree(tmp_path, "7.2")
     apply(root, variant)
@@ -659,7 +660,7 @@ def test_the_verb_on_a_tree_without_a_kunit_file_says_so_and_runs_nothing(tmp_pa
 def test_with_uml_seed_the_ktap_is_kunit_py_s_line_for_line(record, tmp_path):
     """Replaying the seed a UML run printed, the user-space KTAP is that run's, timings
     aside: the same cases, the same diagnostics, the same failure texts."""
-    from tests.kunit_variants import apply
+    from harness.slips import apply
 
     if record is None:
         pytest.skip(f"no kunit.py record in {RECORDS}")

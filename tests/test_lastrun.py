@@ -11,13 +11,12 @@ import time
 
 import pytest
 
-from harness import integrity, lastrun, parallel
+from harness import integrity, lastrun, parallel, slips
 from harness.backends.native import open_backend
 from harness.engine import run_case
 from harness.judge import Judge
 from harness.runner import select
 from harness.spec.loader import load_paths
-from tests import kunit_variants
 from tests.scratch_tree import copy_tree
 from tests.test_cli import ROOT
 
@@ -53,9 +52,13 @@ class Corpus:
 
     def run(self, *, remember=True, jobs=2):
         self.calls.clear()
-        return [_seen(o) for o in parallel.run_corpus(
+        outs = list(parallel.run_corpus(
             self.items, self.backend, Judge.none(self.name), jobs=jobs, reopen=self.open,
-            engine=self.engine, remember=remember)]
+            engine=self.engine, remember=remember))
+        # what the engine did not give is what was remembered, and nothing else
+        assert {parallel._key((c, p)) for (c, p), o in zip(self.items, outs)
+                if not o.remembered} == set(self.calls)
+        return [_seen(o) for o in outs]
 
 
 @pytest.fixture
@@ -86,7 +89,7 @@ def test_a_remembered_corpus_gives_the_engine_s_verdicts_also_after_an_edit(corp
     assert crashed and set(corpus.calls) == crashed
     # a slip in the C: every case whose replies changed runs through the engine, and the
     # verdicts are those of the engine alone
-    kunit_variants.apply(corpus.root, "free-forgets-clear")
+    slips.apply(corpus.root, "free-forgets-clear")
     corpus.reopen()
     mixed = corpus.run()
     engine_ran = set(corpus.calls)

@@ -212,7 +212,7 @@ def run(ns: argparse.Namespace) -> int:
 
         name = ns.backend if ns.backend != "reference" else "native@7.2"
         try:
-            samples, kunit = edit_bench.measure(
+            measured = edit_bench.measure(
                 name, kernel_src=ns.kernel_src, specs=ns.specs or ["specs"], runs=ns.runs,
                 jobs=ns.jobs, log=print,
                 kunit_uml=Path(ns.kunit_uml) if ns.kunit_uml else None)
@@ -220,7 +220,7 @@ def run(ns: argparse.Namespace) -> int:
             from harness.commands.common import UsageError
 
             raise UsageError(str(e)) from None
-        return edit_bench.report(name, samples, print, kunit)
+        return edit_bench.report(name, measured, print)
     if BackendRef(ns.backend).family == "rust":
         from harness.backends.rust import bench as rust_bench
 

@@ -116,7 +116,10 @@ def run(ns: argparse.Namespace) -> int:
         print(line)
     s = summary(outcomes)
     took = time.monotonic() - start
-    print(f"{len(todo)} items x {len(names)} backend(s) in {took:.1f}s")
+    remembered = sum(o.remembered for o in outcomes)
+    print(f"{len(todo)} items x {len(names)} backend(s) in {took:.1f}s"
+          + (f" ({remembered} outcomes as on the last run, every reply of the C the same)"
+             if remembered else ""))
     changes = baseline.changed(outcomes, EXPECTED)
     if changes:
         print(f"{len(changes)} not as the expectations predict (first differing step each):")

@@ -79,6 +79,7 @@ class Outcome:
     file: str = ""
     line: int = 0
     output: str = ""  # what the code under test printed on stdout/stderr during the case
+    remembered: bool = False  # the last run's outcome, the replies being the same (lastrun.py)
 
     def to_json(self) -> dict:
         out = {
