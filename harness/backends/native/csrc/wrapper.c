@@ -29,8 +29,6 @@ long bh_live_objects;
  */
 long bh_slab_budget = LONG_MAX;
 long bh_fail_countdown;
-void *bh_quarantine[BH_QUARANTINE];
-unsigned long bh_quarantine_next;
 long bh_fail_fired;
 
 struct bh_mm {
@@ -88,6 +86,16 @@ void bh_out_of_memory(void)
 {
 	bh_die("\nOOM: the allocator asked for more than %ld live block structures (the slab "
 	       "budget); a kernel would run out of memory\n", bh_slab_budget);
+}
+
+void bh_double_free(void)
+{
+	bh_die("\nBUG: a block structure freed twice (kmem_cache_free of a poisoned object)\n");
+}
+
+void bh_not_a_cache(void)
+{
+	bh_die("\nBUG: kmem_cache_alloc/free given something that is not a slab cache\n");
 }
 
 int bh_warn_pending(void)
@@ -295,7 +303,7 @@ void bh_test_double_free(struct bh_mm *mm, struct bh_list *l)
 
 void bh_test_leak_structure(void)
 {
-	static struct kmem_cache c = {.object_size = 64};
+	static struct kmem_cache c = {.magic = BH_CACHE_MAGIC, .object_size = 64};
 
 	(void)kmem_cache_zalloc(&c, GFP_KERNEL);
 }
