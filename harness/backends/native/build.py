@@ -21,7 +21,7 @@ from pathlib import Path
 
 from harness import integrity, leftovers, procs
 from harness.backends.base import BackendUnavailable
-from harness.backends.native import objcache
+from harness.backends.native import digests, objcache
 from harness.trees.kernels import cache_root
 from harness.trees.tree import KernelTree
 
@@ -77,58 +77,71 @@ def build(tree: KernelTree, *, sanitize: bool = False, coverage: bool = False) -
     """
     cc = compiler()
     fl = flags(tree, sanitize, coverage)
-    key = _key(tree, cc, fl)
+    headers = _headers(tree)  # listed and hashed once: the key and the objects' keys agree
+    found: dict[Path, str] = {}
+    key = _key(tree, cc, fl, headers, found)
     variant = "asan-" if sanitize else "cov-" if coverage else ""
     out = cache_root() / "build" / f"{tree.version}-{variant}{key[:16]}"
     t0 = time.monotonic()
     # A damaged build (or one from before seals) is rebuilt.
-    built = integrity.build_once(out, lambda tmp: _compile(tree, cc, fl, tmp, sanitize),
-                                 lambda: leftovers.scratch(out.parent, "build"))
+    built = integrity.build_once(
+        out, lambda tmp: _compile(tree, cc, fl, tmp, sanitize, headers, found),
+        lambda: leftovers.scratch(out.parent, "build"))
     return Build(out, out / LIB, out / WORKER, sanitize,
                  time.monotonic() - t0 if built else 0.0, not built, coverage)
 
 
-# Keys computed in this process, by the state of every input file: a second instance of a
-# backend (one per core) or a second open does not read and hash the headers again.
-_keys: dict[tuple, str] = {}
-
-
-def _key(tree: KernelTree, cc: str, fl: list[str]) -> str:
-    inputs = [tree.source, tree.header, tree.root / "tools/lib/rbtree.c", *_headers(tree)]
-    seen = (tree.version, tree.api, cc, tuple(fl), tuple(_state(p) for p in inputs))
-    if seen not in _keys:
-        _keys[seen] = _hash_inputs(tree, cc, fl, inputs)
-    return _keys[seen]
-
-
-def _state(p: Path) -> tuple:
-    st = p.stat()
-    return (str(p), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-
-
-def _hash_inputs(tree: KernelTree, cc: str, fl: list[str], inputs: list[Path]) -> str:
+def _key(tree: KernelTree, cc: str, fl: list[str], headers: list[Path] | None = None,
+         found: dict[Path, str] | None = None) -> str:
+    """The build's key; ``found`` receives each input file's digest (for the object keys)."""
+    inputs = [tree.source, tree.header, tree.root / "tools/lib/rbtree.c",
+              *(_headers(tree) if headers is None else headers)]
     h = hashlib.sha256()
     h.update(f"{tree.version}\0{tree.api}\0{' '.join(fl)}\0".encode())
     h.update(_compiler_id(cc).encode())
-    for p in inputs:
-        h.update(str(p.relative_to(CSRC if p.is_relative_to(CSRC) else tree.root)).encode())
-        h.update(b"\0" + p.read_bytes() + b"\0")
+    # Each file by its digest, remembered across runs (and by a second instance of a backend)
+    # while the file's state is unchanged: after an edit, only the edited file is read.
+    got = digests.file_digests(inputs, str(tree.root))
+    csrc, root = f"{CSRC}/", f"{tree.root}/"
+    for p, digest in zip(inputs, got):
+        name = str(p)
+        h.update(name.removeprefix(csrc if name.startswith(csrc) else root).encode())
+        h.update(b"\0" + digest.encode() + b"\0")
+    if found is not None:
+        found.update(zip(inputs, got))
     return h.hexdigest()
 
 
 def _headers(tree: KernelTree) -> list[Path]:
     """What any unit may include besides the allocator's header: tools/include and the shim."""
-    found = sorted(p for p in (tree.root / "tools/include").rglob("*.h") if p.is_file())
-    return found + sorted(p for p in CSRC.rglob("*") if p.is_file())
+    return [*_files_under(tree.root / "tools/include", ".h"), *_files_under(CSRC, "")]
+
+
+def _files_under(top: Path, suffix: str) -> list[Path]:
+    """Files (or links to one) named ``*suffix`` under ``top``, in path order, not following
+    links to directories: what ``sorted(top.rglob("*suffix"))`` keeps of files, without a
+    ``stat`` of every entry or comparing paths part by part."""
+    found: list[str] = []
+
+    def walk(d: str) -> None:
+        try:
+            entries = list(os.scandir(d))
+        except OSError:  # missing or unreadable: rglob skips it too
+            return
+        for e in entries:
+            if e.is_dir(follow_symlinks=False):
+                walk(e.path)
+            elif e.name.endswith(suffix) and e.is_file():
+                found.append(e.path)
+
+    walk(str(top))
+    return [Path(p) for p in sorted(found, key=lambda p: p.split("/"))]
 
 
 @functools.cache
 def _compiler_id(cc: str) -> str:
-    try:
-        return subprocess.run([cc, "--version"], capture_output=True, text=True,
-                              timeout=30).stdout.split("\n")[0]
-    except (OSError, subprocess.TimeoutExpired):
-        return cc
+    """The first line of ``cc --version``, remembered across runs by the binary's state."""
+    return digests.compiler_identity(cc, digests.version_line)
 
 
 def include_flags(tree: KernelTree, out: Path) -> list[str]:
@@ -144,12 +157,14 @@ def include_flags(tree: KernelTree, out: Path) -> list[str]:
             f"-fmacro-prefix-map={tree.root}/=", f"-fmacro-prefix-map={CSRC}/=csrc/"]
 
 
-def _compile(tree: KernelTree, cc: str, fl: list[str], out: Path, sanitize: bool) -> None:
+def _compile(tree: KernelTree, cc: str, fl: list[str], out: Path, sanitize: bool,
+             headers: list[Path], found: dict[Path, str]) -> None:
     inc = include_flags(tree, out)
     units = {"allocator.o": tree.source, "rbtree.o": tree.root / "tools/lib/rbtree.c",
              "wrapper.o": CSRC / "wrapper.c", "worker_main.o": CSRC / "worker_main.c"}
-    shared = [tree.header, *_headers(tree)]
-    keys = objcache.unit_keys(shared, f"{_compiler_id(cc)}\0{' '.join(fl)}", units)
+    shared = [tree.header, *headers]
+    keys = objcache.unit_keys(shared, f"{_compiler_id(cc)}\0{' '.join(fl)}", units,
+                              str(tree.root), found)
     compile_units([cc, *fl, *inc], units, keys, out,
                   lambda text, src: BuildError(f"building {src} failed: {_first_error(text)}"))
     san = [f for f in fl if f.startswith("-fsanitize") or f == "--coverage"]
