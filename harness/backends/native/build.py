@@ -21,7 +21,7 @@ from pathlib import Path
 
 from harness import integrity, leftovers, procs
 from harness.backends.base import BackendUnavailable
-from harness.backends.native import digests, objcache
+from harness.backends.native import digests, early, objcache
 from harness.trees.kernels import cache_root
 from harness.trees.tree import KernelTree
 
@@ -77,16 +77,27 @@ def build(tree: KernelTree, *, sanitize: bool = False, coverage: bool = False) -
     """
     cc = compiler()
     fl = flags(tree, sanitize, coverage)
-    headers = _headers(tree)  # listed and hashed once: the key and the objects' keys agree
-    found: dict[Path, str] = {}
-    key = _key(tree, cc, fl, headers, found)
-    variant = "asan-" if sanitize else "cov-" if coverage else ""
-    out = cache_root() / "build" / f"{tree.version}-{variant}{key[:16]}"
     t0 = time.monotonic()
-    # A damaged build (or one from before seals) is rebuilt.
-    built = integrity.build_once(
-        out, lambda tmp: _compile(tree, cc, fl, tmp, sanitize, headers, found),
-        lambda: leftovers.scratch(out.parent, "build"))
+    parent = cache_root() / "build"
+    # An edited allocator compiles while the key is worked out (harness.backends.native.early);
+    # not for coverage, whose counters' notes file is the build's own.
+    seen = early.mark(tree, cc, fl)
+    started = early.start([cc, *fl], tree, lambda d: include_flags(tree, d), parent) \
+        if not coverage and early.edited(tree, seen) else None
+    try:
+        headers = _headers(tree)  # listed and hashed once: the key and the objects' keys agree
+        found: dict[Path, str] = {}
+        key = _key(tree, cc, fl, headers, found)
+        variant = "asan-" if sanitize else "cov-" if coverage else ""
+        out = parent / f"{tree.version}-{variant}{key[:16]}"
+        # A damaged build (or one from before seals) is rebuilt.
+        built = integrity.build_once(
+            out, lambda tmp: _compile(tree, cc, fl, tmp, sanitize, headers, found, started),
+            (lambda: started.dir) if started else (lambda: leftovers.scratch(parent, "build")))
+    finally:
+        if started is not None:
+            early.end(started)  # ended and removed unless the build took it
+    early.done(seen)
     return Build(out, out / LIB, out / WORKER, sanitize,
                  time.monotonic() - t0 if built else 0.0, not built, coverage)
 
@@ -158,15 +169,18 @@ def include_flags(tree: KernelTree, out: Path) -> list[str]:
 
 
 def _compile(tree: KernelTree, cc: str, fl: list[str], out: Path, sanitize: bool,
-             headers: list[Path], found: dict[Path, str]) -> None:
-    inc = include_flags(tree, out)
+             headers: list[Path], found: dict[Path, str],
+             started: early.Started | None = None) -> None:
+    # The allocator's compile started early ran in ``out`` with these very options.
+    inc = started.inc if started else include_flags(tree, out)
     units = {"allocator.o": tree.source, "rbtree.o": tree.root / "tools/lib/rbtree.c",
              "wrapper.o": CSRC / "wrapper.c", "worker_main.o": CSRC / "worker_main.c"}
     shared = [tree.header, *headers]
     keys = objcache.unit_keys(shared, f"{_compiler_id(cc)}\0{' '.join(fl)}", units,
                               str(tree.root), found)
     compile_units([cc, *fl, *inc], units, keys, out,
-                  lambda text, src: BuildError(f"building {src} failed: {_first_error(text)}"))
+                  lambda text, src: BuildError(f"building {src} failed: {_first_error(text)}"),
+                  {early.OBJ: started.proc} if started else None)
     san = [f for f in fl if f.startswith("-fsanitize") or f == "--coverage"]
     objs = [str(out / o) for o in ("allocator.o", "rbtree.o", "wrapper.o")]
     links = {name: procs.spawn(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -187,13 +201,18 @@ def _compile(tree: KernelTree, cc: str, fl: list[str], out: Path, sanitize: bool
 
 
 def compile_units(cmd: list[str], units: dict[str, Path], keys: dict[str, str], out: Path,
-                  error: Callable[[str, Path], Exception]) -> None:
+                  error: Callable[[str, Path], Exception],
+                  started: dict[str, subprocess.Popen] | None = None) -> None:
     """Compile each unit to ``out/OBJ`` at once (one per core), or take it from the object
-    cache; ``error(compiler output, source)`` is raised for the first that fails."""
+    cache; ``error(compiler output, source)`` is raised for the first that fails.
+    ``started`` holds the compiles already running (``cmd`` on their unit, into ``out``)."""
+    started = started or {}
     # In groups of their own, so a SIGINT or SIGTERM ends them too (harness.procs).
-    cmds = {obj: procs.spawn([*cmd, "-c", str(src), "-o", str(out / obj)],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            for obj, src in units.items() if not objcache.restore(keys[obj], out / obj)}
+    cmds = {obj: started[obj] if obj in started else
+            procs.spawn([*cmd, "-c", str(src), "-o", str(out / obj)],
+                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for obj, src in units.items()
+            if obj in started or not objcache.restore(keys[obj], out / obj)}
     try:
         for obj, p in cmds.items():
             text, _ = p.communicate()

@@ -63,10 +63,27 @@ def _store(path: Path) -> dict:
     return _stores[path]
 
 
+def _where(store: str) -> Path:
+    return store_dir() / "files" / f"{hashlib.sha256(store.encode()).hexdigest()[:32]}.pickle"
+
+
+def _valid(got: object, now: State) -> str | None:
+    """The digest of an entry made for this very state, else None (a wrong shape included)."""
+    if isinstance(got, tuple) and len(got) == 2 and got[0] == now and isinstance(got[1], str):
+        return got[1]
+    return None
+
+
+def remembered(p: Path, now: State, store: str) -> bool:
+    """``store`` holds a digest of ``p`` in the state ``now``."""
+    with _lock:
+        return _valid(_store(_where(store)).get(str(p)), now) is not None
+
+
 def file_digests(paths: Sequence[Path], store: str) -> list[str]:
     """The SHA-256 of each file's bytes, in order; ``store`` names where they are kept
     (one per tree: a handful of stores, each a few hundred entries)."""
-    where = store_dir() / "files" / f"{hashlib.sha256(store.encode()).hexdigest()[:32]}.pickle"
+    where = _where(store)
     out: list[str] = []
     with _lock:
         known = _store(where)
@@ -74,10 +91,9 @@ def file_digests(paths: Sequence[Path], store: str) -> list[str]:
         now = time.time()
         for p in paths:
             st = os.stat(p)
-            got = known.get(str(p))
-            if (isinstance(got, tuple) and len(got) == 2 and got[0] == state(st)
-                    and isinstance(got[1], str)):
-                out.append(got[1])
+            digest = _valid(known.get(str(p)), state(st))
+            if digest is not None:
+                out.append(digest)
                 continue
             digest = hashlib.sha256(Path(p).read_bytes()).hexdigest()
             out.append(digest)

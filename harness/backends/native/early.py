@@ -1,0 +1,84 @@
+"""The allocator's compile, started before its build's key is known.
+
+After an edit to the allocator's C, gcc on that file is the longest step of the
+build and nothing else can be cached for it: no build and no object can have a
+source whose state (inode, size, mtime, ctime) the harness has never seen.  So
+when the source's state is new, its compile starts at once, in the scratch
+directory the build then uses, with the very command the build would run; the
+key (every header's digest) is worked out while gcc runs.  If the key then names
+a build that is already there (a copy of a tree, a touched file, an edit undone),
+the compile is ended and its directory removed: nothing it made is ever used.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import leftovers, procs
+from harness.backends.native import digests
+from harness.trees.tree import KernelTree
+
+OBJ = "allocator.o"
+
+# (source, its state, compiler, flags) that a build was returned for in this process: a
+# second backend on the same tree, or a second open, starts nothing.
+_done: set[tuple] = set()
+
+
+@dataclass
+class Started:
+    proc: subprocess.Popen
+    dir: Path  # the build's scratch directory: the build adopts it
+    inc: list[str]  # the include options the command was given (their header copied)
+
+
+def mark(tree: KernelTree, cc: str, fl: list[str]) -> tuple:
+    return (str(tree.source), digests.state(os.stat(tree.source)), cc, tuple(fl))
+
+
+def edited(tree: KernelTree, seen: tuple) -> bool:
+    """The source's state is new to this process and to the cache of digests."""
+    if seen in _done:
+        return False
+    return not digests.remembered(tree.source, seen[1], str(tree.root))
+
+
+def done(seen: tuple) -> None:
+    _done.add(seen)
+
+
+def start(cmd: list[str], tree: KernelTree, include: Callable[[Path], list[str]],
+          parent: Path) -> Started | None:
+    """``cmd`` (compiler and flags) on the allocator's source into a new scratch directory
+    under ``parent``; None when it cannot be started (the build then says why)."""
+    d = leftovers.scratch(parent, "build")
+    try:
+        inc = include(d)
+        proc = procs.spawn([*cmd, *inc, "-c", str(tree.source), "-o", str(d / OBJ)],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    except OSError:
+        shutil.rmtree(d, ignore_errors=True)
+        return None
+    return Started(proc, d, inc)
+
+
+def end(s: Started) -> None:
+    """Stop the compile if it still runs and remove its directory, unless the build has
+    published it.  SIGTERM first, so gcc removes its temporary files."""
+    if s.proc.returncode is None:
+        try:
+            os.killpg(s.proc.pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            s.proc.communicate(timeout=2)
+        except subprocess.TimeoutExpired:
+            pass
+    procs.end_group(s.proc)
+    shutil.rmtree(s.dir, ignore_errors=True)
