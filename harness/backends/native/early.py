@@ -12,16 +12,20 @@ the compile is ended and its directory removed: nothing it made is ever used.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import signal
 import subprocess
+import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import leftovers, procs
 from harness.backends.native import digests
+from harness.trees.names import cache_root
 from harness.trees.tree import KernelTree
 
 OBJ = "allocator.o"
@@ -29,6 +33,11 @@ OBJ = "allocator.o"
 # (source, its state, compiler, flags) that a build was returned for in this process: a
 # second backend on the same tree, or a second open, starts nothing.
 _done: set[tuple] = set()
+# Compiles started from the command line (harness.prelaunch), by the same key, until a build
+# takes them; those none takes are ended when the process exits.
+_pending: dict[tuple, Started] = {}
+_lock = threading.Lock()
+_at_exit: list[bool] = []  # the exit handler is registered (once)
 
 
 @dataclass
@@ -36,21 +45,48 @@ class Started:
     proc: subprocess.Popen
     dir: Path  # the build's scratch directory: the build adopts it
     inc: list[str]  # the include options the command was given (their header copied)
+    t0: float = field(default_factory=time.monotonic)  # when it started, for the build's time
 
 
 def mark(tree: KernelTree, cc: str, fl: list[str]) -> tuple:
-    return (str(tree.source), digests.state(os.stat(tree.source)), cc, tuple(fl))
+    """What a started compile is for: this source in this state, compiler, flags and cache."""
+    return (str(tree.source), digests.state(os.stat(tree.source)), cc, tuple(fl),
+            str(cache_root()))
 
 
 def edited(tree: KernelTree, seen: tuple) -> bool:
-    """The source's state is new to this process and to the cache of digests."""
-    if seen in _done:
+    """The source's state is new to this process and to the cache of digests (and no
+    compile of it is waiting for its build)."""
+    if seen in _done or seen in _pending:
         return False
     return not digests.remembered(tree.source, seen[1], str(tree.root))
 
 
 def done(seen: tuple) -> None:
     _done.add(seen)
+
+
+def keep(seen: tuple, s: Started) -> None:
+    """Hold ``s`` for the build whose :func:`mark` is ``seen``."""
+    with _lock:
+        if not _at_exit:
+            atexit.register(end_pending)
+            _at_exit.append(True)
+        _pending[seen] = s
+
+
+def take(seen: tuple) -> Started | None:
+    with _lock:
+        return _pending.pop(seen, None)
+
+
+def end_pending() -> None:
+    """End every compile no build took."""
+    with _lock:
+        left = list(_pending.values())
+        _pending.clear()
+    for s in left:
+        end(s)
 
 
 def start(cmd: list[str], tree: KernelTree, include: Callable[[Path], list[str]],
