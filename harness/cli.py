@@ -71,7 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     # An edited allocator starts compiling while the verb's modules load: a guess that
     # changes nothing the verb does or says; what the verb did not take ends with it.
     try:
-        prelaunch.start(chosen_verb(args), args)
+        try:
+            prelaunch.start(chosen_verb(args), args)
+        except KeyboardInterrupt:  # as while the parser is built: nothing has run yet
+            return 130
         return _main(args)
     finally:
         prelaunch.finish()
