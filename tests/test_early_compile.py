@@ -127,6 +127,57 @@ def test_ending_a_running_compile_stops_it_and_removes_its_directory(tmp_path):
     proc = subprocess.Popen(["sleep", "30"], start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     t0 = time.monotonic()
-    early.end(early.Started(proc, d, []))
+    early.end(early.Started(proc, d, [], time.monotonic(), time.time_ns()))
     assert proc.returncode is not None and time.monotonic() - t0 < 5
     assert not d.exists()
+
+
+def _saving_during(monkeypatch, tree: Path, times: int) -> list[str]:
+    """The allocator's source saved again just after each of its first ``times`` compiles
+    started, as an editor saving twice in a row."""
+    compiled: list[str] = []
+    real = subprocess.Popen
+
+    def popen(cmd, *a, **kw):
+        p = real(cmd, *a, **kw)
+        if "-c" in cmd and cmd[cmd.index("-c") + 1].endswith("drivers/gpu/buddy.c"):
+            compiled.append("buddy.c")
+            if len(compiled) <= times:
+                time.sleep(0.02)  # past the kernel's timestamp tick
+                _edit(tree, f"/* saved again {len(compiled)} */\n")
+        return p
+
+    monkeypatch.setattr(build.subprocess, "Popen", popen)
+    return compiled
+
+
+def _objects(cache: Path) -> set[str]:
+    return {p.name for p in (cache / "buddy-harness/build/objects").glob("*.o")}
+
+
+def test_a_source_saved_during_its_build_builds_again_and_keeps_nothing_of_the_first(
+        tree, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    build.build(inspect(tree))
+    before = _objects(cache)
+    _edit(tree)
+    with pytest.MonkeyPatch.context() as m:
+        compiled = _saving_during(m, tree, 1)
+        b = build.build(inspect(tree))
+    assert compiled == ["buddy.c", "buddy.c"] and not b.cached
+    assert len(_objects(cache) - before) == 1  # the second compile's object only
+    assert build.build(inspect(tree)).dir == b.dir  # its key is the source as it is now
+    assert _scratch(cache) == []
+
+
+def test_a_source_that_keeps_changing_is_said_after_three_tries(tree, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    build.build(inspect(tree))
+    before = _objects(cache)
+    _edit(tree)
+    compiled = _saving_during(monkeypatch, tree, 99)
+    with pytest.raises(build.BuildError, match=r"drivers/gpu/buddy.c changed while the "
+                                               r"allocator was built, 3 times over"):
+        build.build(inspect(tree))
+    assert len(compiled) == build.ATTEMPTS
+    assert _objects(cache) == before and _scratch(cache) == []

@@ -15,7 +15,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,19 +73,42 @@ def build(tree: KernelTree, *, sanitize: bool = False, coverage: bool = False) -
     """The cached build of ``tree``, compiling it first if needed.
 
     ``coverage`` is a variant of its own (gcc ``--coverage``): it keeps the
-    allocator's ``allocator.gcno`` beside the worker for gcov.
+    allocator's ``allocator.gcno`` beside the worker for gcov.  An input file that
+    changes while it is built (saved again) makes the build start over: what is
+    published, or kept as an object, is always what its key says.
     """
     cc = compiler()
     fl = flags(tree, sanitize, coverage)
     t0 = time.monotonic()
+    for _ in range(ATTEMPTS):
+        try:
+            return _build(tree, cc, fl, sanitize, coverage, t0)
+        except _Changed as e:
+            changed = e.path
+    raise BuildError(f"{changed} changed while the allocator was built, {ATTEMPTS} times "
+                     "over: run again once it is saved")
+
+
+ATTEMPTS = 3
+
+
+class _Changed(Exception):
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+
+def _build(tree: KernelTree, cc: str, fl: list[str], sanitize: bool, coverage: bool,
+           t0: float) -> Build:
     parent = cache_root() / "build"
+    began = time.time_ns()
     # An edited allocator compiles while the key is worked out (harness.backends.native.early);
     # not for coverage, whose counters' notes file is the build's own.
     seen = early.mark(tree, cc, fl)
     started = early.take(seen)  # started from the command line (harness.prelaunch)
     if started is None and not coverage and early.edited(tree, seen):
         started = early.start([cc, *fl], tree, lambda d: include_flags(tree, d), parent)
-    t0 = min(t0, started.t0) if started else t0  # the build's time counts from its first gcc
+    if started is not None:  # the build's time and its inputs' stability count from its gcc
+        t0, began = min(t0, started.t0), min(began, started.began)
     try:
         headers = _headers(tree)  # listed and hashed once: the key and the objects' keys agree
         found: dict[Path, str] = {}
@@ -94,7 +117,7 @@ def build(tree: KernelTree, *, sanitize: bool = False, coverage: bool = False) -
         out = parent / f"{tree.version}-{variant}{key[:16]}"
         # A damaged build (or one from before seals) is rebuilt.
         built = integrity.build_once(
-            out, lambda tmp: _compile(tree, cc, fl, tmp, sanitize, headers, found, started),
+            out, lambda tmp: _compile(tree, cc, fl, tmp, headers, found, began, started),
             (lambda: started.dir) if started else (lambda: leftovers.scratch(parent, "build")))
     finally:
         if started is not None:
@@ -102,6 +125,17 @@ def build(tree: KernelTree, *, sanitize: bool = False, coverage: bool = False) -
     early.done(seen)
     return Build(out, out / LIB, out / WORKER, sanitize,
                  time.monotonic() - t0 if built else 0.0, not built, coverage)
+
+
+def _unchanged_since(paths: Iterable[Path], began: int) -> None:
+    """Raise _Changed for the first of ``paths`` changed after ``began`` (``time_ns``): its
+    ctime, which the kernel sets on every write or rename and ``touch`` cannot set back."""
+    for p in paths:
+        try:
+            if os.stat(p).st_ctime_ns >= began:
+                raise _Changed(p)
+        except FileNotFoundError:
+            raise _Changed(p) from None
 
 
 def start_early(tree: KernelTree, *, sanitize: bool = False) -> None:
@@ -183,9 +217,8 @@ def include_flags(tree: KernelTree, out: Path) -> list[str]:
             f"-fmacro-prefix-map={tree.root}/=", f"-fmacro-prefix-map={CSRC}/=csrc/"]
 
 
-def _compile(tree: KernelTree, cc: str, fl: list[str], out: Path, sanitize: bool,
-             headers: list[Path], found: dict[Path, str],
-             started: early.Started | None = None) -> None:
+def _compile(tree: KernelTree, cc: str, fl: list[str], out: Path, headers: list[Path],
+             found: dict[Path, str], began: int, started: early.Started | None = None) -> None:
     # The allocator's compile started early ran in ``out`` with these very options.
     inc = started.inc if started else include_flags(tree, out)
     units = {"allocator.o": tree.source, "rbtree.o": tree.root / "tools/lib/rbtree.c",
@@ -195,7 +228,8 @@ def _compile(tree: KernelTree, cc: str, fl: list[str], out: Path, sanitize: bool
                               str(tree.root), found)
     compile_units([cc, *fl, *inc], units, keys, out,
                   lambda text, src: BuildError(f"building {src} failed: {_first_error(text)}"),
-                  {early.OBJ: started.proc} if started else None)
+                  {early.OBJ: started.proc} if started else None,
+                  lambda: _unchanged_since(found, began))
     san = [f for f in fl if f.startswith("-fsanitize") or f == "--coverage"]
     objs = [str(out / o) for o in ("allocator.o", "rbtree.o", "wrapper.o")]
     links = {name: procs.spawn(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -217,10 +251,13 @@ def _compile(tree: KernelTree, cc: str, fl: list[str], out: Path, sanitize: bool
 
 def compile_units(cmd: list[str], units: dict[str, Path], keys: dict[str, str], out: Path,
                   error: Callable[[str, Path], Exception],
-                  started: dict[str, subprocess.Popen] | None = None) -> None:
+                  started: dict[str, subprocess.Popen] | None = None,
+                  inputs_kept: Callable[[], None] | None = None) -> None:
     """Compile each unit to ``out/OBJ`` at once (one per core), or take it from the object
     cache; ``error(compiler output, source)`` is raised for the first that fails.
-    ``started`` holds the compiles already running (``cmd`` on their unit, into ``out``)."""
+    ``started`` holds the compiles already running (``cmd`` on their unit, into ``out``);
+    ``inputs_kept`` raises when an input changed during the compiles: then no object is
+    kept under keys made of what they no longer are."""
     started = started or {}
     # In groups of their own, so a SIGINT or SIGTERM ends them too (harness.procs).
     cmds = {obj: started[obj] if obj in started else
@@ -229,10 +266,17 @@ def compile_units(cmd: list[str], units: dict[str, Path], keys: dict[str, str], 
             for obj, src in units.items()
             if obj in started or not objcache.restore(keys[obj], out / obj)}
     try:
+        failed = None
         for obj, p in cmds.items():
             text, _ = p.communicate()
             if p.returncode != 0:
-                raise error(text, units[obj])
+                failed = error(text, units[obj])
+                break
+        if inputs_kept is not None:
+            inputs_kept()  # a file saved meanwhile explains a failure too: not said as one
+        if failed is not None:
+            raise failed
+        for obj in cmds:
             objcache.store(keys[obj], out / obj)
     finally:
         for p in cmds.values():  # the others, when one failed

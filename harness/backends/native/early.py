@@ -20,7 +20,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness import leftovers, procs
@@ -45,7 +45,8 @@ class Started:
     proc: subprocess.Popen
     dir: Path  # the build's scratch directory: the build adopts it
     inc: list[str]  # the include options the command was given (their header copied)
-    t0: float = field(default_factory=time.monotonic)  # when it started, for the build's time
+    t0: float  # when it started (monotonic), for the build's time
+    began: int  # the same, time_ns: an input changed after it makes the build start over
 
 
 def mark(tree: KernelTree, cc: str, fl: list[str]) -> tuple:
@@ -93,6 +94,7 @@ def start(cmd: list[str], tree: KernelTree, include: Callable[[Path], list[str]]
           parent: Path) -> Started | None:
     """``cmd`` (compiler and flags) on the allocator's source into a new scratch directory
     under ``parent``; None when it cannot be started (the build then says why)."""
+    t0, began = time.monotonic(), time.time_ns()  # before gcc can read anything
     d = leftovers.scratch(parent, "build")
     try:
         inc = include(d)
@@ -101,7 +103,7 @@ def start(cmd: list[str], tree: KernelTree, include: Callable[[Path], list[str]]
     except OSError:
         shutil.rmtree(d, ignore_errors=True)
         return None
-    return Started(proc, d, inc)
+    return Started(proc, d, inc, t0, began)
 
 
 def end(s: Started) -> None:
