@@ -56,20 +56,22 @@ def _start(argv: list[str]) -> None:
               if r.family == "native"]
     if not native:
         return
-    from harness.backends.native import build
+    from harness.backends.native import build, early
+    from harness.trees.tree import inspect
 
     src = (option_values(argv, "--kernel-src") or [None])[-1]
     sanitize = "--native-sanitize" in argv
     for ref in dict.fromkeys(native):
         root = _root(ref.what, src)
-        if root is not None:
-            from harness.trees.tree import inspect
-
-            build.start_early(inspect(root), sanitize=sanitize)
+        # An unedited tree (the source's state known) is left to the build: no more is read.
+        if root is not None and early.source_new(root):
+            root = _checked(ref.what, root)
+            if root is not None:
+                build.start_early(inspect(root), sanitize=sanitize)
 
 
 def _root(what: str | None, kernel_src: str | None) -> Path | None:
-    """The tree a native backend name designates, when it is already on disk."""
+    """Where the tree a native backend name designates is, when it is on disk."""
     from harness.trees.names import ENV_SRC, VERSION
 
     if what is None:
@@ -78,6 +80,17 @@ def _root(what: str | None, kernel_src: str | None) -> Path | None:
     if VERSION.match(what):
         from harness.trees import kernels
 
-        return kernels.locate(what)  # None when not cached: never fetched from here
+        return kernels.kernels_dir() / what
     path = Path(what).expanduser()
     return path if path.exists() else None
+
+
+def _checked(what: str | None, root: Path) -> Path | None:
+    """``root``, once a cached version's tree is found sound (never fetched from here)."""
+    from harness.trees.names import VERSION
+
+    if what is not None and VERSION.match(what):
+        from harness.trees import kernels
+
+        return kernels.locate(what)
+    return root

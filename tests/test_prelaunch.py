@@ -66,9 +66,21 @@ def test_a_version_that_is_not_cached_is_never_fetched_from_here(tmp_path, monke
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setattr(kernels, "fetch", lambda *a, **k: pytest.fail("fetched"))
-    assert prelaunch._root("9.9", None) is None
+    assert not early.source_new(prelaunch._root("9.9", None))
     assert prelaunch._root(str(tmp_path / "absent"), None) is None
     prelaunch.start("run", ["run", "--backend", "native@9.9"])  # and nothing is said
+    assert not early._pending
+
+
+def test_an_unedited_tree_is_left_to_the_build(tree, monkeypatch):
+    import harness.trees.tree
+
+    monkeypatch.setattr(digests, "RACY", -10.0)  # the copy's files count as settled
+    build.build(harness.trees.tree.inspect(tree))
+    monkeypatch.setattr(digests, "_stores", {})  # a later process
+    monkeypatch.setattr(early, "_done", set())
+    monkeypatch.setattr(harness.trees.tree, "inspect", lambda _root: pytest.fail("read"))
+    prelaunch.start("run", ["run", "--backend", f"native@{tree}"])
     assert not early._pending
 
 

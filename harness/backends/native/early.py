@@ -26,7 +26,7 @@ from pathlib import Path
 from harness import leftovers, procs
 from harness.backends.native import digests
 from harness.trees.names import cache_root
-from harness.trees.tree import KernelTree
+from harness.trees.tree import LAYOUTS, KernelTree, api_of
 
 OBJ = "allocator.o"
 
@@ -61,6 +61,16 @@ def edited(tree: KernelTree, seen: tuple) -> bool:
     if seen in _done or seen in _pending:
         return False
     return not digests.remembered(tree.source, seen[1], str(tree.root))
+
+
+def source_new(root: Path) -> bool:
+    """An allocator's source under ``root`` is in a state the cache of digests has not seen:
+    the cheap first question, before the tree is looked at as a whole."""
+    api = api_of(root)
+    if api is None:
+        return False  # no allocator: the build says so
+    source = root / LAYOUTS[api][0]
+    return not digests.remembered(source, digests.state(os.stat(source)), str(root))
 
 
 def done(seen: tuple) -> None:
