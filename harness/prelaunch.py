@@ -8,7 +8,8 @@ native backend on a tree that is there (a path, ``--kernel-src``, or a version a
 cached: nothing is fetched) starts the allocator's compile
 (:func:`harness.backends.native.build.start_early`).  The build takes it only if it
 is the very compile it would start itself (same source state, compiler, flags and
-cache); one it does not take (a usage error, other options) is ended at exit.
+cache); one it does not take (a usage error, other options) is ended when the command
+ends.
 
 It is a guess and nothing more: it prints nothing, and any failure in it is ignored,
 so the verb does and says what it always did.

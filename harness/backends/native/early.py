@@ -1,13 +1,13 @@
 """The allocator's compile, started before its build's key is known.
 
 After an edit to the allocator's C, gcc on that file is the longest step of the
-build and nothing else can be cached for it: no build and no object can have a
-source whose state (inode, size, mtime, ctime) the harness has never seen.  So
-when the source's state is new, its compile starts at once, in the scratch
-directory the build then uses, with the very command the build would run; the
-key (every header's digest) is worked out while gcc runs.  If the key then names
-a build that is already there (a copy of a tree, a touched file, an edit undone),
-the compile is ended and its directory removed: nothing it made is ever used.
+build, and a source in a state (inode, size, mtime, ctime) the harness has never
+seen was most likely edited: nothing is cached for it.  So then its compile starts
+at once, in the scratch directory the build then uses, with the very command the
+build would run; the key (every header's digest) is worked out while gcc runs.  If
+the key names a build that is there after all (a copy of a tree, a touched file, an
+edit undone), the compile is ended and its directory removed: nothing it made is
+ever used.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ OBJ = "allocator.o"
 # second backend on the same tree, or a second open, starts nothing.
 _done: set[tuple] = set()
 # Compiles started from the command line (harness.prelaunch), by the same key, until a build
-# takes them; those none takes are ended when the process exits.
+# takes them; those none takes are ended when the command ends, or else at exit.
 _pending: dict[tuple, Started] = {}
 _lock = threading.Lock()
 _at_exit: list[bool] = []  # the exit handler is registered (once)
