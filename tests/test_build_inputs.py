@@ -240,3 +240,15 @@ def test_the_header_listing_is_what_rglob_finds(tmp_path):
     assert build._files_under(tmp_path / "absent", ".h") == []
     every = sorted(p for p in top.rglob("*") if p.is_file())
     assert build._files_under(top, "") == every
+
+
+def test_a_damaged_compilers_store_asks_the_compiler_again(cache, tmp_path, monkeypatch):
+    monkeypatch.setattr(digests, "RACY", -10.0)
+    cc = _fake_cc(tmp_path, "fakecc 1.0")
+    monkeypatch.setenv("PATH", f"{cc.parent}{os.pathsep}{os.environ['PATH']}")
+    digests.compiler_identity("fakecc", digests.version_line)
+    store = cache / "buddy-harness/digests/compilers.pickle"
+    store.write_bytes(store.read_bytes().replace(b"fakecc 1.0", b"fakecc 6.6"))  # same size
+    _new_process(monkeypatch)
+    assert digests.compiler_identity("fakecc", digests.version_line) == "fakecc 1.0"
+    assert _runs(tmp_path) == 2
