@@ -14,11 +14,10 @@ import argparse
 import importlib
 import sys
 
-from harness import fileio, options, procs
-from harness.backends.base import BackendUnavailable
-from harness.commands.common import USAGE_ERROR, UsageError
-from harness.engine.budget import DEFAULT_CASE_BUDGET, set_case_budget
-from harness.spec.position import SpecError
+from harness import prelaunch
+
+# The rest of the CLI's imports are made in the functions that use them: ``main`` first
+# starts the compile of an edited allocator (harness.prelaunch), then they load.
 
 # Every verb, in the order --help lists them: (verb, module, help).  The parser declares them
 # all from this table, but only the verb on the command line has its module imported to add
@@ -51,6 +50,8 @@ def chosen_verb(argv: list[str]) -> str | None:
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The CLI's parser; with ``argv``, only its verb's options are declared (every verb is,
     with its help line).  Without, every verb's are."""
+    from harness import options
+
     wanted = chosen_verb(argv) if argv is not None else None
     parser = options.OneLineParser(
         prog="buddy-harness",
@@ -67,7 +68,24 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    # An edited allocator starts compiling while the verb's modules load: a guess that
+    # changes nothing the verb does or says; what the verb did not take ends with it.
     try:
+        try:
+            prelaunch.start(chosen_verb(args), args)
+        except KeyboardInterrupt:  # as while the parser is built: nothing has run yet
+            return 130
+        return _main(args)
+    finally:
+        prelaunch.finish()
+
+
+def _main(args: list[str]) -> int:
+    try:
+        from harness import fileio, options, procs
+        from harness.commands.common import USAGE_ERROR
+        from harness.engine.budget import DEFAULT_CASE_BUDGET, set_case_budget
+
         parser = build_parser(args)
     except KeyboardInterrupt:
         return 130
@@ -94,7 +112,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run_verb(ns: argparse.Namespace) -> int:
-    from harness import leftovers
+    from harness import fileio, leftovers, options, procs
+    from harness.backends.base import BackendUnavailable
+    from harness.commands.common import USAGE_ERROR, UsageError
+    from harness.spec.position import SpecError
     from harness.trees.kernels import cache_root
 
     try:

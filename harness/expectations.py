@@ -11,12 +11,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import yaml
+from typing import TYPE_CHECKING
 
 from harness.cachedir import read_sealed, specs_dir, write_sealed
-from harness.spec import yamlpos
 from harness.spec.position import Pos, SpecError
+
+if TYPE_CHECKING:
+    import yaml
 
 EXPECTATIONS_DIR = "expectations"
 
@@ -88,6 +89,8 @@ def _entries(path: Path) -> tuple[list[Entry], SpecError | None]:
     """The entries of one file up to its first mistake, and that mistake; a file without one
     is kept (sealed) by its bytes and this module's code, as YAML's pure-Python parser is a
     good part of a run's start."""
+    from harness.spec import yamlpos  # YAML's modules only when a file is read
+
     data = yamlpos.read(path)
     h = hashlib.sha256(f"{path}\0".encode() + data + b"\0" + Path(__file__).read_bytes())
     kept = specs_dir() / f"{h.hexdigest()[:32]}.expect"
@@ -101,6 +104,8 @@ def _entries(path: Path) -> tuple[list[Entry], SpecError | None]:
 
 
 def _parse(path: Path, data: bytes) -> tuple[list[Entry], SpecError | None]:
+    import yaml
+
     out: list[Entry] = []
     try:
         node = yaml.compose(data.decode("utf-8"), Loader=yaml.SafeLoader)

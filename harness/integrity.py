@@ -22,7 +22,6 @@ import os
 import shutil
 import stat
 import tempfile
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -187,7 +186,7 @@ def build_once(out: Path, make: Callable[[Path], None], scratch: Callable[[], Pa
 def discard(directory: Path) -> None:
     """Move a damaged ``directory`` out of the way (atomically: a concurrent reader sees it
     whole or not at all), then delete it."""
-    aside = directory.with_name(f"{leftovers.prefix('damaged')}{uuid.uuid4().hex[:8]}")
+    aside = directory.with_name(f"{leftovers.prefix('damaged')}{os.urandom(4).hex()}")
     try:
         directory.rename(aside)
     except OSError:

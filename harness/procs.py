@@ -16,10 +16,10 @@ until then, so the group id cannot have been handed to anyone else.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -73,7 +73,10 @@ def end_all() -> None:
         groups = [pid for pid, p in _live.items() if p.returncode is None]
     for pgid in groups:
         _kill_group(pgid)
-    children = multiprocessing.active_children()
+    # A process that never imported multiprocessing has no pool children (and start-up
+    # does not pay for importing it).
+    mp = sys.modules.get("multiprocessing")
+    children = mp.active_children() if mp is not None else []
     for c in children:
         c.terminate()  # SIGTERM: the child's own handler ends its groups first
     deadline = time.monotonic() + 2

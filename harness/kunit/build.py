@@ -59,7 +59,7 @@ def build(kf: KunitFile, native: native_build.Build,
               *sorted(p for p in kf.path.parent.glob("*.h")),
               *[p for h in kf.helpers for p in sorted((tree.root / h).parent.glob("*.h"))]]
     salt = f"kunit\0{native_build._compiler_id(cc)}\0{' '.join(fl)}\0{tree.version}"
-    keys = objcache.unit_keys(shared, salt, units)
+    keys = objcache.unit_keys(shared, salt, units, str(tree.root))
     key = hashlib.sha256("-".join(sorted(keys.values())).encode()).hexdigest()[:16]
     out = cache_root() / "build" / f"kunit-{tree.version}-{key}"
     t0 = time.monotonic()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-from importlib import resources
 from typing import Any
 
 from harness import fileio
@@ -45,6 +44,8 @@ def write(path: str | os.PathLike, verb: str, payload: dict[str, Any], *,
 @functools.cache
 def schema() -> dict[str, Any]:
     """The JSON Schema of every results document (``harness/results/schema.json``)."""
+    from importlib import resources  # only where results are checked against the schema
+
     return json.loads(resources.files(__package__).joinpath("schema.json").read_text("utf-8"))
 
 

@@ -19,7 +19,6 @@ from pathlib import Path
 from harness.backends.base import BackendUnavailable
 from harness.backends.names import BackendRef
 from harness.trees import kernels
-from harness.trees import patched as patched_trees
 from harness.trees.names import ENV_SRC, VERSION
 from harness.trees.tree import KernelTree, inspect
 
@@ -48,6 +47,8 @@ def resolve_tree(name: str, kernel_src: str | None = None,
     path = Path(what).expanduser()
     if path.exists():
         return inspect(path)
+    from harness.trees import patched as patched_trees  # the patch code only for its trees
+
     patched = patched_trees.locate(what)
     if patched is None:
         raise BackendUnavailable(f"{name}: {path} does not exist (give a kernel tree "

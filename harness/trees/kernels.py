@@ -17,16 +17,19 @@ import os
 import re
 import shutil
 import subprocess
-import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness import integrity, leftovers
 from harness.trees.names import VERSION, cache_root
 from harness.trees.tree import META, read_meta
+
+if TYPE_CHECKING:
+    import tarfile
 
 SUITES = ("sid", "trixie", "bookworm")
 # Path prefixes kept from the source tarball (relative to its top directory).
@@ -318,6 +321,8 @@ def _run(cmd: list[str], cwd: Path, what: str) -> None:
 
 def _extract(deb: Path, package: str, dest: Path) -> int:
     """Stream the source tarball out of the .deb and keep the KEEP paths; returns files kept."""
+    import tarfile  # only a fetch reads archives: not imported at start-up
+
     proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     kept = 0
@@ -346,6 +351,8 @@ def _extract(deb: Path, package: str, dest: Path) -> int:
 
 
 def _keep_members(tar: tarfile.TarFile, dest: Path) -> int:
+    import tarfile
+
     kept = 0
     for m in tar:
         top, _, rel = m.name.partition("/")

@@ -45,13 +45,18 @@ class KernelTree:
         return "GPU_BUDDY" if self.api == "gpu_buddy" else "DRM_BUDDY"
 
 
+def api_of(root: Path) -> str | None:
+    """Which allocator ``root`` holds (the first layout whose source and header are there)."""
+    return next((a for a, (s, h) in LAYOUTS.items()
+                 if (root / s).is_file() and (root / h).is_file()), None)
+
+
 def inspect(root: Path) -> KernelTree:
     """Describe the allocator in ``root``; BackendUnavailable if there is none to build."""
     root = Path(root)
     if not root.is_dir():
         raise BackendUnavailable(f"{root}: no such directory (give the root of a kernel tree)")
-    api = next((a for a, (s, h) in LAYOUTS.items()
-                if (root / s).is_file() and (root / h).is_file()), None)
+    api = api_of(root)
     if api is None:
         wanted = " or ".join(f"{s} + {h}" for s, h in LAYOUTS.values())
         raise BackendUnavailable(

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.backends.native import build as _build
 from harness.backends.native.backend import NativeAllocator, NativeBackend
-from harness.backends.native.inprocess import InprocessBackend
 from harness.trees import resolve_tree
 from harness.trees.tree import KernelTree
+
+if TYPE_CHECKING:
+    from harness.backends.native.inprocess import InprocessBackend
 
 __all__ = ["open_backend", "open_inprocess", "NativeBackend", "NativeAllocator",
            "InprocessBackend"]
@@ -59,5 +62,16 @@ def _say_without_kunit(tree: KernelTree, log: Callable[[str], None]) -> None:
 def open_inprocess(name: str, *, kernel_src: str | None = None,
                    log: Callable[[str], None] = print) -> InprocessBackend:
     """The same allocator loaded into this process (ctypes; calls release the GIL)."""
+    from harness.backends.native.inprocess import InprocessBackend
+
     tree = resolve_tree(name, kernel_src, log)
     return InprocessBackend(name, tree, _built(tree, False, log))
+
+
+def __getattr__(name: str) -> object:
+    # ctypes only for who uses the in-process allocator, not on the way to a build.
+    if name == "InprocessBackend":
+        from harness.backends.native.inprocess import InprocessBackend
+
+        return InprocessBackend
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,13 +15,13 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness import integrity, leftovers, procs
 from harness.backends.base import BackendUnavailable
-from harness.backends.native import objcache
+from harness.backends.native import digests, early, objcache
 from harness.trees.kernels import cache_root
 from harness.trees.tree import KernelTree
 
@@ -73,62 +73,135 @@ def build(tree: KernelTree, *, sanitize: bool = False, coverage: bool = False) -
     """The cached build of ``tree``, compiling it first if needed.
 
     ``coverage`` is a variant of its own (gcc ``--coverage``): it keeps the
-    allocator's ``allocator.gcno`` beside the worker for gcov.
+    allocator's ``allocator.gcno`` beside the worker for gcov.  An input file that
+    changes while it is built (saved again) makes the build start over: what is
+    published, or kept as an object, is always what its key says.
     """
     cc = compiler()
     fl = flags(tree, sanitize, coverage)
-    key = _key(tree, cc, fl)
-    variant = "asan-" if sanitize else "cov-" if coverage else ""
-    out = cache_root() / "build" / f"{tree.version}-{variant}{key[:16]}"
     t0 = time.monotonic()
-    # A damaged build (or one from before seals) is rebuilt.
-    built = integrity.build_once(out, lambda tmp: _compile(tree, cc, fl, tmp, sanitize),
-                                 lambda: leftovers.scratch(out.parent, "build"))
+    for _ in range(ATTEMPTS):
+        try:
+            return _build(tree, cc, fl, sanitize, coverage, t0)
+        except _Changed as e:
+            changed = e.path
+    raise BuildError(f"{changed} changed while the allocator was built, {ATTEMPTS} times "
+                     "over: run again once it is saved")
+
+
+ATTEMPTS = 3
+
+
+class _Changed(Exception):
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+
+def _build(tree: KernelTree, cc: str, fl: list[str], sanitize: bool, coverage: bool,
+           t0: float) -> Build:
+    parent = cache_root() / "build"
+    began = time.time_ns()
+    # An edited allocator compiles while the key is worked out (harness.backends.native.early);
+    # not for coverage, whose counters' notes file is the build's own.
+    seen = early.mark(tree, cc, fl)
+    started = early.take(seen)  # started from the command line (harness.prelaunch)
+    if started is None and not coverage and early.edited(tree, seen):
+        started = early.start([cc, *fl], tree, lambda d: include_flags(tree, d), parent)
+    if started is not None:  # the build's time and its inputs' stability count from its gcc
+        t0, began = min(t0, started.t0), min(began, started.began)
+    try:
+        headers = _headers(tree)  # listed and hashed once: the key and the objects' keys agree
+        found: dict[Path, str] = {}
+        key = _key(tree, cc, fl, headers, found)
+        variant = "asan-" if sanitize else "cov-" if coverage else ""
+        out = parent / f"{tree.version}-{variant}{key[:16]}"
+        # A damaged build (or one from before seals) is rebuilt.
+        built = integrity.build_once(
+            out, lambda tmp: _compile(tree, cc, fl, tmp, headers, found, began, started),
+            (lambda: started.dir) if started else (lambda: leftovers.scratch(parent, "build")))
+    finally:
+        if started is not None:
+            early.end(started)  # ended and removed unless the build took it
+    early.done(seen)
     return Build(out, out / LIB, out / WORKER, sanitize,
                  time.monotonic() - t0 if built else 0.0, not built, coverage)
 
 
-# Keys computed in this process, by the state of every input file: a second instance of a
-# backend (one per core) or a second open does not read and hash the headers again.
-_keys: dict[tuple, str] = {}
+def _unchanged_since(paths: Iterable[Path], began: int) -> None:
+    """Raise _Changed for the first of ``paths`` changed after ``began`` (``time_ns``): its
+    ctime, which the kernel sets on every write or rename and ``touch`` cannot set back."""
+    for p in paths:
+        try:
+            if os.stat(p).st_ctime_ns >= began:
+                raise _Changed(p)
+        except FileNotFoundError:
+            raise _Changed(p) from None
 
 
-def _key(tree: KernelTree, cc: str, fl: list[str]) -> str:
-    inputs = [tree.source, tree.header, tree.root / "tools/lib/rbtree.c", *_headers(tree)]
-    seen = (tree.version, tree.api, cc, tuple(fl), tuple(_state(p) for p in inputs))
-    if seen not in _keys:
-        _keys[seen] = _hash_inputs(tree, cc, fl, inputs)
-    return _keys[seen]
+def start_early(tree: KernelTree, *, sanitize: bool = False) -> None:
+    """Start compiling ``tree``'s allocator now if it is edited; :func:`build` with the
+    same options takes the compile, and one no build takes is ended at exit."""
+    cc = compiler()
+    fl = flags(tree, sanitize)
+    seen = early.mark(tree, cc, fl)
+    if early.edited(tree, seen):
+        started = early.start([cc, *fl], tree, lambda d: include_flags(tree, d),
+                              cache_root() / "build")
+        if started is not None:
+            early.keep(seen, started)
 
 
-def _state(p: Path) -> tuple:
-    st = p.stat()
-    return (str(p), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-
-
-def _hash_inputs(tree: KernelTree, cc: str, fl: list[str], inputs: list[Path]) -> str:
+def _key(tree: KernelTree, cc: str, fl: list[str], headers: list[Path] | None = None,
+         found: dict[Path, str] | None = None) -> str:
+    """The build's key; ``found`` receives each input file's digest (for the object keys)."""
+    inputs = [tree.source, tree.header, tree.root / "tools/lib/rbtree.c",
+              *(_headers(tree) if headers is None else headers)]
     h = hashlib.sha256()
     h.update(f"{tree.version}\0{tree.api}\0{' '.join(fl)}\0".encode())
     h.update(_compiler_id(cc).encode())
-    for p in inputs:
-        h.update(str(p.relative_to(CSRC if p.is_relative_to(CSRC) else tree.root)).encode())
-        h.update(b"\0" + p.read_bytes() + b"\0")
+    # Each file by its digest, remembered across runs (and by a second instance of a backend)
+    # while the file's state is unchanged: after an edit, only the edited file is read.
+    got = digests.file_digests(inputs, str(tree.root))
+    csrc, root = f"{CSRC}/", f"{tree.root}/"
+    for p, digest in zip(inputs, got):
+        name = str(p)
+        h.update(name.removeprefix(csrc if name.startswith(csrc) else root).encode())
+        h.update(b"\0" + digest.encode() + b"\0")
+    if found is not None:
+        found.update(zip(inputs, got))
     return h.hexdigest()
 
 
 def _headers(tree: KernelTree) -> list[Path]:
     """What any unit may include besides the allocator's header: tools/include and the shim."""
-    found = sorted(p for p in (tree.root / "tools/include").rglob("*.h") if p.is_file())
-    return found + sorted(p for p in CSRC.rglob("*") if p.is_file())
+    return [*_files_under(tree.root / "tools/include", ".h"), *_files_under(CSRC, "")]
+
+
+def _files_under(top: Path, suffix: str) -> list[Path]:
+    """Files (or links to one) named ``*suffix`` under ``top``, in path order, not following
+    links to directories: what ``sorted(top.rglob("*suffix"))`` keeps of files, without a
+    ``stat`` of every entry or comparing paths part by part."""
+    found: list[str] = []
+
+    def walk(d: str) -> None:
+        try:
+            entries = list(os.scandir(d))
+        except OSError:  # missing or unreadable: rglob skips it too
+            return
+        for e in entries:
+            if e.is_dir(follow_symlinks=False):
+                walk(e.path)
+            elif e.name.endswith(suffix) and e.is_file():
+                found.append(e.path)
+
+    walk(str(top))
+    return [Path(p) for p in sorted(found, key=lambda p: p.split("/"))]
 
 
 @functools.cache
 def _compiler_id(cc: str) -> str:
-    try:
-        return subprocess.run([cc, "--version"], capture_output=True, text=True,
-                              timeout=30).stdout.split("\n")[0]
-    except (OSError, subprocess.TimeoutExpired):
-        return cc
+    """The first line of ``cc --version``, remembered across runs by the binary's state."""
+    return digests.compiler_identity(cc, digests.version_line)
 
 
 def include_flags(tree: KernelTree, out: Path) -> list[str]:
@@ -144,14 +217,19 @@ def include_flags(tree: KernelTree, out: Path) -> list[str]:
             f"-fmacro-prefix-map={tree.root}/=", f"-fmacro-prefix-map={CSRC}/=csrc/"]
 
 
-def _compile(tree: KernelTree, cc: str, fl: list[str], out: Path, sanitize: bool) -> None:
-    inc = include_flags(tree, out)
+def _compile(tree: KernelTree, cc: str, fl: list[str], out: Path, headers: list[Path],
+             found: dict[Path, str], began: int, started: early.Started | None = None) -> None:
+    # The allocator's compile started early ran in ``out`` with these very options.
+    inc = started.inc if started else include_flags(tree, out)
     units = {"allocator.o": tree.source, "rbtree.o": tree.root / "tools/lib/rbtree.c",
              "wrapper.o": CSRC / "wrapper.c", "worker_main.o": CSRC / "worker_main.c"}
-    shared = [tree.header, *_headers(tree)]
-    keys = objcache.unit_keys(shared, f"{_compiler_id(cc)}\0{' '.join(fl)}", units)
+    shared = [tree.header, *headers]
+    keys = objcache.unit_keys(shared, f"{_compiler_id(cc)}\0{' '.join(fl)}", units,
+                              str(tree.root), found)
     compile_units([cc, *fl, *inc], units, keys, out,
-                  lambda text, src: BuildError(f"building {src} failed: {_first_error(text)}"))
+                  lambda text, src: BuildError(f"building {src} failed: {_first_error(text)}"),
+                  {early.OBJ: started.proc} if started else None,
+                  lambda: _unchanged_since(found, began))
     san = [f for f in fl if f.startswith("-fsanitize") or f == "--coverage"]
     objs = [str(out / o) for o in ("allocator.o", "rbtree.o", "wrapper.o")]
     links = {name: procs.spawn(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -172,18 +250,33 @@ def _compile(tree: KernelTree, cc: str, fl: list[str], out: Path, sanitize: bool
 
 
 def compile_units(cmd: list[str], units: dict[str, Path], keys: dict[str, str], out: Path,
-                  error: Callable[[str, Path], Exception]) -> None:
+                  error: Callable[[str, Path], Exception],
+                  started: dict[str, subprocess.Popen] | None = None,
+                  inputs_kept: Callable[[], None] | None = None) -> None:
     """Compile each unit to ``out/OBJ`` at once (one per core), or take it from the object
-    cache; ``error(compiler output, source)`` is raised for the first that fails."""
+    cache; ``error(compiler output, source)`` is raised for the first that fails.
+    ``started`` holds the compiles already running (``cmd`` on their unit, into ``out``);
+    ``inputs_kept`` raises when an input changed during the compiles: then no object is
+    kept under keys made of what they no longer are."""
+    started = started or {}
     # In groups of their own, so a SIGINT or SIGTERM ends them too (harness.procs).
-    cmds = {obj: procs.spawn([*cmd, "-c", str(src), "-o", str(out / obj)],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            for obj, src in units.items() if not objcache.restore(keys[obj], out / obj)}
+    cmds = {obj: started[obj] if obj in started else
+            procs.spawn([*cmd, "-c", str(src), "-o", str(out / obj)],
+                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for obj, src in units.items()
+            if obj in started or not objcache.restore(keys[obj], out / obj)}
     try:
+        failed = None
         for obj, p in cmds.items():
             text, _ = p.communicate()
             if p.returncode != 0:
-                raise error(text, units[obj])
+                failed = error(text, units[obj])
+                break
+        if inputs_kept is not None:
+            inputs_kept()  # a file saved meanwhile explains a failure too: not said as one
+        if failed is not None:
+            raise failed
+        for obj in cmds:
             objcache.store(keys[obj], out / obj)
     finally:
         for p in cmds.values():  # the others, when one failed

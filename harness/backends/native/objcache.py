@@ -15,9 +15,11 @@ import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from harness import integrity, leftovers
+from harness.backends.native import digests
 from harness.cachedir import prune
 from harness.trees.kernels import cache_root
 
@@ -26,15 +28,21 @@ def objects_dir() -> Path:
     return cache_root() / "build" / "objects"
 
 
-def unit_keys(shared: list[Path], salt: str, units: dict[str, Path]) -> dict[str, str]:
-    """Object name -> key, from the files every unit may include and each unit's source."""
+def unit_keys(shared: list[Path], salt: str, units: dict[str, Path], store: str,
+              known: Mapping[Path, str] | None = None) -> dict[str, str]:
+    """Object name -> key, from the files every unit may include and each unit's source,
+    by their digests: those in ``known`` (just taken for the build's key), the others
+    from ``store`` of :mod:`harness.backends.native.digests`."""
+    found = dict(known or {})
+    todo = [p for p in dict.fromkeys([*shared, *units.values()]) if p not in found]
+    found.update(zip(todo, digests.file_digests(todo, store)))
     common = hashlib.sha256(salt.encode())
     for p in shared:
-        common.update(str(p.name).encode() + b"\0" + p.read_bytes() + b"\0")
+        common.update(str(p.name).encode() + b"\0" + found[p].encode() + b"\0")
     keys = {}
     for obj, src in units.items():
         h = common.copy()
-        h.update(obj.encode() + b"\0" + src.read_bytes())
+        h.update(obj.encode() + b"\0" + found[src].encode())
         keys[obj] = h.hexdigest()[:32]
     return keys
 
