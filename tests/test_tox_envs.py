@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # How a test module finds a kernel tree (the helpers of tests/ and harness's testing module).
-NEEDS_TREE = re.compile(r"why_unavailable|available_trees|copy_tree|_native_name|"
+NEEDS_TREE = re.compile(r"why_unavailable|available_trees|copy_tree|cached_tree|_native_name|"
                         r"kernels\.locate|native_tree|_private_cache")
 
 

@@ -48,6 +48,31 @@ def build(kf: KunitFile, native: native_build.Build,
     ``sources`` replaces the test file by other text (``export kunit`` adds cases to a
     copy); its keys are unit names, its values files compiled in place of the tree's.
     """
+    p = _plan(kf, native, sources)
+    t0 = time.monotonic()
+    # A damaged runner (or one from before seals) is rebuilt.
+    built = integrity.build_once(
+        p.out, lambda tmp: _compile(kf, native, p.cc, p.fl, p.units, p.keys, tmp),
+        lambda: leftovers.scratch(p.out.parent, "kunit"))
+    return Runner(p.out / RUNNER, time.monotonic() - t0 if built else 0.0, not built)
+
+
+def cached(kf: KunitFile, native: native_build.Build) -> Runner | None:
+    """The runner :func:`build` would return, if it is built and sound; nothing compiles."""
+    out = _plan(kf, native, None).out
+    return Runner(out / RUNNER, 0.0, True) if integrity.usable(out) else None
+
+
+@dataclass(frozen=True)
+class _Plan:
+    out: Path
+    cc: str
+    fl: list[str]
+    units: dict[str, Path]
+    keys: dict[str, str]
+
+
+def _plan(kf: KunitFile, native: native_build.Build, sources: dict[str, Path] | None) -> _Plan:
     tree = kf.tree
     cc = native_build.compiler()
     fl = [*native_build.flags(tree, native.sanitize, native.coverage), *UNIT_FLAGS]
@@ -61,12 +86,7 @@ def build(kf: KunitFile, native: native_build.Build,
     salt = f"kunit\0{native_build._compiler_id(cc)}\0{' '.join(fl)}\0{tree.version}"
     keys = objcache.unit_keys(shared, salt, units, str(tree.root))
     key = hashlib.sha256("-".join(sorted(keys.values())).encode()).hexdigest()[:16]
-    out = cache_root() / "build" / f"kunit-{tree.version}-{key}"
-    t0 = time.monotonic()
-    # A damaged runner (or one from before seals) is rebuilt.
-    built = integrity.build_once(out, lambda tmp: _compile(kf, native, cc, fl, units, keys, tmp),
-                                 lambda: leftovers.scratch(out.parent, "kunit"))
-    return Runner(out / RUNNER, time.monotonic() - t0 if built else 0.0, not built)
+    return _Plan(cache_root() / "build" / f"kunit-{tree.version}-{key}", cc, fl, units, keys)
 
 
 def include_flags(kf: KunitFile, out: Path) -> list[str]:

@@ -29,12 +29,23 @@ class KunitSuite:
         self.file = kf
         self._pool = ThreadPoolExecutor(max_workers=1)
         self._results: Future[list[Outcome]] | None = None
+        self._running: run.Running | None = None
         self.last: run.KunitRun | None = None  # the KTAP of the run, for `buddy-harness kunit`
         self.error = ""  # the build's error, when the file did not build
 
     def start(self) -> None:
-        if self._results is None:
-            self._results = self._pool.submit(self._run)
+        """A runner that is built is started here and now (on the backend's opening thread,
+        before the cases compete with it for the interpreter); one to build, in the
+        background."""
+        if self._results is not None:
+            return
+        try:
+            ready = build.cached(self.file, self.backend.build)
+            running = self._start(ready) if ready is not None else None
+        except Exception:  # the background path meets it again, and words it
+            running = None
+        self._running = running
+        self._results = self._pool.submit(self._run, running)
 
     def outcomes(self) -> list[Outcome]:
         self.start()
@@ -44,19 +55,27 @@ class KunitSuite:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._running is not None and self._results is not None \
+                and self._results.cancelled():
+            self._running.end()  # started, and never waited for
+            self._running.close()
 
-    def _run(self) -> list[Outcome]:
+    def _start(self, runner: build.Runner) -> run.Running:
+        return run.start(runner.path, self.backend.build, seed=SETTINGS.seed,
+                         skip_slow=SETTINGS.skip_slow, timeout=SETTINGS.timeout,
+                         module=source.module_name(self.file))
+
+    def _run(self, running: run.Running | None) -> list[Outcome]:
         kf, name = self.file, self.backend.name
-        try:
-            runner = build.build(kf, self.backend.build)
-        except build.KunitBuildError as e:
-            self.error = str(e)
-            skipped = [Outcome(c.id, "", name, "skip", f"not built: {e}", file=kf.rel,
-                               line=c.line) for c in kf.cases]
-            return [Outcome(BUILD_ITEM, "", name, "error", str(e), file=kf.rel), *skipped]
-        self.last = run.run(runner.path, self.backend.build, seed=SETTINGS.seed,
-                            skip_slow=SETTINGS.skip_slow, timeout=SETTINGS.timeout,
-                            module=source.module_name(kf))
+        if running is None:
+            try:
+                running = self._start(build.build(kf, self.backend.build))
+            except build.KunitBuildError as e:
+                self.error = str(e)
+                skipped = [Outcome(c.id, "", name, "skip", f"not built: {e}", file=kf.rel,
+                                   line=c.line) for c in kf.cases]
+                return [Outcome(BUILD_ITEM, "", name, "error", str(e), file=kf.rel), *skipped]
+        self.last = running.wait()
         return outcomes(kf, self.last, name)
 
 
