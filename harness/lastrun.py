@@ -17,8 +17,8 @@ cache, sealed).  The next run of the case uses them in one of two ways:
 
 Only outcomes of cases that ran to their end on one live worker are remembered (never a
 crash).  A remembered outcome keeps its trace's summary (the failed step, warnings), not its
-steps: ``run`` and ``watch`` read no more; what compares traces step by step (``diff``,
-``cover``) runs the engine.
+steps: ``run`` and ``watch`` read no more and ask for remembering; what reads the steps
+(``cover --pairs``) does not (``harness.parallel.run_corpus``'s ``remember``, off by default).
 """
 
 from __future__ import annotations
