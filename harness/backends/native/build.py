@@ -106,7 +106,7 @@ def _build(tree: KernelTree, cc: str, fl: list[str], sanitize: bool, coverage: b
     seen = early.mark(tree, cc, fl)
     started = early.take(seen)  # started from the command line (harness.prelaunch)
     if started is None and not coverage and early.edited(tree, seen):
-        started = early.start([cc, *fl], tree, lambda d: include_flags(tree, d), parent)
+        started = _start_compile(tree, cc, fl)
     if started is not None:  # the build's time and its inputs' stability count from its gcc
         t0, began = min(t0, started.t0), min(began, started.began)
     try:
@@ -145,10 +145,14 @@ def start_early(tree: KernelTree, *, sanitize: bool = False) -> None:
     fl = flags(tree, sanitize)
     seen = early.mark(tree, cc, fl)
     if early.edited(tree, seen):
-        started = early.start([cc, *fl], tree, lambda d: include_flags(tree, d),
-                              cache_root() / "build")
+        started = _start_compile(tree, cc, fl)
         if started is not None:
             early.keep(seen, started)
+
+
+def _start_compile(tree: KernelTree, cc: str, fl: list[str]) -> early.Started | None:
+    """The allocator's compile, begun before its key (harness.backends.native.early)."""
+    return early.start([cc, *fl], tree, lambda d: include_flags(tree, d), cache_root() / "build")
 
 
 def _key(tree: KernelTree, cc: str, fl: list[str], headers: list[Path] | None = None,

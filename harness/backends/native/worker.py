@@ -160,64 +160,64 @@ class Worker:
         did is not to be seen by anyone) and the answer is False."""
         if self.dead is not None or self.skip or self.unread():
             return False
-        fd_in, fd_out = self._to, self._from
-        view, got = memoryview(data), bytearray()
+        where = "while replaying a case"
         try:
-            while len(got) < len(expected) or view:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                r, w, _ = select.select([fd_out], [fd_in] if view else [], [],
-                                        min(left, self.timeout))
-                if not r and not w:
-                    break
-                if w:
-                    view = view[os.write(fd_in, view[: 1 << 16]):]
-                if r:
-                    chunk = os.read(fd_out, 1 << 20)
-                    if not chunk or expected[len(got):len(got) + len(chunk)] != chunk:
-                        break
-                    got += chunk
-            else:
-                return True
-        except OSError:
-            pass
+            self._send(data, deadline)
+            while len(self._buf) < len(expected) and expected.startswith(self._buf):
+                self._fill(where, self._wait(deadline, where))
+        except BackendCrash:
+            return False  # ended, and why is in dead
+        if self._buf == expected:
+            self._buf = b""
+            return True
         self.kill()
         self.dead = REPLAYED
         return False
 
-    def _send(self, data: bytes) -> None:
+    def _send(self, data: bytes, deadline: float | None = None) -> None:
         # Interleave writing with draining replies: a large batch could otherwise fill
         # both pipes and deadlock.
         fd_in, fd_out = self._to, self._from
         view = memoryview(data)
+        where = "while sending a request"
         while view:
-            r, w, _ = select.select([fd_out], [fd_in], [], self.timeout)
+            r, w, _ = select.select([fd_out], [fd_in], [], self._wait(deadline, where))
             if not r and not w:
-                self._timed_out("while sending a request")
+                self._timed_out(where)
             if r:
-                chunk = os.read(fd_out, 1 << 20)
-                if not chunk:
-                    self._died("while sending a request")
-                self._buf += chunk
+                self._fill(where, 0)
             if w:
                 n = os.write(fd_in, view[: 1 << 16])
                 view = view[n:]
 
     def _readline(self, request: str) -> str:
-        fd = self._from
         while True:
             nl = self._buf.find(b"\n")
             if nl >= 0:
                 line, self._buf = self._buf[:nl], self._buf[nl + 1:]
                 return line.decode()
-            r, _, _ = select.select([fd], [], [], self.timeout)
-            if not r:
-                self._timed_out(f"on '{_verb(request)}'")
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                self._died(f"on '{_verb(request)}'")
-            self._buf += chunk
+            self._fill(f"on '{_verb(request)}'", self.timeout)
+
+    def _fill(self, where: str, timeout: float) -> None:
+        """Replies into the buffer, as soon as there are some within ``timeout``; a worker
+        that says nothing so long, or dies, raises :class:`BackendCrash`."""
+        r, _, _ = select.select([self._from], [], [], timeout)
+        if not r:
+            self._timed_out(where)
+        chunk = os.read(self._from, 1 << 20)
+        if not chunk:
+            self._died(where)
+        self._buf += chunk
+
+    def _wait(self, deadline: float | None, where: str) -> float:
+        """How long one wait may be: the timeout, or less before ``deadline`` (past it, the
+        worker is ended as timed out)."""
+        if deadline is None:
+            return self.timeout
+        left = deadline - time.monotonic()
+        if left <= 0:
+            self._timed_out(where)
+        return min(self.timeout, left)
 
     # -- failure ------------------------------------------------------------
     def _timed_out(self, where: str) -> None:
